@@ -1,0 +1,111 @@
+/**
+ * The workload half of `lab up`: first-time product initialisation through the real bgswitch CLI
+ * (as the operator identity, so RBAC is exercised exactly as an operator would meet it), and the
+ * wait for every StatefulSet pod to be Ready. The CLI is only run when the cluster shows it has
+ * not been initialised / activated yet, so re-running `up` never undoes a switch made since.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CoreV1Api, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { OperationError } from '../../src/core/errors.js';
+import { parseEntry } from '../../src/shared/desired-state.js';
+import type { LabPaths } from '../paths.js';
+import { isApiStatus } from './clients.js';
+import { describeError, waitFor } from './wait.js';
+
+const execFileAsync = promisify(execFile);
+
+export const ACTIVE_VERSION_CONFIGMAP = 'kafka-consumer-active-version';
+export const STATE_CONFIGMAP = 'kafka-consumer-state';
+
+/** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes`; returns its output. */
+export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {
+  const compiledCli = join(paths.repoRoot, 'dist', 'src', 'cli', 'main.js');
+  if (!existsSync(compiledCli)) throw new OperationError(`the bgswitch CLI is not built (${compiledCli} is missing)`, 'run npm run build');
+  const commandLine = [join(paths.repoRoot, 'bin', 'bgswitch.js'), ...args, '--kubeconfig', paths.operatorKubeconfig, '--yes'];
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, commandLine, { cwd: paths.repoRoot, encoding: 'utf8', timeout: 180_000 });
+    return `${stdout}${stderr}`.trim();
+  } catch (error) {
+    const { stdout = '', stderr = '', code } = error as { stdout?: string; stderr?: string; code?: number | string };
+    throw new OperationError(`'bgswitch ${args.join(' ')}' failed (exit ${code}):\n${`${stdout}${stderr}`.trim()}`);
+  }
+}
+
+async function readConfigMapData(core: CoreV1Api, namespace: string, name: string): Promise<Record<string, string>> {
+  try {
+    return (await core.readNamespacedConfigMap({ name, namespace })).data ?? {};
+  } catch (error) {
+    if (isApiStatus(error, 404)) return {};
+    throw error;
+  }
+}
+
+/** `bgswitch init` has not run yet: the active-version ConfigMap declares no colour. */
+export async function needsInitialisation(core: CoreV1Api, namespace: string): Promise<boolean> {
+  const data = await readConfigMapData(core, namespace, ACTIVE_VERSION_CONFIGMAP);
+  return data.active === undefined;
+}
+
+/** No desired-state entry asks any pod or colour to be ACTIVE: the first switch has not completed. */
+export async function needsActivation(core: CoreV1Api, namespace: string): Promise<boolean> {
+  const data = await readConfigMapData(core, namespace, STATE_CONFIGMAP);
+  return !Object.values(data).some((raw) => {
+    const parsed = parseEntry(raw);
+    return parsed.ok && parsed.value.lifecycle === 'ACTIVE';
+  });
+}
+
+export interface ExpectedPod {
+  namespace: string;
+  name: string;
+}
+
+/** `<name>-<ordinal>` for every replica of every applied StatefulSet. */
+export function expectedStatefulSetPods(applied: KubernetesObject[]): ExpectedPod[] {
+  return applied
+    .filter((object) => object.kind === 'StatefulSet')
+    .flatMap((object) => {
+      const replicas = (object as { spec?: { replicas?: number } }).spec?.replicas ?? 1;
+      const namespace = object.metadata?.namespace ?? 'default';
+      return Array.from({ length: replicas }, (_, ordinal) => ({ namespace, name: `${object.metadata?.name}-${ordinal}` }));
+    });
+}
+
+function podProblem(pod: V1Pod | undefined): string | undefined {
+  if (pod === undefined) return 'not created';
+  if (pod.metadata?.deletionTimestamp) return 'terminating';
+  const ready = pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True');
+  return ready ? undefined : `${pod.status?.phase ?? 'no status'}, not ready`;
+}
+
+/** Waits until every expected pod exists and is Ready; `stillWorking` fails the wait early. */
+export async function waitForPodsReady(
+  core: CoreV1Api,
+  expected: ExpectedPod[],
+  timeoutMs: number,
+  stillWorking: () => Promise<void>,
+): Promise<void> {
+  const namespaces = [...new Set(expected.map((pod) => pod.namespace))];
+  await waitFor(
+    `${expected.length} pods to be Ready`,
+    async () => {
+      await stillWorking();
+      let pods: V1Pod[];
+      try {
+        pods = (await Promise.all(namespaces.map((namespace) => core.listNamespacedPod({ namespace })))).flatMap((list) => list.items);
+      } catch (error) {
+        return { done: false, reason: `cannot list pods: ${describeError(error)}` };
+      }
+      const byName = new Map(pods.map((pod) => [`${pod.metadata?.namespace}/${pod.metadata?.name}`, pod]));
+      const problems = expected.flatMap((want) => {
+        const problem = podProblem(byName.get(`${want.namespace}/${want.name}`));
+        return problem === undefined ? [] : [`${want.name} (${problem})`];
+      });
+      return problems.length === 0 ? { done: true, value: undefined } : { done: false, reason: `not ready: ${problems.join(', ')}` };
+    },
+    { timeoutMs, firstIntervalMs: 100, hint: 'see .lab/logs/kubelet.log and `npm run lab -- status`' },
+  );
+}

@@ -1,0 +1,286 @@
+/**
+ * The lab's programmatic API (used by lab/main.ts and by tests): `labUp` brings the lab to a known
+ * good state from whatever it finds (nothing, half-up, fully up), `labDown` stops everything it
+ * started and removes the pod network, `labStatus` reports. Library code: it never prints; progress
+ * lines go to `options.report`.
+ *
+ * `labUp` is idempotent: running components with the wanted command line are left alone, dead
+ * ones are restarted, ones started with other settings are replaced; the manifests are re-applied
+ * every time; the product CLI runs only while the cluster is not yet initialised / activated.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
+import { OperationError, UsageError } from '../src/core/errors.js';
+import { applyManifests, readManifests } from './apply.js';
+import { adminClient, kubeConfigFrom } from './control-plane/clients.js';
+import { kubeletScript, labComponents, type LabComponent } from './control-plane/components.js';
+import { writeKubeconfig } from './control-plane/kubeconfig.js';
+import { assertStillRunning, inspectProcess, startProcess, stopProcess } from './control-plane/process.js';
+import { describeError, waitFor } from './control-plane/wait.js';
+import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady } from './control-plane/workload.js';
+import { ensureLabBridge, removeLabNetwork } from './kubelet/network.js';
+import { API_SERVER_URL, DEFAULT_K8S_VERSION, WORKLOAD_NAMESPACE, binaryCacheDir, findRepoRoot, labPaths, type Component, type LabPaths } from './paths.js';
+import { ensurePki, pkiFiles, type LabPki } from './pki.js';
+import { checkPrerequisites, locateEtcd } from './prereqs.js';
+
+export { labPaths } from './paths.js';
+
+export interface LabOptions {
+  /** Defaults to the checkout this module belongs to. */
+  repoRoot?: string;
+  /** Defaults to `<repo>/.lab`. */
+  labDir?: string;
+  k8sVersion?: string;
+  /** How often the lab kubelet refreshes projected ConfigMap/Secret volumes (kubelet's default: 60). */
+  configMapSyncSeconds?: number;
+  /** Receives one plain line per step. */
+  report?: (line: string) => void;
+}
+
+export interface LabUpOptions extends LabOptions {
+  /** `control-plane`: stop after applying the manifests (no kubelet, no product CLI, no pod wait). */
+  scope?: 'control-plane' | 'full';
+  podsReadyTimeoutMs?: number;
+}
+
+export interface LabDownOptions extends LabOptions {
+  /** Delete the whole lab directory (certificates, kubeconfigs, logs) instead of only the cluster data. */
+  purge?: boolean;
+}
+
+export interface LabInfo {
+  paths: LabPaths;
+  apiServerUrl: string;
+  namespace: string;
+}
+
+interface Resolved {
+  version: string;
+  syncSeconds: number;
+  paths: LabPaths;
+  binDir: string;
+  report: (line: string) => void;
+}
+
+function resolveOptions(options: LabOptions): Resolved {
+  const version = options.k8sVersion ?? DEFAULT_K8S_VERSION;
+  if (!/^v1\.\d+\.\d+$/.test(version)) throw new UsageError(`--k8s-version must look like ${DEFAULT_K8S_VERSION}, got '${version}'`);
+  const syncSeconds = options.configMapSyncSeconds ?? 60;
+  if (!Number.isInteger(syncSeconds) || syncSeconds < 1) throw new UsageError(`--configmap-sync-seconds must be a positive integer, got ${syncSeconds}`);
+  const paths = labPaths(options.repoRoot ?? findRepoRoot(import.meta.url), options.labDir);
+  return { version, syncSeconds, paths, binDir: binaryCacheDir(version), report: options.report ?? (() => {}) };
+}
+
+function componentsOf(resolved: Resolved, pki: LabPki, etcdBinary: string): LabComponent[] {
+  return labComponents({ paths: resolved.paths, pki, binDir: resolved.binDir, etcdBinary, configMapSyncSeconds: resolved.syncSeconds });
+}
+
+async function step<T>(report: (line: string) => void, label: string, work: () => Promise<{ value: T; detail: string }>): Promise<T> {
+  const started = performance.now();
+  const { value, detail } = await work();
+  report(`${label}: ${detail} (${((performance.now() - started) / 1000).toFixed(1)}s)`);
+  return value;
+}
+
+const binariesCached = (binDir: string): boolean =>
+  ['kube-apiserver', 'kube-controller-manager'].every((binary) => existsSync(join(binDir, binary)));
+
+async function buildBinaries({ paths, version, binDir, report }: Resolved): Promise<void> {
+  mkdirSync(paths.logsDir, { recursive: true });
+  const buildLog = join(paths.logsDir, `build-${version}.log`);
+  report(`building kube-apiserver and kube-controller-manager ${version} with Go; the first build takes about 15 minutes on 2 cores (log: ${buildLog})`);
+  const log = openSync(buildLog, 'a');
+  try {
+    const build = spawn('bash', [join(paths.repoRoot, 'lab', 'control-plane', 'build.sh'), version, binDir], { stdio: ['ignore', log, log] });
+    const code = await new Promise<number | null>((resolve, reject) => {
+      build.once('error', reject);
+      build.once('exit', resolve);
+    });
+    if (code !== 0) throw new OperationError(`building Kubernetes ${version} failed (exit ${code}); see ${buildLog}`);
+  } finally {
+    closeSync(log);
+  }
+}
+
+function writeKubeconfigs(paths: LabPaths, pki: LabPki): void {
+  const common = { server: API_SERVER_URL, caCert: pki.caCert };
+  writeKubeconfig(paths.adminKubeconfig, { ...common, client: pki.leaves.admin, user: 'bgswitch-lab-admin', context: 'bgswitch-lab-admin' });
+  writeKubeconfig(paths.operatorKubeconfig, {
+    ...common,
+    client: pki.leaves.operator,
+    user: 'bgswitch-operator',
+    context: 'bgswitch-lab',
+    namespace: WORKLOAD_NAMESPACE,
+  });
+  writeKubeconfig(paths.controllerManagerKubeconfig, {
+    ...common,
+    client: pki.leaves.controllerManager,
+    user: 'system:kube-controller-manager',
+    context: 'bgswitch-lab',
+  });
+}
+
+/** Leaves a healthy component alone, (re)starts a dead or outdated one, then waits until it is ready. */
+async function ensureComponent(component: LabComponent): Promise<{ value: undefined; detail: string }> {
+  const current = inspectProcess(component.process);
+  let detail: string;
+  let pid: number;
+  if (current.state === 'running') {
+    pid = current.pid;
+    detail = `running (pid ${pid})`;
+  } else {
+    if (current.state === 'outdated') await stopProcess(component.process, component.stopGraceMs);
+    pid = await startProcess(component.process);
+    detail = `${current.state === 'outdated' ? 'restarted with new settings' : 'started'} (pid ${pid}, log ${component.process.logFile})`;
+  }
+  await waitFor(
+    `${component.component} to be ready`,
+    async () => {
+      await assertStillRunning(component.process, pid);
+      return component.ready();
+    },
+    { timeoutMs: component.readyTimeoutMs, hint: `see ${component.process.logFile}` },
+  );
+  return { value: undefined, detail };
+}
+
+export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
+  const resolved = resolveOptions(options);
+  const { paths, report, binDir, version } = resolved;
+  const scope = options.scope ?? 'full';
+  const tools = await step(report, 'prerequisites', async () => ({
+    value: await checkPrerequisites({ go: !binariesCached(binDir) }),
+    detail: 'ok',
+  }));
+  await step(report, 'kubernetes binaries', async () => {
+    const cached = binariesCached(binDir);
+    if (!cached) await buildBinaries(resolved);
+    return { value: undefined, detail: `${cached ? 'cached' : 'built'} in ${binDir}` };
+  });
+  if (scope === 'full' && !existsSync(kubeletScript(paths))) {
+    throw new OperationError(`the lab kubelet is not built (${kubeletScript(paths)} is missing)`, 'run npm run build');
+  }
+  await step(report, 'lab bridge bgslab0', async () => ({ value: await ensureLabBridge(), detail: 'ready' }));
+  const pki = await step(report, 'certificates', async () => {
+    const { files, made } = await ensurePki(paths.pkiDir);
+    writeKubeconfigs(paths, files);
+    return { value: files, detail: made.length > 0 ? `made ${made.join(', ')}` : 'present' };
+  });
+  const components = componentsOf(resolved, pki, tools.etcd).filter((component) => scope === 'full' || component.component !== 'kubelet');
+  for (const component of components) await step(report, component.component, () => ensureComponent(component));
+
+  const adminConfig = kubeConfigFrom(paths.adminKubeconfig);
+  const applied = await step(report, 'apply k8s/', async () => {
+    const manifests = readManifests(paths.manifestsDir);
+    const objects = await applyManifests(adminConfig, manifests);
+    return { value: objects, detail: `${objects.length} objects from ${new Set(manifests.map((manifest) => manifest.file)).size} files` };
+  });
+  const info: LabInfo = { paths, apiServerUrl: API_SERVER_URL, namespace: WORKLOAD_NAMESPACE };
+  if (scope === 'control-plane') return info;
+
+  const core = adminConfig.makeApiClient(CoreV1Api);
+  const kubelet = components.find((component) => component.component === 'kubelet') as LabComponent;
+  const kubeletWorking = async (): Promise<void> => {
+    const state = inspectProcess(kubelet.process);
+    if (state.state !== 'running') throw new OperationError(`the lab kubelet is not running; see ${kubelet.process.logFile}`);
+  };
+  const expectedPods = expectedStatefulSetPods(applied);
+  const podsTimeoutMs = options.podsReadyTimeoutMs ?? 180_000;
+  const waitPods = (label: string) =>
+    step(report, label, async () => ({
+      value: await waitForPodsReady(core, expectedPods, podsTimeoutMs, kubeletWorking),
+      detail: `${expectedPods.length} Ready`,
+    }));
+
+  await step(report, 'bgswitch init', async () => {
+    if (!(await needsInitialisation(core, WORKLOAD_NAMESPACE))) return { value: undefined, detail: 'already initialised' };
+    await runProductCli(paths, ['init']);
+    return { value: undefined, detail: 'done' };
+  });
+  if (await needsActivation(core, WORKLOAD_NAMESPACE)) {
+    await waitPods('pods');
+    await step(report, 'bgswitch switch blue', async () => {
+      await runProductCli(paths, ['switch', 'blue']);
+      return { value: undefined, detail: 'done' };
+    });
+  } else {
+    report('bgswitch switch blue: skipped, a colour is already active');
+  }
+  await waitPods('pods ready');
+  return info;
+}
+
+/** Stops the kubelet first (it stops the pods), then the controller manager, API server and etcd. */
+export async function labDown(options: LabDownOptions = {}): Promise<void> {
+  const resolved = resolveOptions(options);
+  const { paths, report } = resolved;
+  const components = componentsOf(resolved, pkiFiles(paths.pkiDir), (await locateEtcd()) ?? 'etcd').reverse();
+  for (const component of components) {
+    await step(report, `stop ${component.component}`, async () => ({
+      value: undefined,
+      detail: await stopProcess(component.process, component.stopGraceMs),
+    }));
+  }
+  await step(report, 'lab network', async () => ({ value: await removeLabNetwork(), detail: 'removed' }));
+  const removed = options.purge ? paths.labDir : paths.etcdDataDir;
+  rmSync(removed, { recursive: true, force: true });
+  report(`removed ${removed}${options.purge ? '' : ' (cluster state; certificates, kubeconfigs and logs kept — --purge removes them too)'}`);
+}
+
+export interface ComponentStatus {
+  component: Component;
+  up: boolean;
+  pid?: number;
+  /** Running, but with another command line than `lab up` would use now. */
+  outdated: boolean;
+  log: string;
+}
+
+export interface PodStatus {
+  name: string;
+  phase: string;
+  ready: boolean;
+  ip?: string;
+}
+
+export interface LabStatus {
+  paths: LabPaths;
+  components: ComponentStatus[];
+  apiServerUrl: string;
+  /** The API server's version when it answered, else why not. */
+  apiServer: { reachable: true; version: string } | { reachable: false; error: string };
+  pods: PodStatus[];
+}
+
+export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
+  const resolved = resolveOptions(options);
+  const { paths } = resolved;
+  const components = componentsOf(resolved, pkiFiles(paths.pkiDir), (await locateEtcd()) ?? 'etcd').map((component): ComponentStatus => {
+    const state = inspectProcess(component.process);
+    return {
+      component: component.component,
+      up: state.state !== 'down',
+      ...(state.state === 'down' ? {} : { pid: state.pid }),
+      outdated: state.state === 'outdated',
+      log: component.process.logFile,
+    };
+  });
+  const status: LabStatus = { paths, components, apiServerUrl: API_SERVER_URL, apiServer: { reachable: false, error: 'no kubeconfig yet' }, pods: [] };
+  if (!existsSync(paths.adminKubeconfig)) return status;
+  try {
+    const version = await adminClient(paths, VersionApi).getCode();
+    status.apiServer = { reachable: true, version: version.gitVersion };
+    const pods = await adminClient(paths, CoreV1Api).listNamespacedPod({ namespace: WORKLOAD_NAMESPACE });
+    status.pods = pods.items.map((pod) => ({
+      name: pod.metadata?.name ?? '?',
+      phase: pod.status?.phase ?? 'Unknown',
+      ready: pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false,
+      ...(pod.status?.podIP ? { ip: pod.status.podIP } : {}),
+    }));
+  } catch (error) {
+    status.apiServer = { reachable: false, error: describeError(error) };
+  }
+  return status;
+}

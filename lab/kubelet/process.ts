@@ -1,0 +1,150 @@
+/**
+ * Runs one container as a local process: inside the pod's network namespace (`ip netns exec`) and a
+ * private mount namespace (`unshare --mount --propagation private`) in which every volume is
+ * bind-mounted at its real mountPath, then `exec`s the image's command, so the recorded pid is the
+ * container's own process (signals reach it directly; it leads its own process group).
+ * stdout and stderr are appended to the container's log file by the process itself.
+ *
+ * Guarantees: only the given environment reaches the process; bind mounts never propagate to the
+ * host. Not guaranteed: isolation of the filesystem outside the mountPaths, of pids or of resources
+ * (the lab runs trusted code). Missing mountpoint directories are created on the host, empty.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface Mount {
+  hostPath: string;
+  mountPath: string;
+  readOnly: boolean;
+}
+
+export interface ContainerLaunch {
+  netns: string;
+  argv: string[];
+  env: Record<string, string>;
+  mounts: Mount[];
+  workingDir: string;
+  logFile: string;
+}
+
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ContainerProcess {
+  pid: number;
+  exited: Promise<ProcessExit>;
+}
+
+/** The local command for an image the lab can run, or undefined (the kubelet reports ErrImagePull). */
+export function commandForImage(image: string, repo: string): string[] | undefined {
+  const repository = image.replace(/^docker\.io\//, '').replace(/[:@].*$/, '');
+  const entry = IMAGE_ENTRYPOINTS[repository];
+  return entry === undefined ? undefined : [process.execPath, join(repo, entry)];
+}
+
+const IMAGE_ENTRYPOINTS: Record<string, string> = {
+  'bgswitch/reference-consumer': 'dist/consumer/main.js',
+  'bgswitch/switch-sidecar': 'dist/sidecar/main.js',
+};
+
+export function launchContainer(launch: ContainerLaunch): ContainerProcess {
+  const log = openSync(launch.logFile, 'a');
+  try {
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', launch.netns, 'unshare', '--mount', '--propagation', 'private', '--',
+        'sh', '-c', mountScript(launch.mounts, launch.workingDir), 'container', ...launch.argv],
+      { env: launch.env, stdio: ['ignore', log, log], detached: true, cwd: '/' },
+    );
+    const exited = new Promise<ProcessExit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', () => resolve({ code: 127, signal: null }));
+    });
+    if (child.pid === undefined) return { pid: 0, exited };
+    return { pid: child.pid, exited };
+  } finally {
+    closeSync(log);
+  }
+}
+
+/** The shell prelude run in the new mount namespace before `exec`ing the container's command. */
+export function mountScript(mounts: Mount[], workingDir: string): string {
+  const lines = ['set -e'];
+  for (const mount of mounts) {
+    const target = shellQuote(mount.mountPath);
+    if (isFile(mount.hostPath)) {
+      lines.push(`mkdir -p "$(dirname ${target})"`, `[ -e ${target} ] || touch ${target}`);
+    } else {
+      lines.push(`mkdir -p ${target}`);
+    }
+    lines.push(`mount --bind ${shellQuote(mount.hostPath)} ${target}`);
+    if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${target}`);
+  }
+  lines.push(`mkdir -p ${shellQuote(workingDir)}`, `cd ${shellQuote(workingDir)}`, 'exec "$@"');
+  return lines.join('\n');
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Signals the container's process group (falls back to the pid alone); a gone process is fine. */
+export function signalContainer(pid: number, signal: NodeJS.Signals): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, signal);
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  }
+}
+
+/**
+ * Kills container processes a previous kubelet run left behind, found through the `<container>.pid`
+ * files under `podsDir`. A pid is only killed if its command line still names one of the lab's
+ * image entrypoints in `repo` (a recycled pid belongs to someone else).
+ */
+export function killLeftoverContainers(podsDir: string, repo: string): number[] {
+  const killed: number[] = [];
+  const entrypoints = Object.values(IMAGE_ENTRYPOINTS).map((entry) => join(repo, entry));
+  for (const podDir of listDir(podsDir)) {
+    for (const file of listDir(join(podsDir, podDir)).filter((name) => name.endsWith('.pid'))) {
+      const pid = Number(readFileSync(join(podsDir, podDir, file), 'utf8').trim());
+      if (!Number.isInteger(pid) || pid <= 1) continue;
+      const commandLine = readCommandLine(pid);
+      if (commandLine !== undefined && entrypoints.some((entry) => commandLine.includes(entry))) {
+        signalContainer(pid, 'SIGKILL');
+        killed.push(pid);
+      }
+    }
+  }
+  return killed;
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function readCommandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return undefined;
+  }
+}

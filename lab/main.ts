@@ -1,0 +1,100 @@
+/**
+ * `npm run lab -- up|down|status`: the lab cluster on this machine (design section 8).
+ * The only place of the lab that prints; everything else lives in lab/control.ts.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { BgswitchError, ExitCode } from '../src/core/errors.js';
+import { labDown, labStatus, labUp, type LabOptions, type LabStatus } from './control.js';
+import { DEFAULT_K8S_VERSION } from './paths.js';
+
+interface GlobalFlags {
+  labDir?: string;
+  k8sVersion: string;
+  configmapSyncSeconds: number;
+}
+
+function positiveInteger(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError('must be a positive integer');
+  return value;
+}
+
+const print = (line: string): void => void process.stdout.write(`${line}\n`);
+
+function labOptions(program: Command): LabOptions {
+  const flags = program.opts<GlobalFlags>();
+  return {
+    ...(flags.labDir === undefined ? {} : { labDir: flags.labDir }),
+    k8sVersion: flags.k8sVersion,
+    configMapSyncSeconds: flags.configmapSyncSeconds,
+    report: print,
+  };
+}
+
+function printStatus(status: LabStatus): void {
+  for (const component of status.components) {
+    const state = component.up ? `up (pid ${component.pid})${component.outdated ? ', started with other settings' : ''}` : 'down';
+    print(`${component.component.padEnd(24)} ${state}`);
+  }
+  const api = status.apiServer.reachable ? `reachable, ${status.apiServer.version}` : `not reachable (${status.apiServer.error})`;
+  print(`API server ${status.apiServerUrl}: ${api}`);
+  print(`admin kubeconfig: ${status.paths.adminKubeconfig}`);
+  if (!status.apiServer.reachable) return;
+  if (status.pods.length === 0) {
+    print('no pods in kafka-bg-test');
+    return;
+  }
+  print(`${'POD'.padEnd(20)} ${'PHASE'.padEnd(10)} ${'READY'.padEnd(6)} IP`);
+  for (const pod of status.pods) print(`${pod.name.padEnd(20)} ${pod.phase.padEnd(10)} ${String(pod.ready).padEnd(6)} ${pod.ip ?? '-'}`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('lab')
+    .description('A real Kubernetes control plane plus a lab kubelet on this machine, for bgswitch tests and demos (needs root)')
+    .option('--lab-dir <dir>', 'where the lab keeps its state, certificates and logs (default: <repo>/.lab)')
+    .option('--k8s-version <version>', 'kube-apiserver / kube-controller-manager version to build and run', DEFAULT_K8S_VERSION)
+    .addOption(
+      new Option('--configmap-sync-seconds <seconds>', 'how often the lab kubelet refreshes ConfigMap and Secret volumes').default(60).argParser(positiveInteger),
+    );
+
+  program
+    .command('up')
+    .description('start (or repair) the lab, apply k8s/, initialise bgswitch and wait for every consumer pod to be Ready; idempotent')
+    .option('--control-plane-only', 'stop after applying k8s/: no kubelet, no bgswitch init, no pod wait')
+    .action(async (flags: { controlPlaneOnly?: boolean }) => {
+      const started = performance.now();
+      const info = await labUp({ ...labOptions(program), scope: flags.controlPlaneOnly ? 'control-plane' : 'full' });
+      print(`lab up in ${((performance.now() - started) / 1000).toFixed(1)}s; API server ${info.apiServerUrl}`);
+      print(`export KUBECONFIG=${info.paths.operatorKubeconfig}`);
+      print('then: node bin/bgswitch.js status   (bgswitch reads KUBECONFIG; no kubectl needed)');
+      print(`admin access: ${info.paths.adminKubeconfig}`);
+    });
+
+  program
+    .command('down')
+    .description('stop every lab process (kubelet first, so it stops the pods), remove the lab network and the cluster data; idempotent')
+    .option('--purge', 'also delete the whole lab directory: certificates, kubeconfigs and logs')
+    .action(async (flags: { purge?: boolean }) => {
+      await labDown({ ...labOptions(program), purge: flags.purge === true });
+      print('lab down');
+    });
+
+  program
+    .command('status')
+    .description('each lab process, the API server, and the pods in kafka-bg-test')
+    .action(async () => printStatus(await labStatus(labOptions(program))));
+
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof BgswitchError) {
+      process.stderr.write(`lab: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`);
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`lab: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = ExitCode.failure;
+    }
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,386 @@
+/**
+ * The sidecar's decision logic (design section 6), over small interfaces so it runs entirely in
+ * memory as well as against a real consumer and API server.
+ *
+ * Guarantees:
+ *  - Desired state is the valid candidate with the highest generation among the last push accepted
+ *    by this process, the last API read and the mounted file; ties go push > api > file. Anything
+ *    older than the highest generation ever seen (persisted) is ignored; malformed entries are
+ *    logged and never acted on.
+ *  - Level-triggered: every reconcile compares desired with the consumer's actual `state`; nothing
+ *    is skipped because it "was already applied". Reconciles and pushes never run concurrently.
+ *  - Pausing is immediate. A resume is issued without asking the API server only for the first
+ *    resume of a push accepted by this process; every other resume (desired from the file or the
+ *    API, or a consumer that went PAUSED again later, e.g. restarted or paused by the CLI's L1)
+ *    needs the API server's entry to be ACTIVE with a generation at least the desired one, and is
+ *    re-checked right after it is applied (a switch that started meanwhile pauses it again).
+ *  - Faults are applied when the desired entry has a `fault` that differs from the consumer's, with
+ *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
+ * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.
+ */
+import type { Clock, SidecarStatus } from '../src/core/ports.js';
+import { resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
+import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
+import { errorMessage, type Logger } from './log.js';
+
+/** The consumer's lifecycle and fault API, as the sidecar uses it. Every method throws on failure. */
+export interface ConsumerPort {
+  /** `GET /lifecycle/status`, field `state`. */
+  state(): Promise<Lifecycle>;
+  /** `POST /lifecycle/pause`; returns the state the consumer reports afterwards. */
+  pause(): Promise<Lifecycle>;
+  /** `POST /lifecycle/resume`; returns the state the consumer reports afterwards. */
+  resume(): Promise<Lifecycle>;
+  getFault(): Promise<Fault>;
+  /** Sets every field, so zero / false really clears. */
+  setFault(fault: Fault): Promise<void>;
+}
+
+/** The state ConfigMap's data as one source sees it (mounted files or API server); `{}` when absent. Throws when unreadable. */
+export interface StateDataSource {
+  read(): Promise<Readonly<Record<string, string>>>;
+}
+
+/** Keeps the highest generation seen across restarts of this process. */
+export interface GenerationStore {
+  load(): Promise<number>;
+  save(generation: number): Promise<void>;
+}
+
+export type DesiredSource = 'push' | 'api' | 'file';
+export type ConsumerCall = 'status' | 'pause' | 'resume' | 'get_fault' | 'set_fault';
+export type ConfirmationResult = 'confirmed' | 'refused' | 'unreachable';
+
+/** What the reconciler reports as it works (metrics implement it). */
+export interface ReconcilerObserver {
+  commandIssued(command: 'pause' | 'resume' | 'set_fault'): void;
+  callFailed(call: ConsumerCall): void;
+  desiredAdopted(source: DesiredSource): void;
+  actualObserved(state: Lifecycle | undefined): void;
+  generationSeen(generation: number): void;
+  resumeConfirmation(result: ConfirmationResult): void;
+}
+
+const IGNORE_EVENTS: ReconcilerObserver = {
+  commandIssued: () => {},
+  callFailed: () => {},
+  desiredAdopted: () => {},
+  actualObserved: () => {},
+  generationSeen: () => {},
+  resumeConfirmation: () => {},
+};
+
+/** `GET /status` of the sidecar: SidecarStatus plus colour and the time of the last reconcile. */
+export interface SidecarStatusReport extends SidecarStatus {
+  color: Color;
+  desiredSource?: DesiredSource;
+  /** ISO time the last reconcile finished. */
+  lastReconcileAt?: string;
+}
+
+export type PushOutcome = { accepted: true; status: SidecarStatusReport } | { accepted: false; highestGeneration: number };
+
+export interface ReconcilerOptions {
+  pod: string;
+  color: Color;
+  consumer: ConsumerPort;
+  file: StateDataSource;
+  api: StateDataSource;
+  generations: GenerationStore;
+  clock: Clock;
+  log: Logger;
+  observer?: ReconcilerObserver;
+}
+
+interface Candidate {
+  entry: DesiredEntry;
+  source: DesiredSource;
+}
+
+const SOURCE_RANK: Record<DesiredSource, number> = { push: 3, api: 2, file: 1 };
+
+function sameCandidate(a: Candidate | undefined, b: Candidate | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const faultsEqual = a.entry.fault && b.entry.fault ? sameFault(a.entry.fault, b.entry.fault) : a.entry.fault === b.entry.fault;
+  return a.source === b.source && a.entry.generation === b.entry.generation && a.entry.lifecycle === b.entry.lifecycle && faultsEqual;
+}
+
+function describe(resolved: ResolvedEntry): string {
+  if (resolved.status === 'missing') return 'no entry for this pod';
+  if (resolved.status === 'malformed') return `a malformed entry in key "${resolved.source.key}"`;
+  return `${resolved.entry.lifecycle} at generation ${resolved.entry.generation}`;
+}
+
+export class Reconciler {
+  private readonly options: ReconcilerOptions;
+  private readonly observer: ReconcilerObserver;
+  private highest: number;
+  private pushed: Candidate | undefined;
+  private fromApi: Candidate | undefined;
+  private fromFile: Candidate | undefined;
+  private desired: Candidate | undefined;
+  /** The accepted push may resume once without asking the API server; see the module header. */
+  private pushResumeAvailable = false;
+  private actual: Lifecycle | undefined;
+  private lastError: string | undefined;
+  private lastReconcileAt: number | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Last warning logged per topic, so a condition that persists is logged once, not every tick. */
+  private readonly warned = new Map<string, string>();
+
+  private constructor(options: ReconcilerOptions, highest: number) {
+    this.options = options;
+    this.observer = options.observer ?? IGNORE_EVENTS;
+    this.highest = highest;
+    this.observer.generationSeen(highest);
+  }
+
+  /** Loads the persisted generation; an unreadable store counts as 0 (the API seed then protects). */
+  static async create(options: ReconcilerOptions): Promise<Reconciler> {
+    let highest = 0;
+    try {
+      highest = await options.generations.load();
+    } catch (error) {
+      options.log.error('cannot load the persisted generation; starting from 0', { error: errorMessage(error) });
+    }
+    return new Reconciler(options, highest);
+  }
+
+  /** Best-effort API read at startup, so a restarted sidecar does not act on a stale mounted file. */
+  seedFromApi(): Promise<void> {
+    return this.exclusive(async () => {
+      try {
+        await this.readApi();
+      } catch (error) {
+        this.options.log.warn('could not seed the desired state from the API server; using the mounted file and pushes', {
+          error: errorMessage(error),
+        });
+      }
+    });
+  }
+
+  /** One level-triggered pass (serialised with pushes). Never throws: problems end up in `lastError`. */
+  reconcile(): Promise<SidecarStatusReport> {
+    return this.exclusive(() => this.reconcileNow());
+  }
+
+  /** An authenticated push for this pod: refused if older than the highest generation seen, else adopted and reconciled at once. */
+  acceptPush(entry: DesiredEntry): Promise<PushOutcome> {
+    return this.exclusive(async () => {
+      if (entry.generation < this.highest) return { accepted: false, highestGeneration: this.highest };
+      this.pushed = { entry, source: 'push' };
+      this.pushResumeAvailable = entry.lifecycle === 'ACTIVE';
+      await this.raiseHighest(entry.generation);
+      return { accepted: true, status: await this.reconcileNow() };
+    });
+  }
+
+  /** Resolves when every reconcile and push queued so far has finished. */
+  idle(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+
+  status(): SidecarStatusReport {
+    const { pod, color } = this.options;
+    const report: SidecarStatusReport = { pod, color, generation: this.highest };
+    if (this.desired) {
+      report.desired = this.desired.entry;
+      report.desiredSource = this.desired.source;
+    }
+    if (this.actual) report.actual = this.actual;
+    if (this.lastError) report.lastError = this.lastError;
+    if (this.lastReconcileAt !== undefined) report.lastReconcileAt = new Date(this.lastReconcileAt).toISOString();
+    return report;
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(task);
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async reconcileNow(): Promise<SidecarStatusReport> {
+    const problems: string[] = [];
+    await this.readFile();
+    for (const candidate of [this.pushed, this.fromApi, this.fromFile]) {
+      if (candidate) await this.raiseHighest(candidate.entry.generation);
+    }
+    this.adopt(this.pickDesired(problems));
+
+    let actual: Lifecycle | undefined;
+    try {
+      actual = await this.options.consumer.state();
+    } catch (error) {
+      this.observer.callFailed('status');
+      problems.push(`cannot read the consumer's state: ${errorMessage(error)}`);
+    }
+    const desired = this.desired;
+    if (actual !== undefined && desired !== undefined) {
+      actual = await this.applyLifecycle(desired, actual, problems);
+      if (desired.entry.fault) await this.applyFault(desired.entry.fault, problems);
+    }
+    this.actual = actual;
+    this.observer.actualObserved(actual);
+    this.finish(problems);
+    return this.status();
+  }
+
+  private finish(problems: string[]): void {
+    const lastError = problems.length > 0 ? problems.join('; ') : undefined;
+    if (lastError !== this.lastError) {
+      if (lastError) this.options.log.warn('reconcile problem', { error: lastError });
+      else this.options.log.info('reconcile healthy again');
+    }
+    this.lastError = lastError;
+    this.lastReconcileAt = this.options.clock.now();
+  }
+
+  private pickDesired(problems: string[]): Candidate | undefined {
+    const current = [this.pushed, this.fromApi, this.fromFile].filter(
+      (candidate): candidate is Candidate => candidate !== undefined && candidate.entry.generation >= this.highest,
+    );
+    current.sort((a, b) => SOURCE_RANK[b.source] - SOURCE_RANK[a.source]);
+    if (current.length === 0 && (this.pushed || this.fromApi || this.fromFile)) {
+      problems.push(`every known desired state is older than generation ${this.highest}; waiting for a newer one`);
+    }
+    return current[0];
+  }
+
+  private adopt(next: Candidate | undefined): void {
+    if (sameCandidate(next, this.desired)) return;
+    this.desired = next;
+    if (!next) return;
+    this.observer.desiredAdopted(next.source);
+    this.options.log.info('desired state changed', {
+      source: next.source,
+      generation: next.entry.generation,
+      lifecycle: next.entry.lifecycle,
+      fault: next.entry.fault,
+    });
+  }
+
+  private async applyLifecycle(desired: Candidate, actual: Lifecycle, problems: string[]): Promise<Lifecycle> {
+    if (desired.entry.lifecycle === 'PAUSED') {
+      return actual === 'PAUSED' ? actual : ((await this.command('pause', desired, problems)) ?? actual);
+    }
+    // ACTIVE or DRAINING: nothing to resume (DRAINING means someone is pausing it; never fight that).
+    if (actual !== 'PAUSED') {
+      if (desired.source === 'push') this.pushResumeAvailable = false;
+      return actual;
+    }
+    const trusted = desired.source === 'push' && this.pushResumeAvailable;
+    if (!trusted && !(await this.confirmResume(desired.entry, problems))) return actual;
+    const resumed = await this.command('resume', desired, problems);
+    if (resumed === undefined) return actual;
+    if (desired.source === 'push') this.pushResumeAvailable = false;
+    if (trusted || (await this.confirmResume(desired.entry, problems))) return resumed;
+    this.options.log.warn('the API server withdrew the resume while it was applied; pausing again', { generation: desired.entry.generation });
+    return (await this.command('pause', desired, problems)) ?? resumed;
+  }
+
+  /** Resume only if the API server's entry for this pod is ACTIVE at the desired generation or newer. */
+  private async confirmResume(entry: DesiredEntry, problems: string[]): Promise<boolean> {
+    let resolved: ResolvedEntry;
+    try {
+      resolved = await this.readApi();
+    } catch (error) {
+      this.observer.resumeConfirmation('unreachable');
+      problems.push(`resume not confirmed, staying PAUSED: the API server could not be read (${errorMessage(error)})`);
+      return false;
+    }
+    const confirmed = resolved.status === 'ok' && resolved.entry.lifecycle === 'ACTIVE' && resolved.entry.generation >= entry.generation;
+    this.observer.resumeConfirmation(confirmed ? 'confirmed' : 'refused');
+    if (!confirmed) {
+      problems.push(`resume not confirmed, staying PAUSED: the API server has ${describe(resolved)}, desired is ACTIVE at generation ${entry.generation}`);
+    }
+    return confirmed;
+  }
+
+  private async readApi(): Promise<ResolvedEntry> {
+    const resolved = resolveEntry(await this.options.api.read(), this.options.pod, this.options.color);
+    this.fromApi = this.candidateFrom('api', resolved);
+    if (this.fromApi) await this.raiseHighest(this.fromApi.entry.generation);
+    return resolved;
+  }
+
+  private async readFile(): Promise<void> {
+    try {
+      const data = await this.options.file.read();
+      this.warned.delete('file-unreadable');
+      this.fromFile = this.candidateFrom('file', resolveEntry(data, this.options.pod, this.options.color));
+    } catch (error) {
+      this.fromFile = undefined;
+      this.warnOnce('file-unreadable', 'cannot read the mounted state directory; ignoring it', { error: errorMessage(error) });
+    }
+  }
+
+  private candidateFrom(source: DesiredSource, resolved: ResolvedEntry): Candidate | undefined {
+    if (resolved.status === 'malformed') {
+      this.warnOnce(`malformed-${source}`, 'ignoring a malformed desired-state entry', {
+        source,
+        key: resolved.source.key,
+        error: resolved.error,
+      });
+      return undefined;
+    }
+    this.warned.delete(`malformed-${source}`);
+    return resolved.status === 'ok' ? { entry: resolved.entry, source } : undefined;
+  }
+
+  private warnOnce(topic: string, msg: string, fields: Record<string, unknown>): void {
+    const fingerprint = JSON.stringify(fields);
+    if (this.warned.get(topic) === fingerprint) return;
+    this.warned.set(topic, fingerprint);
+    this.options.log.warn(msg, fields);
+  }
+
+  private async raiseHighest(generation: number): Promise<void> {
+    if (generation <= this.highest) return;
+    this.highest = generation;
+    this.observer.generationSeen(generation);
+    try {
+      await this.options.generations.save(generation);
+    } catch (error) {
+      // Kept in memory regardless; only a restart of this container would forget it (the API seed covers that).
+      this.options.log.error('cannot persist the highest generation', { generation, error: errorMessage(error) });
+    }
+  }
+
+  private async command(command: 'pause' | 'resume', desired: Candidate, problems: string[]): Promise<Lifecycle | undefined> {
+    this.observer.commandIssued(command);
+    try {
+      const state = await this.options.consumer[command]();
+      this.options.log.info('lifecycle command applied', {
+        command,
+        currentState: state,
+        generation: desired.entry.generation,
+        source: desired.source,
+      });
+      return state;
+    } catch (error) {
+      this.observer.callFailed(command);
+      problems.push(`${command} failed: ${errorMessage(error)}`);
+      return undefined;
+    }
+  }
+
+  private async applyFault(fault: Fault, problems: string[]): Promise<void> {
+    let current: Fault;
+    try {
+      current = await this.options.consumer.getFault();
+    } catch (error) {
+      this.observer.callFailed('get_fault');
+      problems.push(`cannot read the consumer's fault settings: ${errorMessage(error)}`);
+      return;
+    }
+    if (sameFault(current, fault)) return;
+    this.observer.commandIssued('set_fault');
+    try {
+      await this.options.consumer.setFault(fault);
+      this.options.log.info('fault applied', { fault, previous: current });
+    } catch (error) {
+      this.observer.callFailed('set_fault');
+      problems.push(`setting the fault failed: ${errorMessage(error)}`);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+/** `bgswitch init` */
+import { initialize } from '../core/init.js';
+import { writeDocument } from '../render/format.js';
+import { renderInitReport } from '../render/init-view.js';
+import type { CliIO } from '../render/io.js';
+import { createStyle } from '../render/style.js';
+import { resolveClusterSettings, type ClusterFlags } from './options.js';
+
+export async function initCommand(flags: ClusterFlags & { dryRun?: boolean }, io: CliIO): Promise<number> {
+  const settings = resolveClusterSettings(flags, io.env);
+  const { createRuntime } = await import('./runtime.js');
+  const runtime = createRuntime(settings, io);
+  const report = await initialize({ cluster: runtime.cluster, keys: runtime.cluster, names: runtime.names, clock: runtime.clock }, { dryRun: flags.dryRun === true });
+  if (settings.output === 'text') io.stdout.write(renderInitReport(report, createStyle(io.stdout, io.env)));
+  else await writeDocument(io.stdout, settings.output, report);
+  return 0;
+}

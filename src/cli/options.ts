@@ -1,0 +1,115 @@
+/**
+ * The options every command shares (kubectl-style) and their resolution against the seed's
+ * environment variables: flag, then environment variable, then default. Everything is validated
+ * here, before anything talks to the cluster.
+ */
+import { Option, type Command } from 'commander';
+import { UsageError } from '../core/errors.js';
+import type { ObjectNames } from '../core/ports.js';
+import { parseDuration } from './durations.js';
+
+export type OutputFormat = 'text' | 'json' | 'yaml';
+export type Via = 'proxy' | 'direct' | 'auto';
+
+/** Raw values as commander hands them over. */
+export interface ClusterFlags {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  output?: string;
+  via?: string;
+  activeConfigmap?: string;
+  stateConfigmap?: string;
+  lease?: string;
+  blueService?: string;
+  greenService?: string;
+  pushKeySecret?: string;
+  lifecyclePort?: string;
+  sidecarPort?: string;
+  requestTimeout?: string;
+}
+
+export interface ClusterSettings {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  output: OutputFormat;
+  via: Via;
+  names: Omit<ObjectNames, 'namespace'>;
+  lifecyclePort: number;
+  sidecarPort: number;
+  requestTimeoutMs: number;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export function addClusterOptions(command: Command): Command {
+  return command
+    .option('--kubeconfig <path>', 'path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+    .option('--context <name>', 'the kubeconfig context to use')
+    .option('-n, --namespace <namespace>', 'workload namespace (env NAMESPACE; default: the context namespace, then kafka-bg-test)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']))
+    .addOption(new Option('--via <mode>', 'reach pods through the API server proxy, directly at the pod IP, or auto (direct in-cluster)').choices(['proxy', 'direct', 'auto']))
+    .option('--active-configmap <name>', 'active-version ConfigMap (env CONFIGMAP_NAME; default kafka-consumer-active-version)')
+    .option('--state-configmap <name>', 'desired-state ConfigMap (env STATE_CONFIGMAP_NAME; default kafka-consumer-state)')
+    .option('--lease <name>', 'switch lock Lease (env LEASE_NAME; default bg-consumer-active-lease)')
+    .option('--blue-service <name>', 'Service selecting blue pods (env BLUE_SERVICE; default consumer-blue-svc)')
+    .option('--green-service <name>', 'Service selecting green pods (env GREEN_SERVICE; default consumer-green-svc)')
+    .option('--push-key-secret <name>', 'Secret holding the sidecar push key (default bgswitch-push-key)')
+    .option('--lifecycle-port <port>', 'consumer lifecycle port (env LIFECYCLE_PORT; default 8080)')
+    .option('--sidecar-port <port>', 'sidecar port (env SIDECAR_PORT; default 8082)')
+    .option('--request-timeout <duration>', 'timeout of each call to a pod or the API server (default 5s)');
+}
+
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+function name(value: string | undefined, fallback: string, flag: string): string {
+  const resolved = value ?? fallback;
+  if (resolved.length > 253 || !K8S_NAME.test(resolved)) {
+    throw new UsageError(`${flag} ${JSON.stringify(resolved)} is not a valid Kubernetes name`, 'use lower-case letters, digits, "-" and "."');
+  }
+  return resolved;
+}
+
+export function parsePort(raw: string | undefined, fallback: number, flag: string): number {
+  if (raw === undefined) return fallback;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`${flag} ${JSON.stringify(raw)} is not a port`, 'use a whole number from 1 to 65535');
+  }
+  return port;
+}
+
+export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSettings {
+  const namespace = flags.namespace ?? env.NAMESPACE;
+  return {
+    ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context !== undefined ? { context: flags.context } : {}),
+    ...(namespace !== undefined ? { namespace: name(namespace, '', '--namespace') } : {}),
+    output: (flags.output ?? 'text') as OutputFormat,
+    via: (flags.via ?? 'auto') as Via,
+    names: {
+      activeConfigMap: name(flags.activeConfigmap ?? env.CONFIGMAP_NAME, 'kafka-consumer-active-version', '--active-configmap'),
+      stateConfigMap: name(flags.stateConfigmap ?? env.STATE_CONFIGMAP_NAME, 'kafka-consumer-state', '--state-configmap'),
+      lease: name(flags.lease ?? env.LEASE_NAME, 'bg-consumer-active-lease', '--lease'),
+      services: {
+        blue: name(flags.blueService ?? env.BLUE_SERVICE, 'consumer-blue-svc', '--blue-service'),
+        green: name(flags.greenService ?? env.GREEN_SERVICE, 'consumer-green-svc', '--green-service'),
+      },
+      pushKeySecret: name(flags.pushKeySecret, 'bgswitch-push-key', '--push-key-secret'),
+    },
+    lifecyclePort: parsePort(flags.lifecyclePort ?? env.LIFECYCLE_PORT, 8080, '--lifecycle-port'),
+    sidecarPort: parsePort(flags.sidecarPort ?? env.SIDECAR_PORT, 8082, '--sidecar-port'),
+    requestTimeoutMs: parseDuration(flags.requestTimeout ?? '5s', '--request-timeout'),
+  };
+}
+
+/** Seed variables carry bare numbers in their unit (DRAIN_TIMEOUT_SECONDS=10, HEALTH_CHECK_INTERVAL_MS=500). */
+export function durationFrom(flag: string | undefined, flagName: string, envValue: string | undefined, envName: string, envUnit: 's' | 'ms', fallback: string): number {
+  if (flag !== undefined) return parseDuration(flag, flagName);
+  if (envValue !== undefined) {
+    if (!/^\d+$/.test(envValue.trim())) throw new UsageError(`${envName}=${JSON.stringify(envValue)} is not a whole number`, `unset it or set a number of ${envUnit === 's' ? 'seconds' : 'milliseconds'}`);
+    return Number(envValue) * (envUnit === 's' ? 1000 : 1);
+  }
+  return parseDuration(fallback, flagName);
+}

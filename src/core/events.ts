@@ -1,0 +1,39 @@
+/**
+ * What the protocol tells the operator while it works: a union of events that the renderers
+ * (src/render) show as spinners, plain timestamped lines, or nothing (JSON mode collects the report).
+ */
+import type { Color, Lifecycle } from '../shared/model.js';
+
+/** The steps of design section 4. A rollback runs the same steps with `rollback` set. */
+export type PhaseName =
+  | 'preflight'
+  | 'lease'
+  | 'desired-paused'
+  | 'pause'
+  | 'verify-paused'
+  | 'desired-active'
+  | 'resume'
+  | 'verify-active'
+  | 'soak'
+  | 'record';
+
+export interface PhaseRef {
+  name: PhaseName;
+  /** Set on the steps of an automatic rollback. */
+  rollback: boolean;
+  /** Human title, e.g. "Pause blue (3 pods)". */
+  title: string;
+}
+
+export type ProgressEvent =
+  | { type: 'phase-start'; phase: PhaseRef; at: number }
+  | { type: 'phase-progress'; phase: PhaseRef; detail: string; at: number }
+  | { type: 'phase-end'; phase: PhaseRef; ok: boolean; detail: string; durationMs: number; at: number }
+  | { type: 'pod'; pod: string; color: Color; state: Lifecycle | 'unreachable' | 'not-running'; detail?: string; at: number }
+  | { type: 'warning'; message: string; at: number }
+  | { type: 'info'; message: string; at: number };
+
+export type ProgressSink = (event: ProgressEvent) => void;
+
+/** Distributes the `Omit<…, 'at'>` variants so call sites need not stamp time themselves. */
+export type ProgressEventInput = ProgressEvent extends infer E ? (E extends { at: number } ? Omit<E, 'at'> : never) : never;

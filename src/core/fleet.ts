@@ -1,0 +1,77 @@
+/**
+ * Observing the fleet: every pod of both colours (by the Services' selectors, whatever their
+ * readiness) and what each consumer says about itself, fetched in parallel.
+ */
+import { COLORS, mayConsume, type Color, type Lifecycle } from '../shared/model.js';
+import { PodUnreachableError } from './errors.js';
+import type { Cluster, LifecycleStatus, PodAgent, PodInfo } from './ports.js';
+
+/** What a pod's consumer is doing, as far as we can tell. */
+export type PodState = Lifecycle | 'unreachable' | 'not-running';
+
+export interface PodObservation {
+  pod: PodInfo;
+  state: PodState;
+  status?: LifecycleStatus;
+  ready?: boolean;
+  error?: string;
+}
+
+/**
+ * A pod with no IP, or whose containers have all terminated, runs no consumer. Everything else
+ * (Pending with an IP, Running, terminating) might, so it must be asked.
+ */
+export function runsConsumer(pod: PodInfo): boolean {
+  return Boolean(pod.ip) && pod.phase !== 'Succeeded' && pod.phase !== 'Failed';
+}
+
+/** True when the pod certainly does not consume: PAUSED, or not running at all. */
+export function certainlyIdle(observation: PodObservation): boolean {
+  return observation.state === 'PAUSED' || observation.state === 'not-running';
+}
+
+/** True when the pod may be consuming (ACTIVE, DRAINING, or unknown). */
+export function mayBeConsuming(observation: PodObservation): boolean {
+  if (observation.state === 'not-running') return false;
+  if (observation.state === 'unreachable') return true;
+  return mayConsume(observation.state);
+}
+
+export async function listFleet(cluster: Cluster): Promise<Record<Color, PodInfo[]>> {
+  const [blue, green] = await Promise.all(COLORS.map((color) => cluster.listPods(color)));
+  return { blue: sortPods(blue!), green: sortPods(green!) };
+}
+
+function sortPods(pods: PodInfo[]): PodInfo[] {
+  return [...pods].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+}
+
+/**
+ * Asks every pod for its lifecycle status (and readiness when `withReadiness`), in parallel.
+ * An unreachable pod is recorded as such; any other error (e.g. a missing RBAC permission) is thrown.
+ */
+export async function observePods(
+  agent: PodAgent,
+  pods: PodInfo[],
+  options: { withReadiness?: boolean; signal?: AbortSignal | undefined } = {},
+): Promise<PodObservation[]> {
+  return Promise.all(
+    pods.map(async (pod): Promise<PodObservation> => {
+      if (!runsConsumer(pod)) return { pod, state: 'not-running' };
+      try {
+        const [status, ready] = await Promise.all([
+          agent.status(pod, options.signal),
+          options.withReadiness ? agent.ready(pod, options.signal) : Promise.resolve(undefined),
+        ]);
+        return ready === undefined ? { pod, state: status.state, status } : { pod, state: status.state, status, ready };
+      } catch (error) {
+        if (error instanceof PodUnreachableError) return { pod, state: 'unreachable', error: error.message };
+        throw error;
+      }
+    }),
+  );
+}
+
+export function describeStates(observations: PodObservation[]): string {
+  return observations.map((o) => `${o.pod.name} ${o.state}`).join(', ');
+}

@@ -1,0 +1,182 @@
+/**
+ * The switch lock, over the coordination.k8s.io/v1 Lease `bg-consumer-active-lease`.
+ *
+ * At rest the Lease's holder names the active colour (seed semantics); a colour never blocks a
+ * switch. During a switch the holder is this invocation's unique identity (user@host/pid/random)
+ * with a short duration that a background loop renews.
+ *
+ * Guarantees:
+ *  - Acquisition is a compare-and-swap on resourceVersion: of two invocations racing, exactly one
+ *    wins; the other is refused with the winner's name and expiry.
+ *  - An unexpired holder that is not a colour is never taken over; an expired one (a killed CLI) is.
+ *  - `assertHeld(margin)` fails once renewal has failed for so long that the lease could expire
+ *    within `margin`, so the caller stops before anyone else can take over.
+ * Does not guarantee:
+ *  - Fencing of requests already in flight when the lease expires: pods do not check the lease.
+ *    Generations on sidecar pushes and the final re-check of the old colour narrow that window
+ *    (docs/safety.md).
+ *  - Anything under large clock skew between this machine and other operators' machines.
+ *
+ * Steps of acquire():
+ *  1. Read the Lease. None: create it holding us (409 = lost the race).
+ *  2. Held by someone unexpired who is not a colour: refuse, naming them and the expiry.
+ *  3. Otherwise replace it holding us, passing the resourceVersion read in 1 (409 = lost the race).
+ */
+import { isColor, type Color } from '../shared/model.js';
+import { ConflictError, OperationError, RefusedError } from './errors.js';
+import type { Clock, Cluster, LeaseSnapshot, LeaseWrite } from './ports.js';
+
+export interface LockOptions {
+  /** Lease duration while switching (ms, whole seconds on the wire). Default 15 000. */
+  leaseDurationMs?: number;
+  /** Renewal period (ms). Default a third of the duration. */
+  renewIntervalMs?: number;
+}
+
+export class LeaseLostError extends OperationError {}
+
+export function leaseExpiry(lease: LeaseSnapshot): number | undefined {
+  const renewed = lease.renewTime ?? lease.acquireTime;
+  if (!renewed || lease.leaseDurationSeconds === undefined) return undefined;
+  return renewed.getTime() + lease.leaseDurationSeconds * 1000;
+}
+
+/** True when `lease` blocks a switch at time `now`. */
+export function leaseBlocks(lease: LeaseSnapshot | undefined, now: number): boolean {
+  if (!lease?.holderIdentity || isColor(lease.holderIdentity)) return false;
+  const expiry = leaseExpiry(lease);
+  return expiry === undefined || expiry > now;
+}
+
+export class SwitchLock {
+  private readonly durationSeconds: number;
+  private readonly renewIntervalMs: number;
+  private current: LeaseSnapshot | undefined;
+  private lastRenewedAt = 0;
+  private lostReason: string | undefined;
+  private renewing: AbortController | undefined;
+  private renewLoop: Promise<void> | undefined;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly name: string,
+    readonly holder: string,
+    private readonly clock: Clock,
+    options: LockOptions = {},
+  ) {
+    this.durationSeconds = Math.max(1, Math.round((options.leaseDurationMs ?? 15_000) / 1000));
+    this.renewIntervalMs = options.renewIntervalMs ?? (this.durationSeconds * 1000) / 3;
+  }
+
+  /** Takes the lock or throws RefusedError. Returns the holder found before (a colour at rest). */
+  async acquire(): Promise<{ previousHolder: string | undefined; tookOverExpired: boolean }> {
+    const now = this.clock.now();
+    const existing = await this.cluster.getLease(this.name);
+    if (existing && leaseBlocks(existing, now)) throw this.refusal(existing);
+    const tookOverExpired = Boolean(existing?.holderIdentity && !isColor(existing.holderIdentity));
+    const write: LeaseWrite = {
+      name: this.name,
+      holderIdentity: this.holder,
+      leaseDurationSeconds: this.durationSeconds,
+      acquireTime: new Date(now),
+      renewTime: new Date(now),
+      leaseTransitions: (existing?.leaseTransitions ?? 0) + (existing ? 1 : 0),
+      ...(existing ? { resourceVersion: existing.resourceVersion } : {}),
+    };
+    try {
+      this.current = await this.cluster.writeLease(write);
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      const winner = await this.cluster.getLease(this.name);
+      throw winner ? this.refusal(winner) : new RefusedError('another switch took the lock at the same moment', 'run `bgswitch status` and retry');
+    }
+    this.lastRenewedAt = now;
+    return { previousHolder: existing?.holderIdentity, tookOverExpired };
+  }
+
+  /** Renews in the background until release(). A lost lease is reported through assertHeld(). */
+  startRenewing(): void {
+    this.renewing = new AbortController();
+    const signal = this.renewing.signal;
+    this.renewLoop = (async () => {
+      while (!signal.aborted && !this.lostReason) {
+        try {
+          await this.clock.sleep(this.renewIntervalMs, signal);
+        } catch {
+          return;
+        }
+        await this.renewOnce();
+      }
+    })();
+  }
+
+  /** One renewal; exposed so tests and the model explorer can drive it step by step. */
+  async renewOnce(): Promise<void> {
+    if (!this.current || this.lostReason) return;
+    const now = this.clock.now();
+    try {
+      this.current = await this.cluster.writeLease({
+        name: this.name,
+        holderIdentity: this.holder,
+        leaseDurationSeconds: this.durationSeconds,
+        acquireTime: this.current.acquireTime ?? new Date(now),
+        renewTime: new Date(now),
+        leaseTransitions: this.current.leaseTransitions ?? 0,
+        resourceVersion: this.current.resourceVersion,
+      });
+      this.lastRenewedAt = now;
+    } catch (error) {
+      if (error instanceof ConflictError) {
+        const seen = await this.cluster.getLease(this.name).catch(() => undefined);
+        if (seen && seen.holderIdentity !== this.holder) this.lostReason = `the lock was taken by ${seen.holderIdentity}`;
+        else if (seen) this.current = seen;
+      }
+      // Any other failure: keep trying; assertHeld() stops the switch once expiry is near.
+    }
+  }
+
+  /** Throws LeaseLostError unless the lock is certainly ours for at least `marginMs` more. */
+  assertHeld(marginMs: number): void {
+    if (this.lostReason) throw new LeaseLostError(`lost the switch lock: ${this.lostReason}`);
+    const validUntil = this.lastRenewedAt + this.durationSeconds * 1000;
+    if (validUntil - this.clock.now() < marginMs) {
+      throw new LeaseLostError(`could not renew the switch lock for ${Math.round((this.clock.now() - this.lastRenewedAt) / 1000)}s; stopping before it expires`);
+    }
+  }
+
+  /** Stops renewing and hands the Lease back to rest: its holder becomes the active colour. */
+  async release(activeColor: Color): Promise<void> {
+    await this.stopRenewing();
+    if (!this.current) return;
+    const now = this.clock.now();
+    const seen = await this.cluster.getLease(this.name);
+    if (!seen || seen.holderIdentity !== this.holder) return;
+    await this.cluster.writeLease({
+      name: this.name,
+      holderIdentity: activeColor,
+      leaseDurationSeconds: this.durationSeconds,
+      acquireTime: new Date(now),
+      renewTime: new Date(now),
+      leaseTransitions: (seen.leaseTransitions ?? 0) + 1,
+      resourceVersion: seen.resourceVersion,
+    });
+    this.current = undefined;
+  }
+
+  async stopRenewing(): Promise<void> {
+    this.renewing?.abort();
+    await this.renewLoop;
+    this.renewing = undefined;
+    this.renewLoop = undefined;
+  }
+
+  /** The refusal for a Lease that blocks a switch: who holds it and until when. */
+  refusal(lease: LeaseSnapshot): RefusedError {
+    const expiry = leaseExpiry(lease);
+    const until = expiry === undefined ? 'with no expiry' : `until ${new Date(expiry).toISOString()}`;
+    return new RefusedError(
+      `the switch lock (Lease ${this.name}) is held by ${lease.holderIdentity} ${until}`,
+      'another switch is running; wait for it to finish (bgswitch status), or if that CLI was killed, retry after the expiry',
+    );
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The small interfaces the switch protocol runs over. src/kube and src/pods implement them for a
+ * real cluster; tests implement them in memory. Nothing here imports Kubernetes, HTTP or terminal code.
+ */
+import type { Color, DesiredEntry, Fault, Lifecycle } from '../shared/model.js';
+
+export interface ConfigMapSnapshot {
+  name: string;
+  data: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Opaque; passed back on write for optimistic concurrency. */
+  resourceVersion: string;
+}
+
+/** A ConfigMap to write: without resourceVersion it is created, with one it replaces exactly that version. */
+export interface ConfigMapWrite {
+  name: string;
+  data: Record<string, string>;
+  annotations: Record<string, string>;
+  resourceVersion?: string;
+}
+
+export interface LeaseSnapshot {
+  name: string;
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: Date;
+  renewTime?: Date;
+  leaseTransitions?: number;
+  resourceVersion: string;
+}
+
+export interface LeaseWrite {
+  name: string;
+  holderIdentity: string;
+  leaseDurationSeconds: number;
+  acquireTime: Date;
+  renewTime: Date;
+  leaseTransitions: number;
+  resourceVersion?: string;
+}
+
+export interface PodInfo {
+  name: string;
+  color: Color;
+  /** Kubernetes pod phase: Pending, Running, Succeeded, Failed, Unknown. */
+  phase: string;
+  ready: boolean;
+  ip?: string;
+  restarts: number;
+  terminating: boolean;
+}
+
+/** One audit record, written as a Kubernetes Event on the active-version ConfigMap. */
+export interface AuditEvent {
+  reason: string;
+  message: string;
+  type: 'Normal' | 'Warning';
+  /** Who did it (user@host). */
+  actor: string;
+}
+
+/**
+ * The cluster as the protocol sees it. Writes are optimistic: a write with a stale
+ * resourceVersion throws ConflictError; a create of an existing object throws ConflictError.
+ */
+export interface Cluster {
+  getConfigMap(name: string): Promise<ConfigMapSnapshot | undefined>;
+  writeConfigMap(configMap: ConfigMapWrite): Promise<ConfigMapSnapshot>;
+  getLease(name: string): Promise<LeaseSnapshot | undefined>;
+  writeLease(lease: LeaseWrite): Promise<LeaseSnapshot>;
+  /** Every pod selected by the colour's Service selector, whatever its readiness. */
+  listPods(color: Color): Promise<PodInfo[]>;
+  recordEvent(event: AuditEvent): Promise<void>;
+}
+
+/** `GET /lifecycle/status` */
+export interface LifecycleStatus {
+  state: Lifecycle;
+  stateCode: number;
+  lastSequenceNumber: number;
+  totalMessagesReceived: number;
+}
+
+/** `POST /lifecycle/pause|resume` */
+export interface LifecycleChange {
+  previousState: Lifecycle;
+  currentState: Lifecycle;
+  lastSequenceNumber: number;
+}
+
+/** `GET /status` of a sidecar. */
+export interface SidecarStatus {
+  pod: string;
+  generation: number;
+  desired?: DesiredEntry;
+  desiredSource?: string;
+  actual?: Lifecycle;
+  lastError?: string;
+}
+
+/**
+ * Talks to one pod: the consumer's lifecycle API (L1) and the sidecar (L2). Every method throws
+ * PodUnreachableError when the pod cannot be reached or answers with an error.
+ */
+export interface PodAgent {
+  lifecycle(pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal): Promise<LifecycleChange>;
+  status(pod: PodInfo, signal?: AbortSignal): Promise<LifecycleStatus>;
+  /** `GET /actuator/health/readiness` reports UP. */
+  ready(pod: PodInfo, signal?: AbortSignal): Promise<boolean>;
+  getFault(pod: PodInfo, signal?: AbortSignal): Promise<Fault>;
+  /** L1: PUTs every fault field, so zero / false really clears. */
+  setFault(pod: PodInfo, fault: Fault, signal?: AbortSignal): Promise<void>;
+  /** L2: signed `POST /desired-state` to the pod's sidecar. */
+  push(pod: PodInfo, entry: DesiredEntry, signal?: AbortSignal): Promise<void>;
+  sidecarStatus(pod: PodInfo, signal?: AbortSignal): Promise<SidecarStatus>;
+}
+
+/** Injected time, so tests and the model explorer control it. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** Names of the objects bgswitch works with (design section 2); every one is configurable. */
+export interface ObjectNames {
+  namespace: string;
+  activeConfigMap: string;
+  stateConfigMap: string;
+  lease: string;
+  services: Record<Color, string>;
+  pushKeySecret: string;
+}

@@ -1,0 +1,175 @@
+/**
+ * `status`: one consistent picture of the fleet — declared active colour, lock, generation, last
+ * switch, and every pod's actual vs desired state, sidecar and fault — with every problem named in
+ * words and what to run next.
+ */
+import { resolveEntry } from '../shared/desired-state.js';
+import { isColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
+import { PodUnreachableError } from './errors.js';
+import { listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
+import { HISTORY_KEY, parseHistory, type HistoryEntry } from './history.js';
+import { leaseBlocks, leaseExpiry } from './lease.js';
+import type { OperationRecord } from './operation.js';
+import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo, SidecarStatus } from './ports.js';
+import { decodeDesiredState, type DesiredState } from './state-store.js';
+
+export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock';
+
+export interface Problem {
+  kind: ProblemKind;
+  message: string;
+  hint?: string;
+}
+
+export interface PodRow {
+  name: string;
+  color: Color;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  actual: PodState;
+  desired: DesiredLifecycle | 'missing' | 'malformed';
+  desiredGeneration?: number;
+  desiredFault?: Fault;
+  sidecar: { reachable: boolean; generation?: number; error?: string };
+  fault?: Fault;
+  lastSequenceNumber?: number;
+  totalMessagesReceived?: number;
+}
+
+export interface StatusView {
+  namespace: string;
+  declaredActive?: Color;
+  lease: { holder?: string; expiresAt?: string; blocking: boolean };
+  generation: number;
+  operation?: OperationRecord;
+  lastSwitch?: HistoryEntry;
+  pods: PodRow[];
+  problems: Problem[];
+}
+
+export async function readStatus(context: { cluster: Cluster; pods: PodAgent; names: ObjectNames; clock: Clock }): Promise<StatusView> {
+  const { cluster, names } = context;
+  const [active, stateSnapshot, lease, fleet] = await Promise.all([
+    cluster.getConfigMap(names.activeConfigMap),
+    cluster.getConfigMap(names.stateConfigMap),
+    cluster.getLease(names.lease),
+    listFleet(cluster),
+  ]);
+  const pods = [...fleet.blue, ...fleet.green];
+  const state = stateSnapshot ? decodeDesiredState(stateSnapshot) : undefined;
+  const observations = await observePods(context.pods, pods, { withReadiness: false });
+  const extras = await Promise.all(pods.map((pod) => podExtras(context.pods, pod)));
+  const rows = observations.map((o, i) => row(o, extras[i]!, state));
+
+  const problems: Problem[] = [];
+  const declared = active?.data.active;
+  if (!active || !state || (state.entries.size === 0 && state.malformed.size === 0)) {
+    problems.push({ kind: 'not-initialised', message: 'bgswitch is not initialised in this namespace', hint: 'run `bgswitch init`' });
+  }
+  const now = context.clock.now();
+  const blocking = leaseBlocks(lease, now);
+  const expiry = lease ? leaseExpiry(lease) : undefined;
+  if (state?.operation) {
+    const op = state.operation;
+    problems.push(
+      blocking
+        ? { kind: 'lock', message: `${op.kind} ${op.from} -> ${op.to} in progress by ${op.actor} (step ${op.phase})`, hint: 'wait for it to finish' }
+        : {
+            kind: 'interrupted',
+            message: `interrupted ${op.kind} ${op.from} -> ${op.to} by ${op.actor} at step ${op.phase} (started ${op.startedAt})`,
+            hint: `run \`bgswitch switch ${op.to}\` to finish it or \`bgswitch switch ${op.from}\` to undo it`,
+          },
+    );
+  } else if (blocking) {
+    problems.push({ kind: 'lock', message: `the switch lock is held by ${lease?.holderIdentity}`, hint: 'another switch is running' });
+  }
+  problems.push(...fleetProblems(observations, rows, state, declared));
+  return {
+    namespace: names.namespace,
+    ...(isColor(declared) ? { declaredActive: declared } : {}),
+    lease: {
+      ...(lease?.holderIdentity ? { holder: lease.holderIdentity } : {}),
+      ...(expiry !== undefined && blocking ? { expiresAt: new Date(expiry).toISOString() } : {}),
+      blocking,
+    },
+    generation: state?.generation ?? 0,
+    ...(state?.operation ? { operation: state.operation } : {}),
+    ...(active ? lastSwitch(parseHistory(active.data[HISTORY_KEY])) : {}),
+    pods: rows,
+    problems,
+  };
+}
+
+/** True when the fleet has any problem worth a non-zero `status --check`. */
+export function hasProblems(view: StatusView): boolean {
+  return view.problems.length > 0;
+}
+
+function lastSwitch(history: HistoryEntry[]): { lastSwitch?: HistoryEntry } {
+  return history[0] ? { lastSwitch: history[0] } : {};
+}
+
+async function podExtras(agent: PodAgent, pod: PodInfo): Promise<{ sidecar: SidecarStatus | Error; fault: Fault | Error }> {
+  const settle = async <T>(call: () => Promise<T>): Promise<T | Error> => {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof PodUnreachableError) return error;
+      throw error;
+    }
+  };
+  if (!pod.ip) return { sidecar: new Error('pod has no IP'), fault: new Error('pod has no IP') };
+  const [sidecar, fault] = await Promise.all([settle(() => agent.sidecarStatus(pod)), settle(() => agent.getFault(pod))]);
+  return { sidecar, fault };
+}
+
+function row(o: PodObservation, extras: { sidecar: SidecarStatus | Error; fault: Fault | Error }, state: DesiredState | undefined): PodRow {
+  const resolved = state ? resolveEntry(state.snapshot.data, o.pod.name, o.pod.color) : ({ status: 'missing' } as const);
+  const desired = resolved.status === 'ok' ? resolved.entry.lifecycle : resolved.status;
+  return {
+    name: o.pod.name,
+    color: o.pod.color,
+    phase: o.pod.phase,
+    ready: o.pod.ready,
+    restarts: o.pod.restarts,
+    actual: o.state,
+    desired,
+    ...(resolved.status === 'ok' ? { desiredGeneration: resolved.entry.generation } : {}),
+    ...(resolved.status === 'ok' && resolved.entry.fault ? { desiredFault: resolved.entry.fault } : {}),
+    sidecar:
+      extras.sidecar instanceof Error
+        ? { reachable: false, error: extras.sidecar.message }
+        : { reachable: true, generation: extras.sidecar.generation },
+    ...(extras.fault instanceof Error ? {} : { fault: extras.fault }),
+    ...(o.status ? { lastSequenceNumber: o.status.lastSequenceNumber, totalMessagesReceived: o.status.totalMessagesReceived } : {}),
+  };
+}
+
+function fleetProblems(observations: PodObservation[], rows: PodRow[], state: DesiredState | undefined, declared: string | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const consuming = (color: Color) => observations.filter((o) => o.pod.color === color && mayBeConsuming(o) && o.state !== 'unreachable');
+  const blue = consuming('blue');
+  const green = consuming('green');
+  if (blue.length > 0 && green.length > 0) {
+    problems.push({
+      kind: 'dual-active',
+      message: `DUAL-ACTIVE: blue ${blue.map((o) => o.pod.name).join(', ')} and green ${green.map((o) => o.pod.name).join(', ')} are consuming at once`,
+      hint: `run \`bgswitch switch ${isColor(declared) ? declared : 'blue'} --force\` now (it pauses the other colour first)`,
+    });
+  }
+  if (isColor(declared) && blue.length + green.length === 0 && observations.length > 0) {
+    problems.push({ kind: 'no-active', message: `no pod is consuming, though ${declared} is declared active`, hint: `run \`bgswitch switch ${declared}\`` });
+  }
+  for (const r of rows) {
+    if (r.actual === 'unreachable') problems.push({ kind: 'unreachable', message: `${r.name}: consumer unreachable`, hint: 'check the pod (kubectl describe pod)' });
+    else if (r.actual !== 'not-running' && (r.desired === 'ACTIVE' || r.desired === 'PAUSED') && r.actual !== r.desired) {
+      problems.push({ kind: 'drift', message: `${r.name}: desired ${r.desired}, actual ${r.actual}`, hint: 'the sidecar converges within seconds; if it persists, check its logs' });
+    }
+    if (r.actual !== 'not-running' && !r.sidecar.reachable) problems.push({ kind: 'sidecar', message: `${r.name}: sidecar unreachable (${r.sidecar.error ?? 'no answer'})` });
+  }
+  for (const [key, error] of state?.malformed ?? []) {
+    problems.push({ kind: 'malformed', message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`, hint: 'the next switch or init rewrites it' });
+  }
+  return problems;
+}

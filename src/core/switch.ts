@@ -1,0 +1,604 @@
+/**
+ * The switch protocol, "Pause First, Resume Second" (design section 4), as plain logic over the
+ * ports of ./ports.ts.
+ *
+ * Guarantees (with the sidecars doing their part, docs/safety.md):
+ *  - S1: the new colour is resumed only after every pod of the old colour was seen PAUSED (or not
+ *    running) AND the lock was confirmed ours; the old colour is re-checked while verifying the new
+ *    one, and any pod found consuming again rolls the switch back at once.
+ *  - A failed step rolls back through the same steps in the other direction; a rollback that cannot
+ *    verify the new colour PAUSED never resumes the old one (it ends with everything paused, exit 5).
+ *  - S3: the first desired-state write also records the operation in the state ConfigMap; it is
+ *    removed only when the switch ends, so a killed CLI leaves it for `status` and the next run.
+ * Does not guarantee: progress while the API server or the pods are unreachable (it stops safely and
+ * says what is left where).
+ *
+ * Steps of run():
+ *  1. preflight      read ConfigMaps, Lease, pods of both colours and their lifecycle; refuse or no-op
+ *  2. lease          take the switch lock (unique holder), renew it in the background
+ *  3. desired-paused both colours PAUSED in the state ConfigMap, new generation, operation recorded
+ *  4. pause          L1 pause + L2 signed push to every old pod, in parallel
+ *  5. verify-paused  poll until every old pod is PAUSED, within the drain timeout
+ *  6. desired-active lock still ours? new colour ACTIVE, new generation
+ *  7. resume         L1 resume + L2 push to every new pod (and the new generation to the old ones)
+ *  8. verify-active  poll until every new pod is ACTIVE and ready (old still PAUSED); optional soak
+ *  9. record         active-version ConfigMap + history, operation removed, Event, Lease holder = colour
+ * Any failure in 3-8 after something changed runs 3-8 back towards the old colour.
+ */
+import { resolveEntry } from '../shared/desired-state.js';
+import { COLORS, otherColor, type Color, type DesiredEntry, type DesiredLifecycle } from '../shared/model.js';
+import { ConflictError, OperationError, RefusedError } from './errors.js';
+import type { PhaseName, PhaseRef, ProgressEventInput, ProgressSink } from './events.js';
+import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
+import { appendHistory, HISTORY_KEY, type HistoryEntry, type PhaseTiming, type SwitchOutcome } from './history.js';
+import { LeaseLostError, leaseBlocks, SwitchLock } from './lease.js';
+import type { OperationKind, OperationRecord } from './operation.js';
+import { pollUntil } from './poll.js';
+import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
+import { DesiredStateStore, type DesiredState } from './state-store.js';
+
+export interface SwitchRequest {
+  target: Color;
+  kind: OperationKind;
+  /** Proceed although the fleet is inconsistent (dual-active, unreachable pods). */
+  force: boolean;
+  dryRun: boolean;
+  /** Step 5 deadline (ms). */
+  drainTimeoutMs: number;
+  /** Step 8 deadline (ms). */
+  verifyTimeoutMs: number;
+  /** After step 8, how long the new colour must stay ACTIVE and ready (ms; 0 = no soak). */
+  soakMs: number;
+  /** First poll interval (ms); it doubles up to 1 s. */
+  pollIntervalMs: number;
+  /** Lease duration while switching (ms). */
+  leaseDurationMs: number;
+}
+
+export interface SwitchContext {
+  cluster: Cluster;
+  pods: PodAgent;
+  clock: Clock;
+  names: ObjectNames;
+  /** Unique per invocation (user@host/pid/random): the Lease holder. */
+  holder: string;
+  /** Who runs it (user@host), for the Event and the history. */
+  actor: string;
+  newId: () => string;
+  emit: ProgressSink;
+  /** Aborting (Ctrl-C) stops the forward switch and rolls back; the rollback itself is not abortable. */
+  signal?: AbortSignal;
+}
+
+export interface PodSummary {
+  name: string;
+  color: Color;
+  state: PodState;
+  ready?: boolean;
+  desired?: DesiredLifecycle;
+  lastSequenceNumber?: number;
+}
+
+export type SwitchReportOutcome = SwitchOutcome | 'noop' | 'dry-run';
+
+export interface SwitchReport {
+  id: string;
+  kind: OperationKind;
+  outcome: SwitchReportOutcome;
+  from: Color;
+  to: Color;
+  actor: string;
+  generation: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  /** Why it rolled back or failed. */
+  reason?: string;
+  phases: PhaseTiming[];
+  podsBefore: PodSummary[];
+  podsAfter: PodSummary[];
+  /** dry-run: what would be done, step by step. */
+  plan?: string[];
+  /** rollback-failed / failed: what is left where, and what to run next. */
+  leftovers?: string[];
+}
+
+/** A verification or step failure that calls for a rollback. */
+export class StepFailedError extends OperationError {}
+
+/** Margin the lock must still be valid for before resuming: covers the resume calls themselves. */
+const LOCK_MARGIN_MS = 5_000;
+
+interface Preflight {
+  declared: Color | undefined;
+  state: DesiredState;
+  observations: PodObservation[];
+  noop: boolean;
+}
+
+export async function runSwitch(context: SwitchContext, request: SwitchRequest): Promise<SwitchReport> {
+  return new SwitchRun(context, request).run();
+}
+
+class SwitchRun {
+  private readonly id: string;
+  private readonly from: Color;
+  private readonly to: Color;
+  private readonly store: DesiredStateStore;
+  private readonly lock: SwitchLock;
+  private readonly startedAt: number;
+  private readonly phases: PhaseTiming[] = [];
+  private generation = 0;
+  /** Set once the first desired-state write succeeded: from then on a failure means rollback. */
+  private changedFleet = false;
+  private operation: OperationRecord | undefined;
+  private readonly lastPodState = new Map<string, PodState>();
+
+  constructor(
+    private readonly context: SwitchContext,
+    private readonly request: SwitchRequest,
+  ) {
+    this.id = context.newId();
+    this.to = request.target;
+    this.from = otherColor(request.target);
+    this.store = new DesiredStateStore(context.cluster, context.names.stateConfigMap);
+    this.lock = new SwitchLock(context.cluster, context.names.lease, context.holder, context.clock, {
+      leaseDurationMs: request.leaseDurationMs,
+    });
+    this.startedAt = context.clock.now();
+  }
+
+  async run(): Promise<SwitchReport> {
+    const preflight = await this.phase('preflight', false, 'Preflight: ConfigMaps, Lease, pods', () => this.preflight());
+    const podsBefore = summarize(preflight.observations, preflight.state);
+    this.generation = preflight.state.generation;
+    if (preflight.noop) {
+      this.emit({ type: 'info', message: `${this.to} is already active and consistent; nothing to do` });
+      return this.report('noop', podsBefore, podsBefore);
+    }
+    if (this.request.dryRun) return { ...this.report('dry-run', podsBefore, podsBefore), plan: this.plan(preflight) };
+
+    await this.phase('lease', false, `Take the switch lock (Lease ${this.context.names.lease})`, async () => {
+      const { tookOverExpired, previousHolder } = await this.lock.acquire();
+      if (tookOverExpired) this.emit({ type: 'warning', message: `took over the expired lock of ${previousHolder}` });
+      return `held by ${this.context.holder}`;
+    });
+    this.lock.startRenewing();
+
+    let outcome: SwitchOutcome = 'switched';
+    let active: Color | undefined = this.to;
+    let reason: string | undefined;
+    let leftovers: string[] | undefined;
+    try {
+      try {
+        await this.transition(this.from, this.to, false, this.context.signal);
+      } catch (error) {
+        reason = messageOf(error);
+        if (error instanceof LeaseLostError || !this.changedFleet) {
+          outcome = 'failed';
+          active = preflight.declared;
+          leftovers = this.changedFleet ? await this.describeFleet() : ['nothing was changed'];
+        } else {
+          this.emit({ type: 'warning', message: `rolling back to ${this.from}: ${reason}` });
+          try {
+            await this.transition(this.to, this.from, true, undefined);
+            outcome = 'rolled-back';
+            active = this.from;
+          } catch (rollbackError) {
+            outcome = 'rollback-failed';
+            active = preflight.declared;
+            reason = `${reason}; rollback failed: ${messageOf(rollbackError)}`;
+            leftovers = await this.describeFleet();
+          }
+        }
+      }
+      if (outcome !== 'failed' || this.changedFleet) await this.record(outcome, active, reason);
+    } finally {
+      await this.releaseLock(active ?? preflight.declared);
+    }
+    const podsAfter = summarize(await this.observeAll(true).catch(() => []), await this.store.read().catch(() => preflight.state));
+    return { ...this.report(outcome, podsBefore, podsAfter), ...(reason ? { reason } : {}), ...(leftovers ? { leftovers } : {}) };
+  }
+
+  // Step 1 ------------------------------------------------------------------------------------
+  private async preflight(): Promise<Preflight> {
+    const { cluster, names, clock } = this.context;
+    const [activeConfigMap, state, lease] = await Promise.all([
+      cluster.getConfigMap(names.activeConfigMap),
+      this.store.read(),
+      cluster.getLease(names.lease),
+    ]);
+    if (!activeConfigMap) {
+      throw new RefusedError(`ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`, 'apply the manifests (kubectl apply -k k8s/) and run `bgswitch init`');
+    }
+    const declaredRaw = activeConfigMap.data.active;
+    if (declaredRaw !== undefined && declaredRaw !== 'blue' && declaredRaw !== 'green') {
+      throw new RefusedError(`ConfigMap ${names.activeConfigMap} says active: ${JSON.stringify(declaredRaw)}, which is not a colour`, 'fix it to blue or green with kubectl edit');
+    }
+    const declared = declaredRaw as Color | undefined;
+    if (state.entries.size === 0 && state.malformed.size === 0) {
+      throw new RefusedError(`ConfigMap ${names.stateConfigMap} has no desired state yet`, 'run `bgswitch init` first');
+    }
+    if (lease && leaseBlocks(lease, clock.now())) throw this.lock.refusal(lease);
+    const observations = await this.observeAll(false);
+    const byColor = (color: Color) => observations.filter((o) => o.pod.color === color);
+    if (byColor(this.to).length === 0) {
+      throw new RefusedError(`no ${this.to} pods found behind Service ${names.services[this.to]}`, `scale up the ${this.to} StatefulSet before switching to it`);
+    }
+    for (const [key, error] of state.malformed) {
+      this.emit({ type: 'warning', message: `state entry "${key}" is malformed (${error}); the switch will overwrite it` });
+    }
+    if (state.operation) {
+      this.emit({
+        type: 'warning',
+        message: `an interrupted ${state.operation.kind} ${state.operation.from} -> ${state.operation.to} (by ${state.operation.actor}, last step ${state.operation.phase}) is finished by this run`,
+      });
+    }
+
+    const consuming = (color: Color) => byColor(color).filter(mayBeConsuming);
+    const dualActive = consuming('blue').some((o) => o.state !== 'unreachable') && consuming('green').some((o) => o.state !== 'unreachable');
+    const unreachable = observations.filter((o) => o.state === 'unreachable');
+    const problems: string[] = [];
+    if (dualActive) problems.push(`dual-active: ${describeStates([...consuming('blue'), ...consuming('green')])}`);
+    if (unreachable.length > 0) problems.push(`unreachable: ${unreachable.map((o) => `${o.pod.name} (${o.error ?? 'no answer'})`).join('; ')}`);
+    if (problems.length > 0) {
+      if (!this.request.force) {
+        throw new RefusedError(`the fleet is inconsistent: ${problems.join('; ')}`, 'run `bgswitch status` to see why; --force switches anyway (the old colour is still paused first)');
+      }
+      this.emit({ type: 'warning', message: `--force: proceeding although ${problems.join('; ')}` });
+    }
+
+    const desiredOf = (pod: PodInfo) => {
+      const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
+      return resolved.status === 'ok' ? resolved.entry.lifecycle : undefined;
+    };
+    const noop =
+      declared === this.to &&
+      !state.operation &&
+      byColor(this.to).every((o) => o.state === 'ACTIVE' && desiredOf(o.pod) === 'ACTIVE') &&
+      byColor(this.from).every((o) => certainlyIdle(o) && desiredOf(o.pod) !== 'ACTIVE');
+    return { declared, state, observations, noop };
+  }
+
+  private plan(preflight: Preflight): string[] {
+    const podsOf = (color: Color) => preflight.observations.filter((o) => o.pod.color === color).map((o) => o.pod.name);
+    const next = preflight.state.generation + 1;
+    return [
+      `take Lease ${this.context.names.lease} as ${this.context.holder} (${Math.round(this.request.leaseDurationMs / 1000)}s, renewed)`,
+      `write ConfigMap ${this.context.names.stateConfigMap}: every pod PAUSED, generation ${next}, operation recorded`,
+      `pause ${this.from}: ${podsOf(this.from).join(', ') || 'no pods'} (lifecycle call + signed sidecar push)`,
+      `wait up to ${this.request.drainTimeoutMs / 1000}s until every ${this.from} pod is PAUSED, else roll back`,
+      `write ConfigMap ${this.context.names.stateConfigMap}: ${this.to} ACTIVE, generation ${next + 1}`,
+      `resume ${this.to}: ${podsOf(this.to).join(', ')} (lifecycle call + signed sidecar push)`,
+      `wait up to ${this.request.verifyTimeoutMs / 1000}s until every ${this.to} pod is ACTIVE and ready, else roll back` +
+        (this.request.soakMs > 0 ? `; then soak ${this.request.soakMs / 1000}s` : ''),
+      `write ConfigMap ${this.context.names.activeConfigMap}: active=${this.to} + history; Event; Lease holder ${this.to}`,
+    ];
+  }
+
+  // Steps 3-8, in either direction ---------------------------------------------------------------
+  private async transition(from: Color, to: Color, rollback: boolean, signal: AbortSignal | undefined): Promise<void> {
+    const step = (name: PhaseName) => (rollback ? `rollback:${name}` : name);
+
+    await this.phase('desired-paused', rollback, `Desired state: ${from} and ${to} PAUSED`, async () => {
+      const pods = await listFleet(this.context.cluster);
+      const written = await this.store.update((current) => ({
+        entries: pausedEverywhere(current, [...pods.blue, ...pods.green]),
+        operation: this.operationRecord(step('pause')),
+      }));
+      this.generation = written.generation;
+      this.changedFleet = true;
+      return `generation ${written.generation}`;
+    });
+
+    await this.phase('pause', rollback, `Pause ${from}`, async () => {
+      const [state, pods] = await Promise.all([this.store.read(), listFleet(this.context.cluster)]);
+      await Promise.all([this.command(pods[from], 'pause', state, signal), this.pushAll(pods[to], state, signal)]);
+      return `${pods[from].length} ${from} pods asked to pause`;
+    });
+
+    await this.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED`, () => this.verifyPaused(from, signal));
+
+    await this.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
+      this.lock.assertHeld(LOCK_MARGIN_MS);
+      const pods = await listFleet(this.context.cluster);
+      const written = await this.store.update((current) => ({
+        entries: activeColor(current, pods[to], to),
+        operation: this.operationRecord(step('resume')),
+      }));
+      this.generation = written.generation;
+      return `generation ${written.generation}`;
+    });
+
+    await this.phase('resume', rollback, `Resume ${to}`, async () => {
+      this.lock.assertHeld(LOCK_MARGIN_MS);
+      const [state, pods] = await Promise.all([this.store.read(), listFleet(this.context.cluster)]);
+      await Promise.all([this.command(pods[to], 'resume', state, signal), this.pushAll(pods[from], state, signal)]);
+      return `${pods[to].length} ${to} pods asked to resume`;
+    });
+
+    await this.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready`, () =>
+      this.verifyActive(from, to, this.request.verifyTimeoutMs, signal),
+    );
+
+    if (this.request.soakMs > 0) {
+      await this.phase('soak', rollback, `Soak ${to} for ${this.request.soakMs / 1000}s`, () => this.soak(from, to, signal));
+    }
+  }
+
+  /** L1 lifecycle call + L2 push to each pod, in parallel. Failures are left to verification. */
+  private async command(pods: PodInfo[], action: 'pause' | 'resume', state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+    await Promise.all(
+      pods.map(async (pod) => {
+        const [lifecycle] = await Promise.allSettled([this.context.pods.lifecycle(pod, action, signal), this.push(pod, state, signal)]);
+        if (lifecycle.status === 'rejected') this.emit({ type: 'warning', message: `${action} ${pod.name}: ${messageOf(lifecycle.reason)}` });
+      }),
+    );
+  }
+
+  /** L2 only: keeps sidecars at the newest generation so a stale mounted file is ignored. */
+  private async pushAll(pods: PodInfo[], state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+    await Promise.all(pods.map((pod) => this.push(pod, state, signal)));
+  }
+
+  private async push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+    const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
+    if (resolved.status !== 'ok') return;
+    try {
+      await this.context.pods.push(pod, resolved.entry, signal);
+    } catch (error) {
+      this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${messageOf(error)}` });
+    }
+  }
+
+  private async verifyPaused(color: Color, signal: AbortSignal | undefined): Promise<string> {
+    const result = await pollUntil(
+      async () => {
+        const observations = await this.observeColor(color, false, signal);
+        const waiting = observations.filter((o) => !certainlyIdle(o) && !(this.request.force && o.state === 'unreachable'));
+        return { done: waiting.length === 0, value: { observations, waiting } };
+      },
+      this.pollOptions(this.request.drainTimeoutMs, signal),
+    );
+    if (!result.done) {
+      throw new StepFailedError(`${color} did not pause within ${this.request.drainTimeoutMs / 1000}s: ${describeStates(result.last?.waiting ?? [])}`);
+    }
+    return `${result.value.observations.length} pods PAUSED in ${(result.elapsedMs / 1000).toFixed(1)}s`;
+  }
+
+  private async verifyActive(from: Color, to: Color, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
+    const result = await pollUntil(
+      async () => {
+        const [old, fresh] = await Promise.all([this.observeColor(from, false, signal), this.observeColor(to, true, signal)]);
+        const resumedOld = old.filter((o) => !certainlyIdle(o) && o.state !== 'unreachable');
+        if (resumedOld.length > 0) {
+          throw new StepFailedError(`${from} is consuming again while ${to} resumes: ${describeStates(resumedOld)}`);
+        }
+        const reachable = fresh.filter((o) => o.state !== 'unreachable' || !this.request.force);
+        const waiting = reachable.filter((o) => o.state !== 'ACTIVE' || o.ready !== true);
+        return { done: waiting.length === 0 && reachable.length > 0, value: { fresh, waiting } };
+      },
+      this.pollOptions(timeoutMs, signal),
+    );
+    if (!result.done) {
+      const waiting = result.last?.waiting ?? [];
+      const detail = waiting.map((o) => `${o.pod.name} ${o.state}${o.state === 'ACTIVE' && o.ready === false ? ' but not ready' : ''}`).join(', ');
+      throw new StepFailedError(`${to} is not ACTIVE and ready within ${timeoutMs / 1000}s: ${detail || 'no reachable pods'}`);
+    }
+    return `${result.value.fresh.length} pods ACTIVE and ready in ${(result.elapsedMs / 1000).toFixed(1)}s`;
+  }
+
+  /** The new colour must stay ACTIVE and ready, and the old one PAUSED, for the whole soak. */
+  private async soak(from: Color, to: Color, signal: AbortSignal | undefined): Promise<string> {
+    const end = this.context.clock.now() + this.request.soakMs;
+    let checks = 0;
+    while (this.context.clock.now() < end) {
+      await this.verifyActive(from, to, 0, signal);
+      checks++;
+      await this.context.clock.sleep(Math.min(1000, Math.max(0, end - this.context.clock.now())), signal);
+    }
+    return `${to} stayed healthy (${checks} checks)`;
+  }
+
+  // Step 9 --------------------------------------------------------------------------------------
+  private async record(outcome: SwitchOutcome, active: Color | undefined, reason: string | undefined): Promise<void> {
+    await this.phase('record', false, 'Record: active-version, history, Event', async () => {
+      const { cluster, names } = this.context;
+      const entry: HistoryEntry = {
+        id: this.id,
+        kind: this.request.kind,
+        from: this.from,
+        to: this.to,
+        outcome,
+        actor: this.context.actor,
+        startedAt: new Date(this.startedAt).toISOString(),
+        finishedAt: new Date(this.context.clock.now()).toISOString(),
+        durationMs: this.context.clock.now() - this.startedAt,
+        generation: this.generation,
+        phases: [...this.phases],
+        ...(reason ? { reason } : {}),
+      };
+      await writeWithRetry(async () => {
+        const current = await cluster.getConfigMap(names.activeConfigMap);
+        if (!current) throw new OperationError(`ConfigMap ${names.activeConfigMap} disappeared`);
+        const data: Record<string, string> = { ...current.data, [HISTORY_KEY]: appendHistory(current.data[HISTORY_KEY], entry) };
+        if (active) data.active = active;
+        await cluster.writeConfigMap({ name: names.activeConfigMap, data, annotations: current.annotations, resourceVersion: current.resourceVersion });
+      });
+      const operation = outcome === 'rollback-failed' ? this.operationRecord('rollback-failed') : null;
+      const written = await this.store.update(() => ({ operation }));
+      this.generation = written.generation;
+      await cluster.recordEvent(eventFor(outcome, this.context.actor, this.from, this.to, entry.durationMs, this.generation, reason));
+      return active ? `active: ${active}` : 'active colour unchanged';
+    });
+  }
+
+  private async releaseLock(active: Color | undefined): Promise<void> {
+    try {
+      if (active) await this.lock.release(active);
+      else await this.lock.stopRenewing();
+    } catch (error) {
+      this.emit({ type: 'warning', message: `could not hand the Lease back (it expires by itself): ${messageOf(error)}` });
+      await this.lock.stopRenewing();
+    }
+  }
+
+  /** For a failed rollback: where every pod is, in words, and what to run next. */
+  private async describeFleet(): Promise<string[]> {
+    try {
+      const observations = await this.observeAll(false);
+      const lines = COLORS.map((color) => `${color}: ${describeStates(observations.filter((o) => o.pod.color === color)) || 'no pods'}`);
+      const consuming = observations.filter(mayBeConsuming);
+      lines.push(
+        consuming.length === 0
+          ? 'nothing is consuming; desired state is PAUSED for every pod'
+          : `possibly consuming: ${consuming.map((o) => o.pod.name).join(', ')}`,
+      );
+      lines.push(`next: fix the cause, then \`bgswitch switch ${this.from}\` (or ${this.to})`);
+      return lines;
+    } catch (error) {
+      return [`could not observe the fleet: ${messageOf(error)}`, 'desired state in the ConfigMap may say PAUSED for every pod; run `bgswitch status` once the cluster answers'];
+    }
+  }
+
+  // Helpers ------------------------------------------------------------------------------------
+  private async observeAll(withReadiness: boolean): Promise<PodObservation[]> {
+    const pods = await listFleet(this.context.cluster);
+    return observePods(this.context.pods, [...pods.blue, ...pods.green], { withReadiness });
+  }
+
+  private async observeColor(color: Color, withReadiness: boolean, signal: AbortSignal | undefined): Promise<PodObservation[]> {
+    const pods = await this.context.cluster.listPods(color);
+    const observations = await observePods(this.context.pods, pods, { withReadiness, signal });
+    for (const o of observations) {
+      if (this.lastPodState.get(o.pod.name) !== o.state) {
+        this.lastPodState.set(o.pod.name, o.state);
+        this.emit({ type: 'pod', pod: o.pod.name, color: o.pod.color, state: o.state, ...(o.error ? { detail: o.error } : {}) });
+      }
+    }
+    return observations;
+  }
+
+  private pollOptions(timeoutMs: number, signal: AbortSignal | undefined) {
+    return { clock: this.context.clock, timeoutMs, initialIntervalMs: this.request.pollIntervalMs, maxIntervalMs: 1000, signal };
+  }
+
+  private operationRecord(phase: string): OperationRecord {
+    const now = new Date(this.context.clock.now()).toISOString();
+    this.operation = {
+      id: this.id,
+      kind: this.request.kind,
+      from: this.from,
+      to: this.to,
+      phase,
+      holder: this.context.holder,
+      actor: this.context.actor,
+      startedAt: this.operation?.startedAt ?? new Date(this.startedAt).toISOString(),
+      updatedAt: now,
+    };
+    return this.operation;
+  }
+
+  private async phase<T>(name: PhaseName, rollback: boolean, title: string, work: () => Promise<T>): Promise<T> {
+    const phase: PhaseRef = { name, rollback, title };
+    const start = this.context.clock.now();
+    this.emit({ type: 'phase-start', phase });
+    try {
+      const value = await work();
+      const durationMs = this.context.clock.now() - start;
+      this.phases.push({ name: rollback ? `rollback:${name}` : name, ok: true, durationMs });
+      this.emit({ type: 'phase-end', phase, ok: true, detail: typeof value === 'string' ? value : '', durationMs });
+      return value;
+    } catch (error) {
+      const durationMs = this.context.clock.now() - start;
+      this.phases.push({ name: rollback ? `rollback:${name}` : name, ok: false, durationMs });
+      this.emit({ type: 'phase-end', phase, ok: false, detail: messageOf(error), durationMs });
+      throw error;
+    }
+  }
+
+  private emit(event: ProgressEventInput): void {
+    this.context.emit({ ...event, at: this.context.clock.now() } as Parameters<ProgressSink>[0]);
+  }
+
+  private report(outcome: SwitchReportOutcome, podsBefore: PodSummary[], podsAfter: PodSummary[]): SwitchReport {
+    const now = this.context.clock.now();
+    return {
+      id: this.id,
+      kind: this.request.kind,
+      outcome,
+      from: this.from,
+      to: this.to,
+      actor: this.context.actor,
+      generation: this.generation,
+      startedAt: new Date(this.startedAt).toISOString(),
+      finishedAt: new Date(now).toISOString(),
+      durationMs: now - this.startedAt,
+      phases: [...this.phases],
+      podsBefore,
+      podsAfter,
+    };
+  }
+}
+
+/** Step 3: every known entry and every pod PAUSED, faults kept. */
+function pausedEverywhere(current: DesiredState, pods: PodInfo[]): Map<string, Omit<DesiredEntry, 'generation'>> {
+  const entries = new Map<string, Omit<DesiredEntry, 'generation'>>();
+  const keys = new Set<string>([...current.entries.keys(), ...current.malformed.keys(), ...pods.map((p) => p.name)]);
+  for (const key of keys) entries.set(key, withLifecycle(current.entries.get(key), 'PAUSED'));
+  return entries;
+}
+
+/** Step 6: the new colour's pods (and its colour key, if used) ACTIVE, faults kept. */
+function activeColor(current: DesiredState, pods: PodInfo[], color: Color): Map<string, Omit<DesiredEntry, 'generation'>> {
+  const entries = new Map<string, Omit<DesiredEntry, 'generation'>>();
+  for (const pod of pods) entries.set(pod.name, withLifecycle(current.entries.get(pod.name), 'ACTIVE'));
+  if (current.entries.has(color)) entries.set(color, withLifecycle(current.entries.get(color), 'ACTIVE'));
+  return entries;
+}
+
+function withLifecycle(existing: DesiredEntry | undefined, lifecycle: DesiredLifecycle): Omit<DesiredEntry, 'generation'> {
+  return existing?.fault ? { lifecycle, fault: existing.fault } : { lifecycle };
+}
+
+function summarize(observations: PodObservation[], state: DesiredState): PodSummary[] {
+  return observations.map((o) => {
+    const resolved = resolveEntry(state.snapshot.data, o.pod.name, o.pod.color);
+    return {
+      name: o.pod.name,
+      color: o.pod.color,
+      state: o.state,
+      ...(o.ready !== undefined ? { ready: o.ready } : {}),
+      ...(resolved.status === 'ok' ? { desired: resolved.entry.lifecycle } : {}),
+      ...(o.status ? { lastSequenceNumber: o.status.lastSequenceNumber } : {}),
+    };
+  });
+}
+
+function eventFor(outcome: SwitchOutcome, actor: string, from: Color, to: Color, durationMs: number, generation: number, reason: string | undefined) {
+  const seconds = (durationMs / 1000).toFixed(1);
+  switch (outcome) {
+    case 'switched':
+      return { reason: 'SwitchSucceeded', type: 'Normal' as const, actor, message: `${actor} switched consumers ${from} -> ${to} in ${seconds}s (generation ${generation})` };
+    case 'rolled-back':
+      return { reason: 'SwitchRolledBack', type: 'Warning' as const, actor, message: `${actor}'s switch ${from} -> ${to} was rolled back to ${from} after ${seconds}s: ${reason}` };
+    case 'rollback-failed':
+      return { reason: 'SwitchRollbackFailed', type: 'Warning' as const, actor, message: `${actor}'s switch ${from} -> ${to} failed and could not be rolled back: ${reason}` };
+    case 'failed':
+      return { reason: 'SwitchFailed', type: 'Warning' as const, actor, message: `${actor}'s switch ${from} -> ${to} failed: ${reason}` };
+  }
+}
+
+async function writeWithRetry(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= 8) throw error;
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

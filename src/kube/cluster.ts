@@ -1,0 +1,274 @@
+/**
+ * The Cluster port over @kubernetes/client-node: ConfigMaps, the Lease, pod discovery through the
+ * Services' selectors, audit Events, and the push-key Secret.
+ *
+ * Guarantees: writes are optimistic (replace carries the resourceVersion it was given; create fails
+ * on an existing object) and a lost race is a ConflictError; a replace keeps the object's other
+ * metadata (labels, owner references) when the version being replaced is the one last read here;
+ * every API call has a timeout; every failure is mapped by src/kube/errors.ts. The push key's value
+ * is never logged or put into a message.
+ * Not guaranteed: retries — the caller decides (a 409 needs a re-read, not a resend).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  createConfiguration,
+  ServerConfiguration,
+  type KubeConfig,
+  type Middleware,
+  type V1ConfigMap,
+  type V1Lease,
+  type V1ObjectMeta,
+} from '@kubernetes/client-node';
+import { ConflictError, OperationError, RefusedError } from '../core/errors.js';
+import type {
+  AuditEvent,
+  Cluster,
+  ConfigMapSnapshot,
+  ConfigMapWrite,
+  LeaseSnapshot,
+  LeaseWrite,
+  ObjectNames,
+  PodInfo,
+} from '../core/ports.js';
+import type { Color } from '../shared/model.js';
+import { pushKeyFromText } from '../shared/push-signature.js';
+import { currentServer } from './credentials.js';
+import { isNotFound, toBgswitchError, type KubeCallContext } from './errors.js';
+import {
+  auditEventBody,
+  byPodName,
+  configMapSnapshot,
+  labelSelectorString,
+  leaseSnapshot,
+  leaseSpec,
+  podInfoFromPod,
+} from './mapping.js';
+
+export const DEFAULT_API_TIMEOUT_MS = 15_000;
+const PUSH_KEY_DATA_KEY = 'key';
+const PART_OF_LABELS = { 'app.kubernetes.io/part-of': 'bgswitch' };
+
+export interface KubeClusterOptions {
+  /** Per API request; a hung API server becomes ClusterUnreachableError after this. */
+  requestTimeoutMs?: number;
+  /** For the audit Event's timestamps; defaults to the system clock. */
+  now?: () => number;
+}
+
+type CallDescription = Pick<KubeCallContext, 'verb' | 'resource' | 'name'>;
+
+function timeoutMiddleware(timeoutMs: number): Middleware {
+  return {
+    async pre(context) {
+      context.setSignal(AbortSignal.timeout(timeoutMs));
+      return context;
+    },
+    async post(context) {
+      return context;
+    },
+  };
+}
+
+export class KubeCluster implements Cluster {
+  readonly namespace: string;
+  readonly server: string;
+  private readonly core: CoreV1Api;
+  private readonly coordination: CoordinationV1Api;
+  private readonly now: () => number;
+  /** The last version of each object read or written here, to keep its other metadata on replace. */
+  private readonly lastConfigMaps = new Map<string, V1ConfigMap>();
+  private readonly lastLeases = new Map<string, V1Lease>();
+
+  constructor(
+    kubeConfig: KubeConfig,
+    private readonly names: ObjectNames,
+    options: KubeClusterOptions = {},
+  ) {
+    this.namespace = names.namespace;
+    this.server = currentServer(kubeConfig);
+    this.now = options.now ?? Date.now;
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(this.server, {}),
+      authMethods: { default: kubeConfig },
+      promiseMiddleware: [timeoutMiddleware(options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS)],
+    });
+    this.core = new CoreV1Api(configuration);
+    this.coordination = new CoordinationV1Api(configuration);
+  }
+
+  private async call<T>(description: CallDescription, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw toBgswitchError(error, { ...description, namespace: this.namespace, server: this.server });
+    }
+  }
+
+  /** A read where 404 means "absent". */
+  private async read<T>(description: CallDescription, run: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toBgswitchError(error, { ...description, namespace: this.namespace, server: this.server });
+    }
+  }
+
+  private rememberConfigMap(configMap: V1ConfigMap, name: string): ConfigMapSnapshot {
+    this.lastConfigMaps.set(name, configMap);
+    return configMapSnapshot(configMap, name);
+  }
+
+  private rememberLease(lease: V1Lease, name: string): LeaseSnapshot {
+    this.lastLeases.set(name, lease);
+    return leaseSnapshot(lease, name);
+  }
+
+  /** The last-read object when it is exactly the version being replaced, so its other metadata is kept. */
+  private static replacing<T extends V1ConfigMap | V1Lease>(last: T | undefined, resourceVersion: string | undefined): T | undefined {
+    return resourceVersion !== undefined && last?.metadata?.resourceVersion === resourceVersion ? last : undefined;
+  }
+
+  private metadataFor(kept: V1ConfigMap | V1Lease | undefined, name: string, resourceVersion: string | undefined): V1ObjectMeta {
+    if (!kept?.metadata) {
+      const fresh: V1ObjectMeta = { name, namespace: this.namespace, labels: { ...PART_OF_LABELS } };
+      if (resourceVersion !== undefined) fresh.resourceVersion = resourceVersion;
+      return fresh;
+    }
+    // Left out, the server keeps its managedFields as they are.
+    const { managedFields: _managedFields, ...metadata } = kept.metadata;
+    return { ...metadata, resourceVersion };
+  }
+
+  async getConfigMap(name: string): Promise<ConfigMapSnapshot | undefined> {
+    const found = await this.read({ verb: 'get', resource: 'configmaps', name }, () =>
+      this.core.readNamespacedConfigMap({ name, namespace: this.namespace }),
+    );
+    return found && this.rememberConfigMap(found, name);
+  }
+
+  async writeConfigMap(write: ConfigMapWrite): Promise<ConfigMapSnapshot> {
+    const kept = KubeCluster.replacing(this.lastConfigMaps.get(write.name), write.resourceVersion);
+    const body: V1ConfigMap = {
+      ...kept,
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { ...this.metadataFor(kept, write.name, write.resourceVersion), annotations: { ...write.annotations } },
+      data: { ...write.data },
+    };
+    const written =
+      write.resourceVersion === undefined
+        ? await this.call({ verb: 'create', resource: 'configmaps', name: write.name }, () =>
+            this.core.createNamespacedConfigMap({ namespace: this.namespace, body }),
+          )
+        : await this.call({ verb: 'update', resource: 'configmaps', name: write.name }, () =>
+            this.core.replaceNamespacedConfigMap({ name: write.name, namespace: this.namespace, body }),
+          );
+    return this.rememberConfigMap(written, write.name);
+  }
+
+  async getLease(name: string): Promise<LeaseSnapshot | undefined> {
+    const found = await this.read({ verb: 'get', resource: 'leases', name }, () =>
+      this.coordination.readNamespacedLease({ name, namespace: this.namespace }),
+    );
+    return found && this.rememberLease(found, name);
+  }
+
+  async writeLease(write: LeaseWrite): Promise<LeaseSnapshot> {
+    const kept = KubeCluster.replacing(this.lastLeases.get(write.name), write.resourceVersion);
+    const body: V1Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: this.metadataFor(kept, write.name, write.resourceVersion),
+      spec: leaseSpec(write),
+    };
+    const written =
+      write.resourceVersion === undefined
+        ? await this.call({ verb: 'create', resource: 'leases', name: write.name }, () =>
+            this.coordination.createNamespacedLease({ namespace: this.namespace, body }),
+          )
+        : await this.call({ verb: 'update', resource: 'leases', name: write.name }, () =>
+            this.coordination.replaceNamespacedLease({ name: write.name, namespace: this.namespace, body }),
+          );
+    return this.rememberLease(written, write.name);
+  }
+
+  /** The colour's Service selector; a Service without one would select nothing we could trust. */
+  async serviceSelector(color: Color): Promise<Record<string, string>> {
+    const name = this.names.services[color];
+    const description: CallDescription = { verb: 'get', resource: 'services', name };
+    const service = await this.call(description, () => this.core.readNamespacedService({ name, namespace: this.namespace }));
+    const selector = service.spec?.selector ?? {};
+    if (Object.keys(selector).length === 0) {
+      throw new OperationError(
+        `Service "${name}" in namespace ${this.namespace} has no selector, so the ${color} pods cannot be found`,
+        'give the Service the selector of its StatefulSet (see k8s/services.yaml)',
+      );
+    }
+    return selector;
+  }
+
+  async listPods(color: Color): Promise<PodInfo[]> {
+    const labelSelector = labelSelectorString(await this.serviceSelector(color));
+    const list = await this.call({ verb: 'list', resource: 'pods' }, () =>
+      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector }),
+    );
+    return list.items.map((pod) => podInfoFromPod(pod, color)).sort(byPodName);
+  }
+
+  async recordEvent(event: AuditEvent): Promise<void> {
+    const configMapName = this.names.activeConfigMap;
+    const uid = this.lastConfigMaps.get(configMapName)?.metadata?.uid;
+    const body = auditEventBody(
+      event,
+      { namespace: this.namespace, configMapName, ...(uid ? { configMapUid: uid } : {}) },
+      new Date(this.now()),
+      randomBytes(8).toString('hex'),
+    );
+    await this.call({ verb: 'create', resource: 'events', name: body.metadata.name }, () =>
+      this.core.createNamespacedEvent({ namespace: this.namespace, body }),
+    );
+  }
+
+  /** The key that signs sidecar pushes; missing -> refused with the fix. */
+  async readPushKey(): Promise<Buffer> {
+    const name = this.names.pushKeySecret;
+    const secret = await this.read({ verb: 'get', resource: 'secrets', name }, () =>
+      this.core.readNamespacedSecret({ name, namespace: this.namespace }),
+    );
+    if (!secret) {
+      throw new RefusedError(`Secret "${name}" (the push key) does not exist in namespace ${this.namespace}`, 'run `bgswitch init`');
+    }
+    const encoded = secret.data?.[PUSH_KEY_DATA_KEY];
+    const key = encoded === undefined ? undefined : pushKeyFromText(Buffer.from(encoded, 'base64').toString('utf8'));
+    if (!key) {
+      throw new RefusedError(`Secret "${name}" in namespace ${this.namespace} has no non-empty "${PUSH_KEY_DATA_KEY}" entry`, 'delete it and run `bgswitch init`');
+    }
+    return key;
+  }
+
+  /** Creates the push-key Secret (32 random bytes, hex) unless it exists. */
+  async ensurePushKey(): Promise<'created' | 'existing'> {
+    const name = this.names.pushKeySecret;
+    const value = randomBytes(32).toString('hex');
+    try {
+      await this.core.createNamespacedSecret({
+        namespace: this.namespace,
+        body: {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          type: 'Opaque',
+          metadata: { name, namespace: this.namespace, labels: { ...PART_OF_LABELS } },
+          data: { [PUSH_KEY_DATA_KEY]: Buffer.from(value, 'utf8').toString('base64') },
+        },
+      });
+      return 'created';
+    } catch (error) {
+      const mapped = toBgswitchError(error, { verb: 'create', resource: 'secrets', name, namespace: this.namespace, server: this.server });
+      if (mapped instanceof ConflictError) return 'existing';
+      throw mapped;
+    }
+  }
+}

@@ -1,0 +1,61 @@
+/** `status`: a header, one row per pod, then every problem in words with what to run next. */
+import type { StatusView } from '../core/status.js';
+import { isNoFault, type Fault } from '../shared/model.js';
+import type { Style } from './style.js';
+import { formatDuration, paintState, table } from './text.js';
+
+export function describeFault(fault: Fault | undefined): string {
+  if (!fault) return '-';
+  if (isNoFault(fault)) return 'none';
+  const parts: string[] = [];
+  if (fault.processingDelayMs) parts.push(`delay=${fault.processingDelayMs}`);
+  if (fault.errorRatePercent) parts.push(`error-rate=${fault.errorRatePercent}`);
+  if (fault.commitDelayMs) parts.push(`commit-delay=${fault.commitDelayMs}`);
+  if (fault.pollTimeoutExceed) parts.push('poll-timeout=true');
+  return parts.join(' ');
+}
+
+export function renderStatus(view: StatusView, header: { context: string; server: string }, style: Style): string {
+  const lines: string[] = [];
+  lines.push(`${style.bold('Context:')}    ${header.context} (${header.server})`);
+  lines.push(`${style.bold('Namespace:')}  ${view.namespace}`);
+  lines.push(`${style.bold('Active:')}     ${view.declaredActive ? paintColor(view.declaredActive, style) : style.yellow('none declared')}`);
+  const lease = view.lease;
+  lines.push(`${style.bold('Lease:')}      ${lease.holder ?? 'no holder'}${lease.blocking && lease.expiresAt ? ` (switch lock, expires ${lease.expiresAt})` : ''}`);
+  lines.push(`${style.bold('Generation:')} ${view.generation}`);
+  const last = view.lastSwitch;
+  lines.push(
+    `${style.bold('Last switch:')} ${
+      last ? `${last.from} -> ${last.to} ${last.outcome} by ${last.actor} at ${last.finishedAt} (${formatDuration(last.durationMs)})` : 'none recorded'
+    }`,
+  );
+  lines.push(
+    table(
+      ['POD', 'COLOUR', 'READY', 'ACTUAL', 'DESIRED', 'GEN', 'SIDECAR', 'FAULT', 'LAST SEQ', 'RECEIVED', 'RESTARTS'],
+      view.pods.map((p) => [
+        p.name,
+        paintColor(p.color, style),
+        p.ready ? 'yes' : style.red('no'),
+        paintState(p.actual, style),
+        paintState(p.desired, style),
+        p.desiredGeneration === undefined ? '-' : String(p.desiredGeneration),
+        p.sidecar.reachable ? `ok (gen ${p.sidecar.generation ?? '?'})` : style.red('unreachable'),
+        describeFault(p.fault),
+        p.lastSequenceNumber === undefined ? '-' : String(p.lastSequenceNumber),
+        p.totalMessagesReceived === undefined ? '-' : String(p.totalMessagesReceived),
+        String(p.restarts),
+      ]),
+      style,
+    ),
+  );
+  if (view.problems.length === 0) lines.push(style.green('No problems.'));
+  else {
+    lines.push(style.red.bold(`${view.problems.length} problem${view.problems.length === 1 ? '' : 's'}:`));
+    for (const problem of view.problems) lines.push(`  ${style.red('✗')} ${problem.message}${problem.hint ? style.dim(` — ${problem.hint}`) : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function paintColor(color: string, style: Style): string {
+  return color === 'blue' ? style.blue(color) : style.green(color);
+}

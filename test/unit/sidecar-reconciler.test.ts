@@ -1,0 +1,256 @@
+/**
+ * The sidecar's decision logic, driven entirely in memory: which desired state wins, when it
+ * pauses, when a resume needs the API server, faults, generations and serialisation.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { systemClock } from '../../src/core/clock.js';
+import type { Fault } from '../../src/shared/model.js';
+import { Reconciler } from '../../sidecar/reconciler.js';
+import { MemoryConsumer, MemoryGenerations, MemoryStateData, captureLog, entryText } from './sidecar-fixtures.js';
+
+const POD = 'consumer-blue-0';
+const SLOW: Fault = { processingDelayMs: 200, errorRatePercent: 50, commitDelayMs: 100, pollTimeoutExceed: true };
+const CLEAR: Fault = { processingDelayMs: 0, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false };
+
+async function setup(persistedGeneration = 0) {
+  const consumer = new MemoryConsumer();
+  const file = new MemoryStateData();
+  const api = new MemoryStateData();
+  const generations = new MemoryGenerations(persistedGeneration);
+  const logs = captureLog();
+  const reconciler = await Reconciler.create({ pod: POD, color: 'blue', consumer, file, api, generations, clock: systemClock, log: logs.log });
+  return { consumer, file, api, generations, logs, reconciler };
+}
+
+describe('sidecar reconciler: desired state', () => {
+  it('pauses an ACTIVE consumer when the mounted file says PAUSED, without asking the API server', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    consumer.lifecycle = 'ACTIVE';
+    file.data = { [POD]: entryText('PAUSED', 3) };
+    const status = await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['pause']);
+    assert.equal(status.actual, 'PAUSED');
+    assert.equal(status.desiredSource, 'file');
+    assert.equal(status.generation, 3);
+    assert.equal(api.reads, 0);
+  });
+
+  it('uses the colour key when there is no pod key, and the pod key when both exist', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    file.data = { blue: entryText('PAUSED', 2) };
+    consumer.lifecycle = 'ACTIVE';
+    await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['pause']);
+    file.data = { blue: entryText('PAUSED', 4), [POD]: entryText('ACTIVE', 4) };
+    api.data = { [POD]: entryText('ACTIVE', 4) };
+    const status = await reconciler.reconcile();
+    assert.equal(status.desired?.lifecycle, 'ACTIVE');
+    assert.deepEqual(consumer.commands(), ['pause', 'resume']);
+  });
+
+  it('ignores a stale file after a higher push, and follows a file with a higher generation than the push', async () => {
+    const { consumer, file, reconciler } = await setup();
+    file.data = { [POD]: entryText('PAUSED', 4) };
+    const pushed = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 5 });
+    assert.ok(pushed.accepted);
+    assert.equal(pushed.status.desiredSource, 'push');
+    assert.equal(consumer.lifecycle, 'ACTIVE');
+    await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'ACTIVE', 'the stale PAUSED file (generation 4) must not act');
+
+    file.data = { [POD]: entryText('PAUSED', 6) };
+    const status = await reconciler.reconcile();
+    assert.equal(status.desiredSource, 'file');
+    assert.equal(status.generation, 6);
+    assert.equal(consumer.lifecycle, 'PAUSED');
+  });
+
+  it('prefers push over api over file at the same generation', async () => {
+    const { api, file, reconciler } = await setup();
+    file.data = { [POD]: entryText('PAUSED', 7) };
+    api.data = { [POD]: entryText('PAUSED', 7) };
+    await reconciler.seedFromApi();
+    assert.equal((await reconciler.reconcile()).desiredSource, 'api');
+    const pushed = await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 7 });
+    assert.ok(pushed.accepted, 'an equal generation is an idempotent accept');
+    assert.equal(pushed.status.desiredSource, 'push');
+  });
+
+  it('refuses a push older than the highest generation seen, from any source', async () => {
+    const { file, reconciler } = await setup();
+    file.data = { [POD]: entryText('PAUSED', 9) };
+    await reconciler.reconcile();
+    const outcome = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 8 });
+    assert.deepEqual(outcome, { accepted: false, highestGeneration: 9 });
+  });
+
+  it('logs a malformed file entry once and never acts on it', async () => {
+    const { consumer, file, logs, reconciler } = await setup();
+    consumer.lifecycle = 'ACTIVE';
+    file.data = { [POD]: '{"lifecycle":"PAUSD","generation":3}', blue: entryText('PAUSED', 3) };
+    await reconciler.reconcile();
+    await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), [], 'a malformed pod key is not replaced by the colour key');
+    const warnings = logs.lines.filter((line) => line['msg'] === 'ignoring a malformed desired-state entry');
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.['key'], POD);
+    assert.match(String(warnings[0]?.['error']), /lifecycle must be/);
+  });
+
+  it('after a restart ignores everything older than the persisted generation', async () => {
+    const { consumer, file, reconciler } = await setup(10);
+    consumer.lifecycle = 'ACTIVE';
+    file.data = { [POD]: entryText('PAUSED', 9) };
+    const status = await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), []);
+    assert.equal(status.desired, undefined);
+    assert.match(status.lastError ?? '', /older than generation 10/);
+  });
+
+  it('persists every higher generation it sees', async () => {
+    const { file, api, generations, reconciler } = await setup();
+    api.data = { [POD]: entryText('PAUSED', 3) };
+    await reconciler.seedFromApi();
+    assert.equal(generations.value, 3);
+    file.data = { [POD]: entryText('PAUSED', 4) };
+    await reconciler.reconcile();
+    assert.equal(generations.value, 4);
+    await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 5 });
+    assert.equal(generations.value, 5);
+  });
+});
+
+describe('sidecar reconciler: resumes', () => {
+  it('resumes from a push at once, without the API server', async () => {
+    const { consumer, api, reconciler } = await setup();
+    api.unreachable = true;
+    const outcome = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 2 });
+    assert.ok(outcome.accepted);
+    assert.equal(outcome.status.actual, 'ACTIVE');
+    assert.equal(api.reads, 0);
+  });
+
+  it('resumes from the file only when the API server confirms ACTIVE at that generation or newer', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    file.data = { [POD]: entryText('ACTIVE', 5) };
+
+    api.unreachable = true;
+    let status = await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'PAUSED');
+    assert.match(status.lastError ?? '', /resume not confirmed.*could not be read/);
+
+    api.unreachable = false;
+    api.data = { [POD]: entryText('ACTIVE', 4) };
+    status = await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'PAUSED', 'an older API entry does not confirm');
+    assert.match(status.lastError ?? '', /ACTIVE at generation 4/);
+
+    api.data = { [POD]: entryText('PAUSED', 5) };
+    await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'PAUSED', 'the API server says PAUSED');
+
+    // The CLI's next change carries a new generation; file and API server both reach it.
+    file.data = { [POD]: entryText('ACTIVE', 6) };
+    api.data = { [POD]: entryText('ACTIVE', 6) };
+    status = await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'ACTIVE');
+    assert.equal(status.lastError, undefined);
+  });
+
+  it('adopts a newer PAUSED entry learnt while confirming, and stops asking', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    file.data = { [POD]: entryText('ACTIVE', 5) };
+    api.data = { [POD]: entryText('PAUSED', 6) };
+    await reconciler.reconcile();
+    const status = await reconciler.reconcile();
+    assert.equal(status.desiredSource, 'api');
+    assert.equal(status.desired?.lifecycle, 'PAUSED');
+    assert.equal(api.reads, 1);
+    assert.deepEqual(consumer.commands(), []);
+  });
+
+  it('pauses again when the API server withdraws the resume while it is being applied', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    file.data = { [POD]: entryText('ACTIVE', 5) };
+    api.data = { [POD]: entryText('ACTIVE', 5) };
+    api.afterRead = () => {
+      api.data = { [POD]: entryText('PAUSED', 6) };
+    };
+    await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['resume', 'pause']);
+    assert.equal(consumer.lifecycle, 'PAUSED');
+  });
+
+  it('resumes a restarted consumer (PAUSED again) on the active side, confirmed by the API server', async () => {
+    const { consumer, api, reconciler } = await setup();
+    await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 3 });
+    assert.equal(consumer.lifecycle, 'ACTIVE');
+
+    consumer.lifecycle = 'PAUSED'; // the consumer restarted
+    api.unreachable = true;
+    await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'PAUSED', 'a second resume of the same push is not trusted blindly');
+
+    api.unreachable = false;
+    api.data = { [POD]: entryText('ACTIVE', 3) };
+    await reconciler.reconcile();
+    assert.equal(consumer.lifecycle, 'ACTIVE');
+  });
+
+  it('does not resume a DRAINING consumer (someone is pausing it) and keeps pausing when PAUSED is desired', async () => {
+    const { consumer, api, reconciler } = await setup();
+    api.data = { [POD]: entryText('ACTIVE', 1) };
+    await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 1 });
+    consumer.lifecycle = 'DRAINING';
+    await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['resume']);
+    await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 2 });
+    assert.deepEqual(consumer.commands(), ['resume', 'pause']);
+  });
+
+  it('reports an unreachable consumer and acts once it is back', async () => {
+    const { consumer, file, reconciler } = await setup();
+    file.data = { [POD]: entryText('PAUSED', 1) };
+    consumer.lifecycle = 'ACTIVE';
+    consumer.down = true;
+    const status = await reconciler.reconcile();
+    assert.equal(status.actual, undefined);
+    assert.match(status.lastError ?? '', /cannot read the consumer's state/);
+    consumer.down = false;
+    assert.equal((await reconciler.reconcile()).actual, 'PAUSED');
+  });
+});
+
+describe('sidecar reconciler: faults and serialisation', () => {
+  it('applies a fault, clears it with zeros, and leaves faults alone when the entry has none', async () => {
+    const { consumer, reconciler } = await setup();
+    await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 1, fault: SLOW });
+    assert.deepEqual(consumer.fault, SLOW);
+    await reconciler.reconcile();
+    assert.equal(consumer.commands().filter((call) => call === 'setFault').length, 1, 'an equal fault is not re-applied');
+
+    await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 2, fault: CLEAR });
+    assert.deepEqual(consumer.fault, CLEAR);
+
+    consumer.fault = { ...SLOW, errorRatePercent: 10 };
+    await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 3 });
+    assert.deepEqual(consumer.fault, { ...SLOW, errorRatePercent: 10 });
+  });
+
+  it('never runs a push and a tick concurrently', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    let release!: () => void;
+    consumer.resumeGate = new Promise((resolve) => (release = resolve));
+    file.data = { [POD]: entryText('ACTIVE', 1) };
+    api.data = { [POD]: entryText('ACTIVE', 1) };
+    const tick = reconciler.reconcile();
+    const pushed = reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 2 });
+    const nextTick = reconciler.reconcile();
+    release();
+    await Promise.all([tick, pushed, nextTick]);
+    assert.equal(consumer.maxConcurrent, 1);
+    assert.deepEqual(consumer.commands(), ['resume', 'pause']);
+    assert.equal(consumer.lifecycle, 'PAUSED');
+  });
+});

@@ -3,8 +3,9 @@
  *
  * Guarantees: exactly the routes, bodies and shapes of the contract; malformed fault bodies get
  * 400 with a JSON error and change nothing; unknown paths 404, known paths with another method 405
- * (with an Allow header); readiness is DOWN (503) while the engine is not ready, and the aggregate
- * `/actuator/health` follows readiness, as Spring's does. Library code: prints nothing; the
+ * (with an Allow header); a resume after shutdown began is refused with 503; readiness is DOWN (503)
+ * while the engine is not ready, and the aggregate `/actuator/health` follows readiness, as Spring's
+ * does (its readiness state is part of the aggregate). Library code: prints nothing; the
  * transition log goes to the `writeLog` the caller passes.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';

@@ -6,8 +6,8 @@
  * record is skipped); the analysis is pure and does not depend on how the pods' records are
  * interleaved (each pod's records are ordered by `at`, ties keep their log order). Intervals are
  * half-open [from, to): a pod pausing at t and another resuming at t do not overlap.
- * Not guaranteed: timestamps of different machines are comparable (the consumers of one lab run on
- * one machine and share its clock).
+ * Not guaranteed: that timestamps of different machines are comparable (the consumers of one lab
+ * run on one machine and share its clock).
  */
 import { isLifecycle, type Lifecycle } from '../src/shared/model.js';
 

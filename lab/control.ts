@@ -17,7 +17,7 @@ import { applyManifests, readManifests } from './apply.js';
 import { adminClient, kubeConfigFrom } from './control-plane/clients.js';
 import { kubeletScript, labComponents, type LabComponent } from './control-plane/components.js';
 import { writeKubeconfig } from './control-plane/kubeconfig.js';
-import { assertStillRunning, inspectProcess, startProcess, stopProcess } from './control-plane/process.js';
+import { assertStillRunning, inspectProcess, isAlive, startProcess, stopProcess } from './control-plane/process.js';
 import { describeError, waitFor } from './control-plane/wait.js';
 import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady } from './control-plane/workload.js';
 import { ensureLabBridge, removeLabNetwork } from './kubelet/network.js';
@@ -122,20 +122,8 @@ function writeKubeconfigs(paths: LabPaths, pki: LabPki): void {
   });
 }
 
-/** Leaves a healthy component alone, (re)starts a dead or outdated one, then waits until it is ready. */
-async function ensureComponent(component: LabComponent): Promise<{ value: undefined; detail: string }> {
-  const current = inspectProcess(component.process);
-  let detail: string;
-  let pid: number;
-  if (current.state === 'running') {
-    pid = current.pid;
-    detail = `running (pid ${pid})`;
-  } else {
-    if (current.state === 'outdated') await stopProcess(component.process, component.stopGraceMs);
-    pid = await startProcess(component.process);
-    detail = `${current.state === 'outdated' ? 'restarted with new settings' : 'started'} (pid ${pid}, log ${component.process.logFile})`;
-  }
-  await waitFor(
+function waitReady(component: LabComponent, pid: number): Promise<void> {
+  return waitFor(
     `${component.component} to be ready`,
     async () => {
       await assertStillRunning(component.process, pid);
@@ -143,7 +131,27 @@ async function ensureComponent(component: LabComponent): Promise<{ value: undefi
     },
     { timeoutMs: component.readyTimeoutMs, hint: `see ${component.process.logFile}` },
   );
-  return { value: undefined, detail };
+}
+
+/**
+ * Leaves a healthy component alone, (re)starts a dead or outdated one, then waits until it is ready.
+ * One found running that exits while we wait for it (it was shutting down) is started afresh.
+ */
+async function ensureComponent(component: LabComponent): Promise<{ value: undefined; detail: string }> {
+  const current = inspectProcess(component.process);
+  if (current.state === 'running') {
+    try {
+      await waitReady(component, current.pid);
+      return { value: undefined, detail: `running (pid ${current.pid})` };
+    } catch (error) {
+      if (isAlive(current.pid)) throw error;
+    }
+  }
+  if (current.state === 'outdated') await stopProcess(component.process, component.stopGraceMs);
+  const pid = await startProcess(component.process);
+  await waitReady(component, pid);
+  const how = current.state === 'outdated' ? 'restarted with new settings' : current.state === 'running' ? 'restarted after it exited' : 'started';
+  return { value: undefined, detail: `${how} (pid ${pid}, log ${component.process.logFile})` };
 }
 
 export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {

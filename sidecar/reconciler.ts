@@ -168,8 +168,10 @@ export class Reconciler {
   acceptPush(entry: DesiredEntry): Promise<PushOutcome> {
     return this.exclusive(async () => {
       if (entry.generation < this.highest) return { accepted: false, highestGeneration: this.highest };
+      // A repeat of the current push (a retry or a replay) must not re-arm its one unconfirmed resume.
+      const repeat = this.pushed?.entry.generation === entry.generation;
+      this.pushResumeAvailable = entry.lifecycle === 'ACTIVE' && (!repeat || this.pushResumeAvailable);
       this.pushed = { entry, source: 'push' };
-      this.pushResumeAvailable = entry.lifecycle === 'ACTIVE';
       await this.raiseHighest(entry.generation);
       return { accepted: true, status: await this.reconcileNow() };
     });

@@ -42,6 +42,11 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 }
 
+/** A probe answer: 200 UP, or 503 DOWN with the reason. */
+function sendProbe(res: ServerResponse, downReason: string | undefined): void {
+  sendJson(res, downReason ? 503 : 200, downReason ? { status: 'DOWN', reason: downReason } : { status: 'UP' });
+}
+
 /** The body as text, or undefined once it exceeds `limit` bytes. */
 async function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
   if (Number(req.headers['content-length'] ?? 0) > limit) return undefined;
@@ -125,19 +130,10 @@ export function createSidecarServer(options: SidecarServerOptions): SidecarServe
     const routes: Record<string, [string, () => Promise<void> | void]> = {
       '/desired-state': ['POST', () => handlePush(req, res)],
       '/status': ['GET', () => sendJson(res, 200, reconciler.status())],
-      '/healthz': [
-        'GET',
-        () => {
-          const reason = health.unhealthyReason();
-          sendJson(res, reason ? 503 : 200, reason ? { status: 'DOWN', reason } : { status: 'UP' });
-        },
-      ],
+      '/healthz': ['GET', () => sendProbe(res, health.unhealthyReason())],
       '/readyz': [
         'GET',
-        () => {
-          const reason = health.shuttingDown() ? 'shutting down' : health.reconciled() ? undefined : 'first reconcile not finished';
-          sendJson(res, reason ? 503 : 200, reason ? { status: 'DOWN', reason } : { status: 'UP' });
-        },
+        () => sendProbe(res, health.shuttingDown() ? 'shutting down' : health.reconciled() ? undefined : 'first reconcile not finished'),
       ],
       '/metrics': [
         'GET',

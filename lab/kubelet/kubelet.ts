@@ -76,20 +76,23 @@ export class LabKubelet {
     await this.registerNode();
     this.heartbeat = setInterval(() => void this.reportNodeStatus(), HEARTBEAT_MS);
 
+    const existing = await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${LAB_NODE_NAME}` });
+    this.ipam.retainOnly(new Set(existing.items.map((pod) => pod.metadata?.uid ?? '')));
+
     const informer = makeInformer(this.kubeConfig, '/api/v1/pods', () => this.core.listPodForAllNamespaces());
     informer.on('add', (pod) => this.onPod(pod));
     informer.on('update', (pod) => this.onPod(pod));
     informer.on('delete', (pod) => this.onPodGone(pod));
-    informer.on('error', (error) => {
+    // The informer stops on any list or watch error and must be restarted; so does a failed start.
+    const restart = (error: unknown) => {
       if (this.stopping) return;
       log('pod watch failed; restarting it', { error: String(error) });
-      setTimeout(() => void informer.start().catch(() => undefined), INFORMER_RESTART_MS);
-    });
+      setTimeout(() => void informer.start().catch(restart), INFORMER_RESTART_MS);
+    };
+    informer.on('error', restart);
     this.informer = informer;
-    await informer.start();
-    const onThisNode = informer.list().filter((pod) => pod.spec?.nodeName === LAB_NODE_NAME);
-    this.ipam.retainOnly(new Set(onThisNode.map((pod) => pod.metadata?.uid ?? '')));
-    log('lab kubelet started', { node: LAB_NODE_NAME, pods: onThisNode.length });
+    await informer.start().catch(restart);
+    log('lab kubelet started', { node: LAB_NODE_NAME, pods: existing.items.length });
   }
 
   /** Stops every pod's processes and network; pod objects are left as they are. */

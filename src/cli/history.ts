@@ -13,9 +13,8 @@ export async function historyCommand(flags: ClusterFlags & { limit?: string }, i
     throw new UsageError(`--limit ${JSON.stringify(flags.limit)} is not a whole number from 1 to ${HISTORY_LIMIT}`, `bgswitch keeps the last ${HISTORY_LIMIT} switches`);
   }
   const settings = resolveClusterSettings(flags, io.env);
-  const { createRuntime } = await import('./runtime.js');
-  const runtime = createRuntime(settings, io);
-  const active = await runtime.cluster.getConfigMap(runtime.names.activeConfigMap);
+  const { withRuntime } = await import('./runtime.js');
+  const active = await withRuntime(settings, io, (runtime) => runtime.cluster.getConfigMap(runtime.names.activeConfigMap));
   const entries = parseHistory(active?.data[HISTORY_KEY]).slice(0, limit);
   if (settings.output === 'text') io.stdout.write(renderHistory(entries, createStyle(io.stdout, io.env)));
   else await writeDocument(io.stdout, settings.output, entries);

@@ -8,9 +8,10 @@ import { resolveClusterSettings, type ClusterFlags } from './options.js';
 
 export async function initCommand(flags: ClusterFlags & { dryRun?: boolean }, io: CliIO): Promise<number> {
   const settings = resolveClusterSettings(flags, io.env);
-  const { createRuntime } = await import('./runtime.js');
-  const runtime = createRuntime(settings, io);
-  const report = await initialize({ cluster: runtime.cluster, keys: runtime.cluster, names: runtime.names, clock: runtime.clock }, { dryRun: flags.dryRun === true });
+  const { withRuntime } = await import('./runtime.js');
+  const report = await withRuntime(settings, io, (runtime) =>
+    initialize({ cluster: runtime.cluster, keys: runtime.cluster, names: runtime.names, clock: runtime.clock }, { dryRun: flags.dryRun === true }),
+  );
   if (settings.output === 'text') io.stdout.write(renderInitReport(report, createStyle(io.stdout, io.env)));
   else await writeDocument(io.stdout, settings.output, report);
   return 0;

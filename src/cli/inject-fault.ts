@@ -18,11 +18,12 @@ export async function injectFaultCommand(target: string, settings: string[], fla
   const change = flags.clear ? ('clear' as const) : parseFaultSettings(settings);
   const timeoutMs = parseDuration(flags.timeout ?? '10s', '--timeout');
   const clusterSettings = resolveClusterSettings(flags, io.env);
-  const { createRuntime } = await import('./runtime.js');
-  const runtime = createRuntime(clusterSettings, io);
-  const report = await injectFault(
-    { cluster: runtime.cluster, pods: runtime.pods, clock: runtime.clock, names: runtime.names },
-    { target, change, timeoutMs, pollIntervalMs: 50, dryRun: flags.dryRun === true },
+  const { withRuntime } = await import('./runtime.js');
+  const report = await withRuntime(clusterSettings, io, (runtime) =>
+    injectFault(
+      { cluster: runtime.cluster, pods: runtime.pods, clock: runtime.clock, names: runtime.names },
+      { target, change, timeoutMs, pollIntervalMs: 50, dryRun: flags.dryRun === true },
+    ),
   );
   if (clusterSettings.output === 'text') io.stdout.write(renderFaultReport(report, createStyle(io.stdout, io.env)));
   else await writeDocument(io.stdout, clusterSettings.output, report);

@@ -7,15 +7,16 @@ import { HISTORY_KEY, parseHistory } from '../core/history.js';
 import type { CliIO } from '../render/io.js';
 import { isColor, otherColor, type Color } from '../shared/model.js';
 import { parseColour } from './colour.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import { withRuntime, type Runtime } from './runtime.js';
 import { parseSwitchFlags, runSwitchFlow, type SwitchFlags } from './switch.js';
 
 export async function rollbackCommand(flags: SwitchFlags & { to?: string }, io: CliIO): Promise<number> {
   const explicit = flags.to === undefined ? undefined : parseColour(flags.to, '--to colour');
   const parsed = parseSwitchFlags(flags, io);
-  const runtime = createRuntime(parsed.settings, io);
-  const target = explicit ?? (await previousColour(runtime));
-  return runSwitchFlow(runtime, parsed, target, 'rollback', flags.yes === true, io);
+  return withRuntime(parsed.settings, io, async (runtime) => {
+    const target = explicit ?? (await previousColour(runtime));
+    return runSwitchFlow(runtime, parsed, target, 'rollback', flags.yes === true, io);
+  });
 }
 
 /** The colour that was active before the last completed switch; else the other one than declared. */

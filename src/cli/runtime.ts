@@ -5,17 +5,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { systemClock } from '../core/clock.js';
-import type { Clock, ObjectNames, PodAgent } from '../core/ports.js';
+import type { Clock, ObjectNames } from '../core/ports.js';
 import { loadKubeAccess, type KubeAccess } from '../kube/access.js';
 import { KubeCluster } from '../kube/cluster.js';
-import { createPodAgent } from '../pods/agent.js';
+import { createPodAgent, type PodClient } from '../pods/agent.js';
 import type { CliIO } from '../render/io.js';
 import type { ClusterSettings } from './options.js';
 
 export interface Runtime {
   access: KubeAccess;
   cluster: KubeCluster;
-  pods: PodAgent;
+  pods: PodClient;
   names: ObjectNames;
   clock: Clock;
   /** user@host */
@@ -35,7 +35,20 @@ export function operatorIdentity(env: CliIO['env']): { actor: string; holder: st
   return { actor, holder: `${actor}/${process.pid}/${randomBytes(3).toString('hex')}` };
 }
 
-export function createRuntime(settings: ClusterSettings, io: CliIO): Runtime {
+/**
+ * Runs `work` with a runtime and always closes its connections afterwards, so the process exits as
+ * soon as the command is done.
+ */
+export async function withRuntime<T>(settings: ClusterSettings, io: CliIO, work: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const runtime = createRuntime(settings, io);
+  try {
+    return await work(runtime);
+  } finally {
+    await runtime.pods.close();
+  }
+}
+
+function createRuntime(settings: ClusterSettings, io: CliIO): Runtime {
   const access = loadKubeAccess({
     ...(settings.kubeconfig !== undefined ? { kubeconfig: settings.kubeconfig } : {}),
     ...(settings.context !== undefined ? { context: settings.context } : {}),
@@ -47,13 +60,13 @@ export function createRuntime(settings: ClusterSettings, io: CliIO): Runtime {
   const pods = createPodAgent({
     via: settings.via,
     kubeConfig: access.kubeConfig,
-    inCluster: access.inCluster,
     namespace: access.namespace,
     lifecyclePort: settings.lifecyclePort,
     sidecarPort: settings.sidecarPort,
     pushKey: () => cluster.readPushKey(),
     timeoutMs: settings.requestTimeoutMs,
     clock: systemClock,
+    env: io.env,
   });
   return { access, cluster, pods, names, clock: systemClock, ...operatorIdentity(io.env) };
 }

@@ -15,7 +15,7 @@ import { parseColour } from './colour.js';
 import { confirm } from './confirm.js';
 import { parseDuration } from './durations.js';
 import { durationFrom, resolveClusterSettings, type ClusterFlags, type ClusterSettings } from './options.js';
-import { createRuntime, type Runtime } from './runtime.js';
+import { withRuntime, type Runtime } from './runtime.js';
 
 export interface SwitchFlags extends ClusterFlags {
   dryRun?: boolean;
@@ -85,8 +85,7 @@ export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
 export async function switchCommand(colour: string, flags: SwitchFlags, io: CliIO): Promise<number> {
   const target = parseColour(colour);
   const parsed = parseSwitchFlags(flags, io);
-  const runtime = createRuntime(parsed.settings, io);
-  return runSwitchFlow(runtime, parsed, target, 'switch', flags.yes === true, io);
+  return withRuntime(parsed.settings, io, (runtime) => runSwitchFlow(runtime, parsed, target, 'switch', flags.yes === true, io));
 }
 
 export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, yes: boolean, io: CliIO): Promise<number> {

@@ -192,7 +192,11 @@ class SwitchRun {
           }
         }
       }
-      if (outcome !== 'failed' || this.changedFleet) await this.record(outcome, active, reason);
+      if (outcome !== 'failed' || this.changedFleet) {
+        // A record that fails (API server down) must not hide the outcome: report it with the rest.
+        const unrecorded = await this.record(outcome, active, reason).then(() => undefined, messageOf);
+        if (unrecorded) leftovers = [...(leftovers ?? []), `could not record the outcome: ${unrecorded}; run \`bgswitch status\` once the cluster answers`];
+      }
     } finally {
       await this.releaseLock(active ?? preflight.declared);
     }
@@ -403,7 +407,7 @@ class SwitchRun {
   // Step 9 --------------------------------------------------------------------------------------
   private async record(outcome: SwitchOutcome, active: Color | undefined, reason: string | undefined): Promise<void> {
     await this.phase('record', false, 'Record: active-version, history, Event', async () => {
-      const { cluster, names } = this.context;
+      const { cluster } = this.context;
       const entry: HistoryEntry = {
         id: this.id,
         kind: this.request.kind,
@@ -418,19 +422,39 @@ class SwitchRun {
         phases: [...this.phases],
         ...(reason ? { reason } : {}),
       };
-      await writeWithRetry(async () => {
-        const current = await cluster.getConfigMap(names.activeConfigMap);
-        if (!current) throw new OperationError(`ConfigMap ${names.activeConfigMap} disappeared`);
-        const data: Record<string, string> = { ...current.data, [HISTORY_KEY]: appendHistory(current.data[HISTORY_KEY], entry) };
-        if (active) data.active = active;
-        await cluster.writeConfigMap({ name: names.activeConfigMap, data, annotations: current.annotations, resourceVersion: current.resourceVersion });
-      });
-      const operation = outcome === 'rollback-failed' ? this.operationRecord('rollback-failed') : null;
-      const written = await this.store.update(() => ({ operation }));
-      this.generation = written.generation;
+      // After losing the lock another switch may own the ConfigMaps: leave them (and our operation
+      // record, for `status` and the next run) alone; only the Event is written.
+      const lockHeld = this.holdsLock();
+      if (lockHeld) await this.recordConfigMaps(outcome, active, entry);
       await cluster.recordEvent(eventFor(outcome, this.context.actor, this.from, this.to, entry.durationMs, this.generation, reason));
+      if (!lockHeld) return 'the switch lock was lost: ConfigMaps left as they are';
       return active ? `active: ${active}` : 'active colour unchanged';
     });
+  }
+
+  /** active-version (+ history) in one write, then the operation record removed (or marked failed). */
+  private async recordConfigMaps(outcome: SwitchOutcome, active: Color | undefined, entry: HistoryEntry): Promise<void> {
+    const { cluster, names } = this.context;
+    await writeWithRetry(async () => {
+      const current = await cluster.getConfigMap(names.activeConfigMap);
+      if (!current) throw new OperationError(`ConfigMap ${names.activeConfigMap} disappeared`);
+      const data: Record<string, string> = { ...current.data, [HISTORY_KEY]: appendHistory(current.data[HISTORY_KEY], entry) };
+      if (active) data.active = active;
+      await cluster.writeConfigMap({ name: names.activeConfigMap, data, annotations: current.annotations, resourceVersion: current.resourceVersion });
+    });
+    const operation = outcome === 'rollback-failed' ? this.operationRecord('rollback-failed') : null;
+    const written = await this.store.update(() => ({ operation }));
+    this.generation = written.generation;
+  }
+
+  /** True while the lock is certainly ours. */
+  private holdsLock(): boolean {
+    try {
+      this.lock.assertHeld(0);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private async releaseLock(active: Color | undefined): Promise<void> {
@@ -457,7 +481,12 @@ class SwitchRun {
       lines.push(`next: fix the cause, then \`bgswitch switch ${this.from}\` (or ${this.to})`);
       return lines;
     } catch (error) {
-      return [`could not observe the fleet: ${messageOf(error)}`, 'desired state in the ConfigMap may say PAUSED for every pod; run `bgswitch status` once the cluster answers'];
+      const lastSeen = [...this.lastPodState].map(([pod, state]) => `${pod} ${state}`).join(', ');
+      return [
+        `could not observe the fleet: ${messageOf(error)}`,
+        ...(lastSeen ? [`last seen: ${lastSeen}`] : []),
+        'desired state in the ConfigMap may say PAUSED for every pod; run `bgswitch status` once the cluster answers',
+      ];
     }
   }
 

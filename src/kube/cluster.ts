@@ -116,6 +116,18 @@ export class KubeCluster implements Cluster {
     }
   }
 
+  /** Without a resourceVersion the object is created, with one exactly that version is replaced. */
+  private createOrReplace<T>(
+    target: { resource: string; name: string; resourceVersion: string | undefined },
+    create: () => Promise<T>,
+    replace: () => Promise<T>,
+  ): Promise<T> {
+    const { resource, name } = target;
+    return target.resourceVersion === undefined
+      ? this.call({ verb: 'create', resource, name }, create)
+      : this.call({ verb: 'update', resource, name }, replace);
+  }
+
   private rememberConfigMap(configMap: V1ConfigMap, name: string): ConfigMapSnapshot {
     this.lastConfigMaps.set(name, configMap);
     return configMapSnapshot(configMap, name);
@@ -158,14 +170,11 @@ export class KubeCluster implements Cluster {
       metadata: { ...this.metadataFor(kept, write.name, write.resourceVersion), annotations: { ...write.annotations } },
       data: { ...write.data },
     };
-    const written =
-      write.resourceVersion === undefined
-        ? await this.call({ verb: 'create', resource: 'configmaps', name: write.name }, () =>
-            this.core.createNamespacedConfigMap({ namespace: this.namespace, body }),
-          )
-        : await this.call({ verb: 'update', resource: 'configmaps', name: write.name }, () =>
-            this.core.replaceNamespacedConfigMap({ name: write.name, namespace: this.namespace, body }),
-          );
+    const written = await this.createOrReplace(
+      { resource: 'configmaps', name: write.name, resourceVersion: write.resourceVersion },
+      () => this.core.createNamespacedConfigMap({ namespace: this.namespace, body }),
+      () => this.core.replaceNamespacedConfigMap({ name: write.name, namespace: this.namespace, body }),
+    );
     return this.rememberConfigMap(written, write.name);
   }
 
@@ -184,14 +193,11 @@ export class KubeCluster implements Cluster {
       metadata: this.metadataFor(kept, write.name, write.resourceVersion),
       spec: leaseSpec(write),
     };
-    const written =
-      write.resourceVersion === undefined
-        ? await this.call({ verb: 'create', resource: 'leases', name: write.name }, () =>
-            this.coordination.createNamespacedLease({ namespace: this.namespace, body }),
-          )
-        : await this.call({ verb: 'update', resource: 'leases', name: write.name }, () =>
-            this.coordination.replaceNamespacedLease({ name: write.name, namespace: this.namespace, body }),
-          );
+    const written = await this.createOrReplace(
+      { resource: 'leases', name: write.name, resourceVersion: write.resourceVersion },
+      () => this.coordination.createNamespacedLease({ namespace: this.namespace, body }),
+      () => this.coordination.replaceNamespacedLease({ name: write.name, namespace: this.namespace, body }),
+    );
     return this.rememberLease(written, write.name);
   }
 
@@ -199,10 +205,13 @@ export class KubeCluster implements Cluster {
   async serviceSelector(color: Color): Promise<Record<string, string>> {
     const name = this.names.services[color];
     const description: CallDescription = { verb: 'get', resource: 'services', name };
-    const service = await this.call(description, () => this.core.readNamespacedService({ name, namespace: this.namespace }));
+    const service = await this.read(description, () => this.core.readNamespacedService({ name, namespace: this.namespace }));
+    if (!service) {
+      throw new RefusedError(`Service "${name}" does not exist in namespace ${this.namespace}`, 'apply the manifests (kubectl apply -k k8s/), or name the Service with --blue-service/--green-service');
+    }
     const selector = service.spec?.selector ?? {};
     if (Object.keys(selector).length === 0) {
-      throw new OperationError(
+      throw new RefusedError(
         `Service "${name}" in namespace ${this.namespace} has no selector, so the ${color} pods cannot be found`,
         'give the Service the selector of its StatefulSet (see k8s/services.yaml)',
       );
@@ -247,6 +256,12 @@ export class KubeCluster implements Cluster {
       throw new RefusedError(`Secret "${name}" in namespace ${this.namespace} has no non-empty "${PUSH_KEY_DATA_KEY}" entry`, 'delete it and run `bgswitch init`');
     }
     return key;
+  }
+
+  async hasPushKey(): Promise<boolean> {
+    const name = this.names.pushKeySecret;
+    const secret = await this.read({ verb: 'get', resource: 'secrets', name }, () => this.core.readNamespacedSecret({ name, namespace: this.namespace }));
+    return secret !== undefined;
   }
 
   /** Creates the push-key Secret (32 random bytes, hex) unless it exists. */

@@ -9,7 +9,8 @@
  *    also match the body, so a signature for one pod or generation cannot be replayed for another.
  *
  * The sidecar answers 401 for a missing/bad signature or a timestamp outside the allowed skew,
- * 409 for a generation older than the highest it has seen, 400/413 for a malformed/oversized body.
+ * 409 for a generation older than the highest it has seen, 400/413 for a malformed/oversized body,
+ * 403 for a correctly signed push addressed to another pod, 503 while it shuts down.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 

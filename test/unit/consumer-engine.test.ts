@@ -4,11 +4,18 @@ import { UsageError } from '../../src/core/errors.js';
 import { ConsumerEngine, ShuttingDownError, type EngineOptions, type EngineTimers } from '../../consumer/engine.js';
 import { parseTransitionLog } from '../../consumer/transitions.js';
 
+interface Timer {
+  at: number;
+  sequence: number;
+  callback: () => void;
+  cancelled: boolean;
+}
+
 /** Manual time: callbacks run only inside advance(), in time order, each at its own instant. */
 class ManualTimers implements EngineTimers {
   private time = 1_000;
   private sequence = 0;
-  private queue: Array<{ at: number; sequence: number; callback: () => void; cancelled: boolean }> = [];
+  private queue: Timer[] = [];
 
   now(): number {
     return this.time;
@@ -24,16 +31,25 @@ class ManualTimers implements EngineTimers {
 
   advance(ms: number): void {
     const end = this.time + ms;
-    for (;;) {
-      const due = this.queue
-        .filter((timer) => !timer.cancelled && timer.at <= end)
-        .sort((a, b) => a.at - b.at || a.sequence - b.sequence)[0];
-      if (!due) break;
-      this.queue = this.queue.filter((timer) => timer !== due);
-      this.time = due.at;
-      due.callback();
-    }
+    for (let due = this.earliest(); due && due.at <= end; due = this.earliest()) this.fire(due);
     this.time = end;
+  }
+
+  /** Runs only the earliest pending timer, at its own instant. */
+  runNext(): void {
+    const next = this.earliest();
+    assert.ok(next, 'a pending timer');
+    this.fire(next);
+  }
+
+  private earliest(): Timer | undefined {
+    return this.queue.filter((timer) => !timer.cancelled).sort((a, b) => a.at - b.at || a.sequence - b.sequence)[0];
+  }
+
+  private fire(timer: Timer): void {
+    this.queue = this.queue.filter((queued) => queued !== timer);
+    this.time = timer.at;
+    timer.callback();
   }
 
   get pending(): number {
@@ -108,6 +124,20 @@ describe('consumer engine: message stream', () => {
     timers.advance(150); // the next batch, 3 messages of 50 ms
     assert.equal(engine.status().totalMessagesReceived, 4);
     assert.equal(engine.status().lastSequenceNumber, 4);
+  });
+
+  it('catches up a backlog 100 batches per turn, yielding with the next batch in flight', () => {
+    const { engine, timers } = setup({ messageIntervalMs: 1, batchSize: 1 });
+    engine.setFault({ processingDelayMs: 200 });
+    engine.resume();
+    timers.advance(1); // batch [1] fetched; its message takes 200 ms while 200 more arrive
+    engine.setFault({ processingDelayMs: 0 });
+    timers.runNext();
+    assert.equal(engine.status().totalMessagesReceived, 101, 'message 1, then 100 batches of one');
+    assert.equal(timers.pending, 1, 'yielded to the event loop');
+    assert.equal(engine.pause().currentState, 'DRAINING', 'the fetched batch is in flight while yielding');
+    timers.runNext();
+    assert.deepEqual(engine.status(), { state: 'PAUSED', stateCode: 2, lastSequenceNumber: 102, totalMessagesReceived: 102 });
   });
 
   it('fails exactly errorRatePercent of the messages and still commits them', () => {

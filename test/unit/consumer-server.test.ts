@@ -38,6 +38,17 @@ async function waitForStatus(consumer: ConsumerHandle, what: string, predicate: 
   return outcome.value;
 }
 
+/**
+ * Resumes with a processing delay far above the message interval and waits for one processed
+ * message: from then on the backlog never empties, so a batch is always in flight.
+ */
+async function resumeWithBatchInFlight(consumer: ConsumerHandle, processingDelayMs: number): Promise<void> {
+  await call(consumer, 'PUT', '/fault/processing-delay', JSON.stringify({ delayMs: processingDelayMs }));
+  const start = await status(consumer);
+  await call(consumer, 'POST', '/lifecycle/resume');
+  await waitForStatus(consumer, 'a processed message', (s) => s.totalMessagesReceived > start.totalMessagesReceived);
+}
+
 describe('reference consumer HTTP contract', () => {
   let consumer: ConsumerHandle;
   let lines: string[];
@@ -120,12 +131,7 @@ describe('reference consumer HTTP contract', () => {
   });
 
   it('drains slowly under a processing delay: DRAINING is observed, then PAUSED with the batch committed', async () => {
-    await call(consumer, 'PUT', '/fault/processing-delay', '{"delayMs":40}');
-    const start = await status(consumer);
-    await call(consumer, 'POST', '/lifecycle/resume');
-    // Once a message is processed the backlog never empties (40 ms per message, one every 2 ms),
-    // so a batch is always in flight from then on.
-    await waitForStatus(consumer, 'a processed message', (s) => s.totalMessagesReceived > start.totalMessagesReceived);
+    await resumeWithBatchInFlight(consumer, 40);
     const paused = (await call(consumer, 'POST', '/lifecycle/pause')).body as { previousState: string; currentState: string; lastSequenceNumber: number };
     assert.deepEqual([paused.previousState, paused.currentState], ['ACTIVE', 'DRAINING']);
     const draining = await status(consumer);
@@ -136,10 +142,7 @@ describe('reference consumer HTTP contract', () => {
   });
 
   it('resume during DRAINING goes back to ACTIVE and keeps consuming', async () => {
-    await call(consumer, 'PUT', '/fault/processing-delay', '{"delayMs":30}');
-    const start = await status(consumer);
-    await call(consumer, 'POST', '/lifecycle/resume');
-    await waitForStatus(consumer, 'a processed message', (s) => s.totalMessagesReceived > start.totalMessagesReceived);
+    await resumeWithBatchInFlight(consumer, 30);
     assert.equal(((await call(consumer, 'POST', '/lifecycle/pause')).body as { currentState: string }).currentState, 'DRAINING');
     const resumed = (await call(consumer, 'POST', '/lifecycle/resume')).body as { previousState: string; currentState: string };
     assert.deepEqual([resumed.previousState, resumed.currentState], ['DRAINING', 'ACTIVE']);
@@ -149,10 +152,7 @@ describe('reference consumer HTTP contract', () => {
   });
 
   it('poll-timeout: a stuck consumer stays DRAINING until the fault is cleared', async () => {
-    await call(consumer, 'PUT', '/fault/processing-delay', '{"delayMs":30}');
-    const start = await status(consumer);
-    await call(consumer, 'POST', '/lifecycle/resume');
-    await waitForStatus(consumer, 'a processed message', (s) => s.totalMessagesReceived > start.totalMessagesReceived);
+    await resumeWithBatchInFlight(consumer, 30);
     await call(consumer, 'PUT', '/fault/poll-timeout', '{"enabled":true}');
     assert.equal(((await call(consumer, 'POST', '/lifecycle/pause')).body as { currentState: string }).currentState, 'DRAINING');
     await call(consumer, 'PUT', '/fault/processing-delay', '{"delayMs":0}');

@@ -58,8 +58,12 @@ export class MemoryStateData implements StateDataSource {
   /** Runs after each read returns, e.g. to change the data between two reads. */
   afterRead: (() => void) | undefined;
 
+  /** While set, reads wait for it (a slow API server). */
+  readGate: Promise<void> | undefined;
+
   async read(): Promise<Record<string, string>> {
     this.reads++;
+    await this.readGate;
     if (this.unreachable) throw new Error('connect ECONNREFUSED (test: API server down)');
     const snapshot = { ...this.data };
     this.afterRead?.();
@@ -105,12 +109,13 @@ export class MemoryConsumer implements ConsumerPort {
     return this.enter('state', () => this.lifecycle);
   }
   pause(): Promise<Lifecycle> {
-    return this.enter('pause', () => (this.lifecycle = 'PAUSED'));
+    return this.enter<Lifecycle>('pause', () => (this.lifecycle = 'PAUSED'));
   }
   resume(): Promise<Lifecycle> {
-    return this.enter('resume', async () => {
+    return this.enter('resume', async (): Promise<Lifecycle> => {
       await this.resumeGate;
-      return (this.lifecycle = 'ACTIVE');
+      this.lifecycle = 'ACTIVE';
+      return this.lifecycle;
     });
   }
   getFault(): Promise<Fault> {

@@ -11,9 +11,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { startConsumer, type ConsumerHandle } from '../../consumer/server.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { Clock } from '../../src/core/ports.js';
 import { MAX_CLOCK_SKEW_MS, SIGNATURE_HEADER } from '../../src/shared/push-signature.js';
 import type { SidecarConfig } from '../../sidecar/config.js';
-import { startSidecar, type RunningSidecar, type SidecarDeps } from '../../sidecar/daemon.js';
+import { startSidecar, stuckAfterMs, type RunningSidecar, type SidecarDeps } from '../../sidecar/daemon.js';
 import {
   MemoryConsumer,
   MemoryStateData,
@@ -51,7 +53,15 @@ function startTestConsumer(port = 0): Promise<ConsumerHandle> {
   return startConsumer({ port, host: '127.0.0.1', podName: POD, color: 'blue', writeLog: () => {} });
 }
 
-async function harness(options: { writeKey?: boolean; consumer?: SidecarDeps['consumer'] } = {}): Promise<Harness> {
+interface HarnessOptions {
+  writeKey?: boolean;
+  consumer?: SidecarDeps['consumer'];
+  clock?: Clock;
+  /** Holds the startup API read (and so the first reconcile) until released. */
+  apiReadGate?: Promise<void>;
+}
+
+async function harness(options: HarnessOptions = {}): Promise<Harness> {
   const dir = await tempDir('sidecar');
   cleanups.push(dir.remove);
   const consumer = await startTestConsumer();
@@ -75,14 +85,18 @@ async function harness(options: { writeKey?: boolean; consumer?: SidecarDeps['co
   await mkdir(join(dir.path, 'push-key'));
   if (options.writeKey !== false) await writeFile(config.pushKeyFile, `${KEY_TEXT}\n`);
   const api = new MemoryStateData();
+  api.readGate = options.apiReadGate;
   const logs = captureLog();
   const launch = async (): Promise<RunningSidecar> => {
-    const sidecar = await startSidecar(config, { api, log: logs.log, ...(options.consumer ? { consumer: options.consumer } : {}) });
+    const deps: SidecarDeps = { api, log: logs.log };
+    if (options.consumer) deps.consumer = options.consumer;
+    if (options.clock) deps.clock = options.clock;
+    const sidecar = await startSidecar(config, deps);
     cleanups.push(() => sidecar.shutdown());
     return sidecar;
   };
   const sidecar = await launch();
-  await waitFor('sidecar ready', async () => (await httpCall(`${sidecar.url}/readyz`)).status === 200);
+  if (!options.apiReadGate) await waitFor('sidecar ready', async () => (await httpCall(`${sidecar.url}/readyz`)).status === 200);
   return {
     sidecar,
     consumer,
@@ -288,6 +302,38 @@ describe('sidecar probes, metrics and shutdown', () => {
     assert.match(metrics, /bg_sidecar_current_state\{state="PAUSED"\} 0/);
     assert.match(metrics, /bg_sidecar_desired_generation 1/);
     assert.match(metrics, /bg_sidecar_push_rejections_total\{reason="stale_generation"\} 1/);
+  });
+
+  it('is not ready before the first reconcile (startup API read still running), then ready', async () => {
+    let release!: () => void;
+    const { sidecar, api } = await harness({ apiReadGate: new Promise((resolve) => (release = resolve)) });
+    await waitFor('startup API read begun', () => api.reads === 1);
+    const early = await httpCall(`${sidecar.url}/readyz`);
+    assert.equal(early.status, 503);
+    assert.match(String(early.body['reason']), /first reconcile/);
+    release();
+    await waitFor('ready', async () => (await httpCall(`${sidecar.url}/readyz`)).status === 200);
+  });
+
+  it('fails /healthz while a reconcile is stuck and recovers when it finishes', async () => {
+    const consumer = new MemoryConsumer();
+    let release!: () => void;
+    consumer.resumeGate = new Promise((resolve) => (release = resolve));
+    let offsetMs = 0;
+    const clock: Clock = { now: () => Date.now() + offsetMs, sleep: systemClock.sleep };
+    const { sidecar } = await harness({ consumer, clock });
+    const inFlight = push(sidecar.url, desired('ACTIVE', 1), { key: KEY });
+    await waitFor('resume in flight', () => consumer.calls.includes('resume'));
+    assert.equal((await httpCall(`${sidecar.url}/healthz`)).status, 200);
+
+    offsetMs = stuckAfterMs(20) + 1000;
+    const stuck = await httpCall(`${sidecar.url}/healthz`);
+    assert.equal(stuck.status, 503);
+    assert.match(String(stuck.body['reason']), /no reconcile finished/);
+
+    release();
+    assert.equal((await inFlight).status, 200);
+    await waitFor('healthy again', async () => (await httpCall(`${sidecar.url}/healthz`)).status === 200);
   });
 
   it('on shutdown: readiness off, in-flight push finished, loop stopped, server closed, consumer left alone', async () => {

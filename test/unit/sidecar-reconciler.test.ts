@@ -198,6 +198,17 @@ describe('sidecar reconciler: resumes', () => {
     assert.equal(consumer.lifecycle, 'ACTIVE');
   });
 
+  it('does not let a repeated push re-arm the unconfirmed resume after the consumer was paused', async () => {
+    const { consumer, api, reconciler } = await setup();
+    await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 4 });
+    consumer.lifecycle = 'PAUSED'; // paused by the CLI's L1 while a newer switch is under way
+    api.data = { [POD]: entryText('PAUSED', 5) };
+    const replay = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 4 });
+    assert.ok(replay.accepted);
+    assert.equal(consumer.lifecycle, 'PAUSED');
+    assert.deepEqual(consumer.commands(), ['resume']);
+  });
+
   it('does not resume a DRAINING consumer (someone is pausing it) and keeps pausing when PAUSED is desired', async () => {
     const { consumer, api, reconciler } = await setup();
     api.data = { [POD]: entryText('ACTIVE', 1) };

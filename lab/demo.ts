@@ -1,0 +1,74 @@
+/**
+ * `npm run demo`: brings the lab up if needed, then tours bgswitch as a newcomer would see it.
+ * Each step runs the real CLI (output shown as it is) and is then checked against the cluster; the
+ * demo exits 0 only if every step did what it says.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { labUp } from './control.js';
+import { findRepoRoot } from './paths.js';
+
+interface StatusJson {
+  declaredActive?: string;
+  pods: Array<{ name: string; color: string; actual: string; fault?: { processingDelayMs: number } }>;
+  problems: Array<{ message: string }>;
+}
+
+const repoRoot = findRepoRoot(import.meta.url);
+
+function bgswitch(args: string[], kubeconfig: string, capture = false): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/bgswitch.js'), ...args, '--kubeconfig', kubeconfig], {
+      stdio: ['inherit', capture ? 'pipe' : 'inherit', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout }));
+  });
+}
+
+async function main(): Promise<number> {
+  process.stdout.write('== Bringing the lab up (a real kube-apiserver; the first run builds it) ==\n');
+  const lab = await labUp({ repoRoot, report: (line) => process.stdout.write(`  ${line}\n`) });
+  const kubeconfig = lab.paths.operatorKubeconfig;
+  const status = async (): Promise<StatusJson> => JSON.parse((await bgswitch(['status', '-o', 'json'], kubeconfig, true)).stdout) as StatusJson;
+  const everyPod = (view: StatusJson, active: string) => view.pods.length > 0 && view.pods.every((p) => p.actual === (p.color === active ? 'ACTIVE' : 'PAUSED'));
+
+  if ((await status()).declaredActive !== 'blue') {
+    process.stdout.write('\n== Preparing: blue active ==\n');
+    if ((await bgswitch(['switch', 'blue', '--yes'], kubeconfig)).code !== 0) return 1;
+  }
+
+  const steps: Array<{ args: string[]; check: (view: StatusJson) => string | undefined }> = [
+    { args: ['status'], check: (v) => (everyPod(v, 'blue') ? undefined : 'blue should be ACTIVE and green PAUSED') },
+    { args: ['switch', 'green', '--yes'], check: (v) => (v.declaredActive === 'green' && everyPod(v, 'green') ? undefined : 'green should now be ACTIVE, blue PAUSED') },
+    { args: ['status'], check: (v) => (v.problems.length === 0 ? undefined : `status reports problems: ${v.problems.map((p) => p.message).join('; ')}`) },
+    {
+      args: ['inject-fault', 'consumer-green-0', 'delay=200'],
+      check: (v) => (v.pods.find((p) => p.name === 'consumer-green-0')?.fault?.processingDelayMs === 200 ? undefined : 'consumer-green-0 should report delay=200'),
+    },
+    {
+      args: ['inject-fault', 'consumer-green-0', '--clear'],
+      check: (v) => (v.pods.find((p) => p.name === 'consumer-green-0')?.fault?.processingDelayMs === 0 ? undefined : 'the fault should be cleared'),
+    },
+    { args: ['rollback', '--yes'], check: (v) => (v.declaredActive === 'blue' && everyPod(v, 'blue') ? undefined : 'blue should be ACTIVE again') },
+    { args: ['status'], check: (v) => (v.problems.length === 0 ? undefined : 'status should report no problems') },
+  ];
+  for (const [index, step] of steps.entries()) {
+    process.stdout.write(`\n== ${index + 1}/${steps.length}: $ bgswitch ${step.args.join(' ')} ==\n`);
+    const { code } = await bgswitch(step.args, kubeconfig);
+    const problem = code !== 0 ? `exited ${code}` : step.check(await status());
+    if (problem) {
+      process.stderr.write(`demo: step "bgswitch ${step.args.join(' ')}" failed: ${problem}\n`);
+      return 1;
+    }
+  }
+  process.stdout.write(`\nDemo complete: every step did what it says.\nTry it yourself:\n  export KUBECONFIG=${kubeconfig}\n  node bin/bgswitch.js status\n`);
+  return 0;
+}
+
+process.exitCode = await main().catch((error: unknown) => {
+  process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+  return 1;
+});

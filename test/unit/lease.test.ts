@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ExitCode, RefusedError } from '../../src/core/errors.js';
+import { leaseBlocks, LeaseLostError, SwitchLock } from '../../src/core/lease.js';
+import type { LeaseSnapshot } from '../../src/core/ports.js';
+import { Journal } from '../support/journal.js';
+import { ManualClock } from '../support/manual-clock.js';
+import { MemoryCluster } from '../support/memory-cluster.js';
+
+const LEASE = 'bg-consumer-active-lease';
+const ME = 'dana@ops-laptop/4242/k3x9';
+const OTHER = 'lee@build-box/77/q1w2';
+
+function setup(t: { after(fn: () => void): void }) {
+  const clock = new ManualClock();
+  t.after(() => clock.dispose());
+  const journal = new Journal(clock);
+  const cluster = new MemoryCluster(clock, journal);
+  const lock = (holder: string) => new SwitchLock(cluster, LEASE, holder, clock, { leaseDurationMs: 15_000 });
+  const seed = (holderIdentity: string, renewedAgoMs: number, fields: Partial<LeaseSnapshot> = {}) =>
+    cluster.seedLease({ name: LEASE, holderIdentity, leaseDurationSeconds: 15, acquireTime: new Date(clock.now() - renewedAgoMs), renewTime: new Date(clock.now() - renewedAgoMs), leaseTransitions: 3, ...fields });
+  const leaseWrites = () => journal.filter((e) => e.op === 'write-lease');
+  return { clock, journal, cluster, lock, seed, leaseWrites, holder: () => cluster.peekLease(LEASE)?.holderIdentity };
+}
+
+function assertRefusedFor(holder: string, expiry: string) {
+  return (error: unknown) => {
+    assert.ok(error instanceof RefusedError, String(error));
+    assert.equal(error.exitCode, ExitCode.refused);
+    assert.equal(error.message, `the switch lock (Lease ${LEASE}) is held by ${holder} ${expiry}`);
+    return true;
+  };
+}
+
+test('with no Lease yet, acquiring creates it holding this invocation', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  assert.deepEqual(await lock(ME).acquire(), { previousHolder: undefined, tookOverExpired: false });
+  const lease = cluster.peekLease(LEASE)!;
+  assert.equal(lease.holderIdentity, ME);
+  assert.equal(lease.leaseDurationSeconds, 15);
+  assert.equal(lease.renewTime?.getTime(), clock.now());
+  assert.equal(lease.leaseTransitions, 0);
+});
+
+test('a Lease at rest (holder = a colour) never blocks, however fresh', async (t) => {
+  const { cluster, lock, seed } = setup(t);
+  seed('blue', 0);
+  assert.deepEqual(await lock(ME).acquire(), { previousHolder: 'blue', tookOverExpired: false });
+  assert.equal(cluster.peekLease(LEASE)?.holderIdentity, ME);
+  assert.equal(cluster.peekLease(LEASE)?.leaseTransitions, 4);
+});
+
+test('an unexpired holder that is not a colour blocks: the refusal names it and its expiry, and nothing is written', async (t) => {
+  const { clock, lock, seed, leaseWrites, holder } = setup(t);
+  seed(OTHER, 2_000);
+  const expiry = new Date(clock.now() + 13_000).toISOString();
+  await assert.rejects(lock(ME).acquire(), assertRefusedFor(OTHER, `until ${expiry}`));
+  assert.equal(holder(), OTHER);
+  assert.deepEqual(leaseWrites(), []);
+});
+
+test('a holder with no expiry recorded blocks too (never guess that it is dead)', async (t) => {
+  const { lock, seed } = setup(t);
+  seed(OTHER, 0, { leaseDurationSeconds: undefined });
+  await assert.rejects(lock(ME).acquire(), assertRefusedFor(OTHER, 'with no expiry'));
+});
+
+test('an expired holder that is not a colour (a killed CLI) is taken over, and says so', async (t) => {
+  const { clock, lock, seed, holder } = setup(t);
+  seed(OTHER, 15_001);
+  assert.equal(leaseBlocks(undefined, clock.now()), false);
+  assert.deepEqual(await lock(ME).acquire(), { previousHolder: OTHER, tookOverExpired: true });
+  assert.equal(holder(), ME);
+});
+
+for (const existing of [false, true]) {
+  test(`two invocations racing for the lock ${existing ? 'at rest' : 'before it exists'}: exactly one wins, the other is refused naming the winner`, async (t) => {
+    const { clock, journal, lock, seed, holder } = setup(t);
+    if (existing) seed('green', 60_000);
+    const results = await Promise.allSettled([lock(ME).acquire(), lock(OTHER).acquire()]);
+
+    const reads = journal.filter((e) => e.op === 'get-lease').map((e) => e.seq);
+    const firstWrite = journal.first((e) => e.op === 'write-lease')!.seq;
+    assert.ok(reads[0]! < firstWrite && reads[1]! < firstWrite, 'both read the Lease before either wrote: a real race');
+    assert.equal(results[0].status, 'fulfilled');
+    assert.equal(results[1].status, 'rejected');
+    assertRefusedFor(ME, `until ${new Date(clock.now() + 15_000).toISOString()}`)((results[1] as PromiseRejectedResult).reason);
+    assert.equal(holder(), ME);
+    assert.match(journal.last((e) => e.op === 'write-lease')!.error ?? '', existing ? /has been modified/ : /already exists/);
+  });
+}
+
+test('renewal in the background keeps the lock alive far beyond its duration; release stops it', async (t) => {
+  const { clock, cluster, lock, leaseWrites } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  mine.startRenewing();
+  await clock.sleep(61_000);
+
+  mine.assertHeld(5_000);
+  assert.equal(cluster.peekLease(LEASE)?.renewTime?.getTime(), clock.now() - 1_000, 'renewed every 5 s, last at 60 s');
+  await assert.rejects(lock(OTHER).acquire(), RefusedError);
+  await mine.release('green');
+  assert.equal(leaseWrites().filter((w) => w.ok).length, 1 + 12 + 1, 'acquire, 12 renewals, release');
+  assert.equal(clock.pendingSleeps, 0, 'no renewal loop left');
+});
+
+test('a renewal that finds another holder loses the lock for good: assertHeld fails and renewing stops', async (t) => {
+  const { clock, cluster, lock, leaseWrites } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  const current = cluster.peekLease(LEASE)!;
+  await cluster.writeLease({ ...current, holderIdentity: OTHER, acquireTime: new Date(clock.now()), renewTime: new Date(clock.now()), leaseDurationSeconds: 15, leaseTransitions: 1 });
+
+  await mine.renewOnce();
+  assert.throws(() => mine.assertHeld(0), (error: unknown) => error instanceof LeaseLostError && /the lock was taken by lee@build-box/.test(error.message));
+  const writesSoFar = leaseWrites().length;
+  await mine.renewOnce();
+  assert.equal(leaseWrites().length, writesSoFar, 'a lost lock is not renewed again');
+  await mine.release('blue');
+  assert.equal(cluster.peekLease(LEASE)?.holderIdentity, OTHER, 'release leaves the new holder alone');
+});
+
+test('a conflict on renewal while still the holder (our earlier write landed) is not a loss', async (t) => {
+  const { cluster, lock } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  cluster.failNextWrites(LEASE, 1, 'conflict');
+  await mine.renewOnce();
+  mine.assertHeld(5_000);
+  await mine.renewOnce();
+  assert.equal(cluster.peekLease(LEASE)?.holderIdentity, ME);
+});
+
+test('when renewals keep failing, assertHeld stops the switch before the lock could expire', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  mine.startRenewing();
+  cluster.unreachable = true;
+
+  await clock.sleep(9_999);
+  mine.assertHeld(5_000);
+  await clock.sleep(2);
+  assert.throws(() => mine.assertHeld(5_000), (error: unknown) => error instanceof LeaseLostError && /could not renew the switch lock for 10s/.test(error.message));
+  await mine.stopRenewing();
+  assert.equal(clock.pendingSleeps, 0);
+});

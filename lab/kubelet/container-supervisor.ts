@@ -84,9 +84,10 @@ export class ContainerSupervisor {
     await this.loop;
   }
 
-  /** Kills the running process (liveness failure); the restart loop then starts it again. */
-  private async restartForLiveness(graceMs: number): Promise<void> {
-    this.context.log('liveness probe failed, restarting container', { container: this.spec.name });
+  /** Kills the running process (liveness failure, new sandbox); the restart loop then starts it again. */
+  async restart(why: string, graceMs: number): Promise<void> {
+    if (this.process === undefined) return;
+    this.context.log(`${why}, restarting container`, { container: this.spec.name });
     await this.terminateProcess(graceMs);
   }
 
@@ -245,7 +246,7 @@ export class ContainerSupervisor {
     if (livenessProbe !== undefined && isSupportedProbe(livenessProbe)) {
       this.probes.push(
         new ProbeLoop(livenessProbe, this.context.podIp, ports, true, (healthy) => {
-          if (!healthy) void this.restartForLiveness(LIVENESS_KILL_GRACE_MS);
+          if (!healthy) void this.restart('liveness probe failed', LIVENESS_KILL_GRACE_MS);
         }),
       );
     }

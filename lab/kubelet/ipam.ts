@@ -24,11 +24,19 @@ export class PodIpAllocator {
     this.allocations = new Map(Object.entries(readAllocations(file)));
   }
 
-  /** The uid's address, allocating the lowest free one if it has none. */
-  allocate(podUid: string): string {
+  /**
+   * The uid's address; if it has none, `preferred` when that is a free pod address (the IP the pod
+   * object already shows), else the lowest free one.
+   */
+  allocate(podUid: string, preferred?: string): string {
     const existing = this.allocations.get(podUid);
     if (existing !== undefined) return existing;
     const used = new Set(this.allocations.values());
+    if (preferred !== undefined && isPodAddress(preferred) && !used.has(preferred)) {
+      this.allocations.set(podUid, preferred);
+      this.persist();
+      return preferred;
+    }
     for (let host = FIRST_POD_HOST; host <= LAST_POD_HOST; host++) {
       const candidate = `${SUBNET_BASE}${host}`;
       if (!used.has(candidate)) {
@@ -66,6 +74,12 @@ export class PodIpAllocator {
     writeFileSync(temp, `${JSON.stringify(content, null, 2)}\n`);
     renameSync(temp, this.file);
   }
+}
+
+function isPodAddress(address: string): boolean {
+  if (!address.startsWith(SUBNET_BASE)) return false;
+  const host = Number(address.slice(SUBNET_BASE.length));
+  return Number.isInteger(host) && host >= FIRST_POD_HOST && host <= LAST_POD_HOST;
 }
 
 function readAllocations(file: string): Record<string, string> {

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { PodIpAllocator } from './ipam.js';
 import { ensureLabBridge, LAB_GATEWAY_IP, removeAllPodNetworks } from './network.js';
 import { ApiObjectSource, isNotFound } from './object-source.js';
-import { PodWorker, type Log } from './pod-worker.js';
+import { PodWorker, type Log, type TeardownReason } from './pod-worker.js';
 import { killLeftoverContainers } from './process.js';
 
 export const LAB_NODE_NAME = 'lab-node';
@@ -100,7 +100,7 @@ export class LabKubelet {
     this.stopping = true;
     clearInterval(this.heartbeat);
     await this.informer?.stop();
-    await Promise.all([...this.workers.values()].map((worker) => worker.terminate(false)));
+    await Promise.all([...this.workers.values()].map((worker) => worker.terminate('shutdown')));
     await Promise.all(this.teardowns.values());
     await removeAllPodNetworks();
     await this.reportNodeStatus(false).catch(() => undefined);
@@ -134,21 +134,21 @@ export class LabKubelet {
       });
     }
     worker.update(pod);
-    if (pod.metadata?.deletionTimestamp !== undefined) this.retire(pod, worker, true);
+    if (pod.metadata?.deletionTimestamp !== undefined) this.retire(pod, worker, 'deleted');
   }
 
   private onPodGone(pod: V1Pod): void {
     const worker = this.workers.get(pod.metadata?.uid ?? '');
-    if (worker !== undefined) this.retire(pod, worker, false);
+    if (worker !== undefined) this.retire(pod, worker, 'vanished');
   }
 
   /** Tears the pod down once; its successor of the same name starts only after that. */
-  private retire(pod: V1Pod, worker: PodWorker, deleteObject: boolean): void {
+  private retire(pod: V1Pod, worker: PodWorker, reason: TeardownReason): void {
     if (this.retiring.has(worker)) return;
     this.retiring.add(worker);
     const key = podKey(pod);
     const teardown = worker
-      .terminate(deleteObject)
+      .terminate(reason)
       .catch((error) => this.options.log('pod teardown failed', { pod: key, error: String(error) }))
       .finally(() => {
         this.workers.delete(pod.metadata?.uid ?? '');

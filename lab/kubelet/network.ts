@@ -101,12 +101,17 @@ export async function createPodNetwork(names: PodNetworkNames, podIp: string): P
   await inPod(['route', 'add', 'default', 'via', LAB_GATEWAY_IP]);
 }
 
+/** Whether the pod's namespace still exists (something outside the kubelet may have removed it). */
+export async function podNetworkExists(names: PodNetworkNames): Promise<boolean> {
+  return (await listPodNetns()).includes(names.netns);
+}
+
 /** Removes the pod's veth and namespace if they exist. */
 export async function removePodNetwork(names: PodNetworkNames): Promise<void> {
   if (await linkExists(names.hostVeth)) {
     await deleteLinkIfPresent(names.hostVeth);
   }
-  if ((await listPodNetns()).includes(names.netns)) {
+  if (await podNetworkExists(names)) {
     await ip(['netns', 'del', names.netns]);
   }
 }

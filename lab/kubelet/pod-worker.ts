@@ -17,12 +17,27 @@ import { ContainerSupervisor, ImageNotRunnableError } from './container-supervis
 import { resolveContainerEnv } from './env.js';
 import { ContainerConfigError, type PodRuntimeFacts } from './field-ref.js';
 import type { PodIpAllocator } from './ipam.js';
-import { createPodNetwork, LAB_GATEWAY_IP, podNetworkNames, removePodNetwork, type PodNetworkNames } from './network.js';
+import {
+  createPodNetwork,
+  ensureLabBridge,
+  LAB_GATEWAY_IP,
+  podNetworkExists,
+  podNetworkNames,
+  removePodNetwork,
+  type PodNetworkNames,
+} from './network.js';
 import type { ObjectSource } from './object-source.js';
 import { commandForImage, type ContainerLaunch, type Mount } from './process.js';
 import { PodVolumes } from './volumes.js';
 
 export type Log = (message: string, fields?: Record<string, unknown>) => void;
+
+/**
+ * Why a pod is torn down: `deleted` (deletionTimestamp set: delete the object afterwards),
+ * `vanished` (the object is gone) or `shutdown` (the kubelet stops: the pod keeps its IP for the
+ * next kubelet run).
+ */
+export type TeardownReason = 'deleted' | 'vanished' | 'shutdown';
 
 export interface PodWorkerDeps {
   labDir: string;
@@ -61,6 +76,7 @@ export class PodWorker {
   private blocked: { reason: string; message?: string } | undefined = { reason: 'ContainerCreating' };
   private networkReady = false;
   private terminating: Promise<void> | undefined;
+  private sandboxCheck: Promise<void> | undefined;
   private closed = false;
   private setup: Promise<void> = Promise.resolve();
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -76,7 +92,7 @@ export class PodWorker {
     this.pod = pod;
     this.uid = pod.metadata?.uid ?? '';
     this.dir = podDirectory(deps.labDir, pod.metadata?.namespace ?? 'default', pod.metadata?.name ?? '');
-    this.facts = { podIp: deps.ipam.allocate(this.uid), hostIp: LAB_GATEWAY_IP };
+    this.facts = { podIp: deps.ipam.allocate(this.uid, pod.status?.podIP), hostIp: LAB_GATEWAY_IP };
     this.network = podNetworkNames(this.uid);
     this.volumes = new PodVolumes(pod, join(this.dir, 'volumes'), this.facts, deps.objects);
     this.startTime = pod.status?.startTime === undefined ? new Date() : new Date(pod.status.startTime);
@@ -104,10 +120,11 @@ export class PodWorker {
 
   /**
    * Stops every container (SIGTERM, then SIGKILL after the pod's grace period, capped), removes the
-   * network, IP and volumes, and, if `deleteObject`, deletes the pod object. Idempotent.
+   * network and volumes, frees the IP unless the kubelet is only shutting down, and deletes the pod
+   * object if it was `deleted`. Idempotent: the first reason wins.
    */
-  terminate(deleteObject: boolean): Promise<void> {
-    this.terminating ??= this.tearDown(deleteObject);
+  terminate(reason: TeardownReason): Promise<void> {
+    this.terminating ??= this.tearDown(reason);
     return this.terminating;
   }
 
@@ -160,7 +177,7 @@ export class PodWorker {
     }
   }
 
-  private async tearDown(deleteObject: boolean): Promise<void> {
+  private async tearDown(reason: TeardownReason): Promise<void> {
     this.wake();
     clearInterval(this.resyncTimer);
     await this.setup;
@@ -173,11 +190,11 @@ export class PodWorker {
     await this.statusWrite;
     await Promise.all(this.supervisors.map((supervisor) => supervisor.stop(graceMs)));
     await removePodNetwork(this.network);
-    this.deps.ipam.release(this.uid);
+    if (reason !== 'shutdown') this.deps.ipam.release(this.uid);
     await this.volumes.remove();
     for (const supervisor of this.supervisors) rmSync(join(this.dir, `${supervisor.spec.name}.pid`), { force: true });
-    if (deleteObject) await this.deps.deletePod(this.pod);
-    this.deps.log('pod torn down', { pod: this.name, deletedObject: deleteObject });
+    if (reason === 'deleted') await this.deps.deletePod(this.pod);
+    this.deps.log('pod torn down', { pod: this.name, reason });
   }
 
   private supervisorContext(container: V1Container) {
@@ -202,6 +219,7 @@ export class PodWorker {
       );
     }
     const env = await resolveContainerEnv(this.pod, container, this.facts, this.deps.objects);
+    await this.ensureSandbox(container.name);
     return {
       netns: this.network.netns,
       // `command` (the entrypoint) is the image's own; `args` are passed to it as a runtime does.
@@ -211,6 +229,26 @@ export class PodWorker {
       workingDir: container.workingDir ?? '/',
       logFile: join(this.dir, `${container.name}.log`),
     };
+  }
+
+  /**
+   * Recreates the pod's network namespace if something removed it (e.g. `lab down` while this
+   * kubelet ran), like the kubelet recreates a dead sandbox: the pod's other containers are
+   * restarted into the new namespace. One check at a time per pod.
+   */
+  private ensureSandbox(starting: string): Promise<void> {
+    this.sandboxCheck ??= (async () => {
+      if (await podNetworkExists(this.network)) return;
+      this.deps.log('pod network namespace vanished; recreating it', { pod: this.name });
+      await ensureLabBridge();
+      await createPodNetwork(this.network, this.facts.podIp);
+      for (const supervisor of this.supervisors) {
+        if (supervisor.spec.name !== starting) void supervisor.restart('pod network namespace recreated', this.deps.graceCapMs);
+      }
+    })().finally(() => {
+      this.sandboxCheck = undefined;
+    });
+    return this.sandboxCheck;
   }
 
   private mountsOf(container: V1Container): Mount[] {

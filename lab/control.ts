@@ -9,9 +9,9 @@
  * every time; the product CLI runs only while the cluster is not yet initialised / activated.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, VersionApi } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import { OperationError, UsageError } from '../src/core/errors.js';
 import { applyManifests, readManifests } from './apply.js';
 import { adminClient, kubeConfigFrom } from './control-plane/clients.js';
@@ -154,19 +154,33 @@ async function ensureComponent(component: LabComponent): Promise<{ value: undefi
   return { value: undefined, detail: `${how} (pid ${pid}, log ${component.process.logFile})` };
 }
 
+async function ensureBinaries(resolved: Resolved): Promise<void> {
+  await step(resolved.report, 'kubernetes binaries', async () => {
+    const cached = binariesCached(resolved.binDir);
+    if (!cached) await buildBinaries(resolved);
+    return { value: undefined, detail: `${cached ? 'cached' : 'built'} in ${resolved.binDir}` };
+  });
+}
+
+/** Builds (or finds cached) kube-apiserver and kube-controller-manager without starting anything. */
+export async function labBuild(options: LabOptions = {}): Promise<void> {
+  const resolved = resolveOptions(options);
+  await step(resolved.report, 'prerequisites', async () => ({
+    value: await checkPrerequisites({ go: !binariesCached(resolved.binDir) }),
+    detail: 'ok',
+  }));
+  await ensureBinaries(resolved);
+}
+
 export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   const resolved = resolveOptions(options);
-  const { paths, report, binDir, version } = resolved;
+  const { paths, report, binDir } = resolved;
   const scope = options.scope ?? 'full';
   const tools = await step(report, 'prerequisites', async () => ({
     value: await checkPrerequisites({ go: !binariesCached(binDir) }),
     detail: 'ok',
   }));
-  await step(report, 'kubernetes binaries', async () => {
-    const cached = binariesCached(binDir);
-    if (!cached) await buildBinaries(resolved);
-    return { value: undefined, detail: `${cached ? 'cached' : 'built'} in ${binDir}` };
-  });
+  await ensureBinaries(resolved);
   if (scope === 'full' && !existsSync(kubeletScript(paths))) {
     throw new OperationError(`the lab kubelet is not built (${kubeletScript(paths)} is missing)`, 'run npm run build');
   }
@@ -203,7 +217,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
     }));
 
   await step(report, 'bgswitch init', async () => {
-    if (!(await needsInitialisation(core, WORKLOAD_NAMESPACE))) return { value: undefined, detail: 'already initialised' };
+    if (!(await needsInitialisation(core, adminConfig.makeApiClient(CoordinationV1Api), WORKLOAD_NAMESPACE))) return { value: undefined, detail: 'already initialised' };
     await runProductCli(paths, ['init']);
     return { value: undefined, detail: 'done' };
   });
@@ -220,6 +234,17 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   return info;
 }
 
+const LAB_DIR_ENTRIES = new Set(['kubeconfig', 'operator.kubeconfig', 'pki', 'pids', 'logs', 'etcd', 'kubelet', 'pods']);
+
+/** `--purge` deletes a whole directory the user may have named: only ever one holding nothing but lab files. */
+function assertLooksLikeLabDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  const foreign = readdirSync(dir).filter((entry) => !LAB_DIR_ENTRIES.has(entry));
+  if (foreign.length > 0) {
+    throw new UsageError(`not purging ${dir}: it holds ${foreign.slice(0, 3).join(', ')}, which the lab did not make`, 'remove those or the directory yourself');
+  }
+}
+
 /** Stops the kubelet first (it stops the pods), then the controller manager, API server and etcd. */
 export async function labDown(options: LabDownOptions = {}): Promise<void> {
   const resolved = resolveOptions(options);
@@ -232,17 +257,16 @@ export async function labDown(options: LabDownOptions = {}): Promise<void> {
     }));
   }
   await step(report, 'lab network', async () => ({ value: await removeLabNetwork(), detail: 'removed' }));
-  const removed = options.purge ? paths.labDir : paths.etcdDataDir;
-  rmSync(removed, { recursive: true, force: true });
-  report(`removed ${removed}${options.purge ? '' : ' (cluster state; certificates, kubeconfigs and logs kept — --purge removes them too)'}`);
+  if (options.purge) assertLooksLikeLabDir(paths.labDir);
+  const removed = options.purge ? [paths.labDir] : paths.clusterStateDirs;
+  for (const dir of removed) rmSync(dir, { recursive: true, force: true });
+  report(`removed ${removed.join(', ')}${options.purge ? '' : ' (cluster state; certificates, kubeconfigs and logs are kept: --purge removes them too)'}`);
 }
 
 export interface ComponentStatus {
   component: Component;
   up: boolean;
   pid?: number;
-  /** Running, but with another command line than `lab up` would use now. */
-  outdated: boolean;
   log: string;
 }
 
@@ -271,7 +295,6 @@ export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
       component: component.component,
       up: state.state !== 'down',
       ...(state.state === 'down' ? {} : { pid: state.pid }),
-      outdated: state.state === 'outdated',
       log: component.process.logFile,
     };
   });

@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BgswitchError, ExitCode } from '../src/core/errors.js';
-import { labDown, labStatus, labUp, type LabOptions, type LabStatus } from './control.js';
+import { labBuild, labDown, labStatus, labUp, type LabOptions, type LabStatus } from './control.js';
 import { DEFAULT_K8S_VERSION } from './paths.js';
 
 interface GlobalFlags {
@@ -33,8 +33,7 @@ function labOptions(program: Command): LabOptions {
 
 function printStatus(status: LabStatus): void {
   for (const component of status.components) {
-    const state = component.up ? `up (pid ${component.pid})${component.outdated ? ', started with other settings' : ''}` : 'down';
-    print(`${component.component.padEnd(24)} ${state}`);
+    print(`${component.component.padEnd(24)} ${component.up ? `up (pid ${component.pid})` : 'down'}`);
   }
   const api = status.apiServer.reachable ? `reachable, ${status.apiServer.version}` : `not reachable (${status.apiServer.error})`;
   print(`API server ${status.apiServerUrl}: ${api}`);
@@ -49,6 +48,10 @@ function printStatus(status: LabStatus): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // `npm run lab -- status | head` closes stdout early; that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
   const program = new Command('lab')
     .description('A real Kubernetes control plane plus a lab kubelet on this machine, for bgswitch tests and demos (needs root)')
     .option('--lab-dir <dir>', 'where the lab keeps its state, certificates and logs (default: <repo>/.lab)')
@@ -69,6 +72,11 @@ async function main(argv: string[]): Promise<void> {
       print('then: node bin/bgswitch.js status   (bgswitch reads KUBECONFIG; no kubectl needed)');
       print(`admin access: ${info.paths.adminKubeconfig}`);
     });
+
+  program
+    .command('build')
+    .description('build (or find cached) kube-apiserver and kube-controller-manager; starts nothing')
+    .action(async () => labBuild(labOptions(program)));
 
   program
     .command('down')

@@ -19,6 +19,8 @@ export const LAB_NETWORK = {
   etcdClientPort: 23790,
   etcdPeerPort: 23800,
   apiServerPort: 16443,
+  /** kube-controller-manager's health endpoint, loopback only. */
+  controllerManagerPort: 10357,
   serviceClusterIpRange: '10.96.0.0/24',
   /** First address of the service range: the `kubernetes` Service's ClusterIP. */
   kubernetesServiceIp: '10.96.0.1',
@@ -36,6 +38,8 @@ export interface LabPaths {
   logsDir: string;
   pkiDir: string;
   etcdDataDir: string;
+  /** Everything that describes the running cluster (etcd data, the lab kubelet's pod and IP state). */
+  clusterStateDirs: string[];
   adminKubeconfig: string;
   operatorKubeconfig: string;
   controllerManagerKubeconfig: string;
@@ -57,6 +61,7 @@ export function labPaths(repoRoot: string, labDir?: string): LabPaths {
     logsDir,
     pkiDir,
     etcdDataDir: join(lab, 'etcd'),
+    clusterStateDirs: [join(lab, 'etcd'), join(lab, 'kubelet'), join(lab, 'pods')],
     adminKubeconfig: join(lab, 'kubeconfig'),
     operatorKubeconfig: join(lab, 'operator.kubeconfig'),
     controllerManagerKubeconfig: join(pkiDir, 'kube-controller-manager.kubeconfig'),

@@ -42,13 +42,20 @@ export interface RawResponse {
 }
 
 /**
- * One HTTPS request to the lab API server with the admin certificate, below any client library:
- * for health endpoints and for checking exactly what the server accepts and stores.
+ * One HTTPS request to the lab API server (or another lab server whose certificate the lab CA
+ * signed) with the admin certificate, below any client library: for health endpoints and for
+ * checking exactly what the server accepts and stores.
  */
-export function adminRequest(pki: LabPki, method: string, path: string, json?: unknown, timeoutMs = 3000): Promise<RawResponse> {
+export function adminRequest(
+  pki: LabPki,
+  method: string,
+  path: string,
+  json?: unknown,
+  { baseUrl = API_SERVER_URL, timeoutMs = 3000 }: { baseUrl?: string; timeoutMs?: number } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const call = request(
-      `${API_SERVER_URL}${path}`,
+      `${baseUrl}${path}`,
       {
         method,
         ca: readFileSync(pki.caCert),

@@ -4,7 +4,7 @@
  * order is the reverse. Listening sockets: etcd on loopback only; the API server on :16443 of every
  * interface (pods reach it at 10.77.0.1, host tools at 127.0.0.1) with anonymous access disabled,
  * so only lab-CA client certificates and service-account tokens get in; the controller manager
- * serves nothing.
+ * serves its health endpoint on loopback only.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -131,11 +131,17 @@ function apiServer(settings: ComponentSettings): LabComponent {
 function controllerManager(settings: ComponentSettings): LabComponent {
   const { pki, paths } = settings;
   let core: CoreV1Api | undefined;
+  const controllerManagerUrl = `https://127.0.0.1:${LAB_NETWORK.controllerManagerPort}`;
   return {
     component: 'kube-controller-manager',
     process: processSpec(settings, 'kube-controller-manager', join(settings.binDir, 'kube-controller-manager'), [
       `--kubeconfig=${paths.controllerManagerKubeconfig}`,
-      '--secure-port=0',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${LAB_NETWORK.controllerManagerPort}`,
+      // The API server's certificate names 127.0.0.1 and is signed by the lab CA: good enough to
+      // let the readiness probe verify whom it talks to.
+      `--tls-cert-file=${pki.leaves.apiServer.cert}`,
+      `--tls-private-key-file=${pki.leaves.apiServer.key}`,
       '--leader-elect=false',
       `--service-account-private-key-file=${pki.serviceAccountKey}`,
       `--root-ca-file=${pki.caCert}`,
@@ -144,10 +150,12 @@ function controllerManager(settings: ComponentSettings): LabComponent {
       '--use-service-account-credentials=true',
       `--controllers=*,${DISABLED_CONTROLLERS.map((name) => `-${name}`).join(',')}`,
     ]),
-    // Working controllers leave traces: the root-CA publisher fills kube-root-ca.crt in every
-    // namespace and the service-account controller creates `default` in each.
+    // Healthy, and working controllers leave traces: the root-CA publisher fills kube-root-ca.crt
+    // in every namespace and the service-account controller creates `default` in each.
     ready: async () => {
       try {
+        const health = await adminRequest(pki, 'GET', '/healthz', undefined, { baseUrl: controllerManagerUrl });
+        if (health.status !== 200) return { done: false, reason: `/healthz ${health.status}: ${health.body.trim().slice(0, 200)}` };
         core ??= adminClient(paths, CoreV1Api);
         await core.readNamespacedConfigMap({ name: 'kube-root-ca.crt', namespace: 'kube-system' });
         await core.readNamespacedServiceAccount({ name: 'default', namespace: 'kube-system' });

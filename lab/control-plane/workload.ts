@@ -3,12 +3,13 @@
  * (as the operator identity, so RBAC is exercised exactly as an operator would meet it), and the
  * wait for every StatefulSet pod to be Ready. The CLI is only run when the cluster shows it has
  * not been initialised / activated yet, so re-running `up` never undoes a switch made since.
+ * Object names are bgswitch's defaults, which k8s/ uses.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CoreV1Api, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import type { CoordinationV1Api, CoreV1Api, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import { OperationError } from '../../src/core/errors.js';
 import { parseEntry } from '../../src/shared/desired-state.js';
 import type { LabPaths } from '../paths.js';
@@ -17,8 +18,9 @@ import { describeError, waitFor } from './wait.js';
 
 const execFileAsync = promisify(execFile);
 
-export const ACTIVE_VERSION_CONFIGMAP = 'kafka-consumer-active-version';
 export const STATE_CONFIGMAP = 'kafka-consumer-state';
+const SWITCH_LEASE = 'bg-consumer-active-lease';
+const PUSH_KEY_SECRET = 'bgswitch-push-key';
 
 /** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes`; returns its output. */
 export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {
@@ -43,10 +45,21 @@ async function readConfigMapData(core: CoreV1Api, namespace: string, name: strin
   }
 }
 
-/** `bgswitch init` has not run yet: the active-version ConfigMap declares no colour. */
-export async function needsInitialisation(core: CoreV1Api, namespace: string): Promise<boolean> {
-  const data = await readConfigMapData(core, namespace, ACTIVE_VERSION_CONFIGMAP);
-  return data.active === undefined;
+/** `bgswitch init` has not run yet: the Lease or push-key Secret it creates (and k8s/ does not) is missing. */
+export async function needsInitialisation(core: CoreV1Api, coordination: CoordinationV1Api, namespace: string): Promise<boolean> {
+  const missing = (read: Promise<unknown>) =>
+    read.then(
+      () => false,
+      (error: unknown) => {
+        if (isApiStatus(error, 404)) return true;
+        throw error;
+      },
+    );
+  const [leaseMissing, keyMissing] = await Promise.all([
+    missing(coordination.readNamespacedLease({ name: SWITCH_LEASE, namespace })),
+    missing(core.readNamespacedSecret({ name: PUSH_KEY_SECRET, namespace })),
+  ]);
+  return leaseMissing || keyMissing;
 }
 
 /** No desired-state entry asks any pod or colour to be ACTIVE: the first switch has not completed. */

@@ -19,6 +19,8 @@ export const INITIAL_BACKOFF_MS = 500;
 export const MAX_BACKOFF_MS = 10_000;
 /** A run this long resets the back-off (the kubelet uses 10 minutes; the lab wants fast recovery). */
 const BACKOFF_RESET_AFTER_MS = 10_000;
+/** Retry period while a container cannot be created or started. */
+const RUN_RETRY_MS = 2000;
 /** Grace period of a liveness kill (the kubelet uses the pod's; capped like every lab grace period). */
 const LIVENESS_KILL_GRACE_MS = 5000;
 
@@ -173,12 +175,19 @@ export class ContainerSupervisor {
         }
         const reason = error instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'CreateContainerError';
         this.setState({ kind: 'waiting', reason, message: (error as Error).message });
-        await this.sleep(2000);
+        await this.sleep(RUN_RETRY_MS);
         continue;
       }
       if (this.stopping) break;
       if (this.lastTerminated !== undefined) this.restartCount++;
-      const terminated = await this.runOnce(launch);
+      let terminated: Terminated;
+      try {
+        terminated = await this.runOnce(launch);
+      } catch (error) {
+        this.setState({ kind: 'waiting', reason: 'RunContainerError', message: (error as Error).message });
+        await this.sleep(RUN_RETRY_MS);
+        continue;
+      }
       if (this.stopping || !this.shouldRestart(terminated.exitCode)) {
         this.setState({ kind: 'terminated', ...terminated });
         return;

@@ -46,8 +46,11 @@ async function linkExists(name: string): Promise<boolean> {
 }
 
 async function listLinkNames(): Promise<string[]> {
-  const out = await ip(['-o', 'link', 'show']);
-  // "7: bgv1a2b3c4d@if2: <BROADCAST,...>" -> "bgv1a2b3c4d"
+  return listedLinkNames(await ip(['-o', 'link', 'show']));
+}
+
+/** Link names from `ip -o link show` output: "7: bgv1a2b3c4d@if2: <BROADCAST,...>" -> "bgv1a2b3c4d". */
+function listedLinkNames(out: string): string[] {
   return out
     .split('\n')
     .map((line) => line.split(':')[1]?.trim().split('@')[0] ?? '')
@@ -101,9 +104,14 @@ export async function createPodNetwork(names: PodNetworkNames, podIp: string): P
   await inPod(['route', 'add', 'default', 'via', LAB_GATEWAY_IP]);
 }
 
-/** Whether the pod's namespace still exists (something outside the kubelet may have removed it). */
-export async function podNetworkExists(names: PodNetworkNames): Promise<boolean> {
-  return (await listPodNetns()).includes(names.netns);
+/**
+ * Whether the pod's namespace exists and its veth is still a port of the bridge (something outside
+ * the kubelet, e.g. `lab down`, may have removed either, or recreated the bridge without it).
+ */
+export async function podNetworkIntact(names: PodNetworkNames): Promise<boolean> {
+  if (!(await listPodNetns()).includes(names.netns)) return false;
+  const links = await ip(['-o', 'link', 'show', 'master', LAB_BRIDGE]).catch(() => '');
+  return listedLinkNames(links).includes(names.hostVeth);
 }
 
 /** Removes the pod's veth and namespace if they exist. */
@@ -111,7 +119,7 @@ export async function removePodNetwork(names: PodNetworkNames): Promise<void> {
   if (await linkExists(names.hostVeth)) {
     await deleteLinkIfPresent(names.hostVeth);
   }
-  if (await podNetworkExists(names)) {
+  if ((await listPodNetns()).includes(names.netns)) {
     await ip(['netns', 'del', names.netns]);
   }
 }

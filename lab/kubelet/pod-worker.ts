@@ -21,7 +21,7 @@ import {
   createPodNetwork,
   ensureLabBridge,
   LAB_GATEWAY_IP,
-  podNetworkExists,
+  podNetworkIntact,
   podNetworkNames,
   removePodNetwork,
   type PodNetworkNames,
@@ -232,14 +232,14 @@ export class PodWorker {
   }
 
   /**
-   * Recreates the pod's network namespace if something removed it (e.g. `lab down` while this
+   * Recreates the pod's network if something removed it or its bridge (e.g. `lab down` while this
    * kubelet ran), like the kubelet recreates a dead sandbox: the pod's other containers are
    * restarted into the new namespace. One check at a time per pod.
    */
   private ensureSandbox(starting: string): Promise<void> {
     this.sandboxCheck ??= (async () => {
-      if (await podNetworkExists(this.network)) return;
-      this.deps.log('pod network namespace vanished; recreating it', { pod: this.name });
+      if (await podNetworkIntact(this.network)) return;
+      this.deps.log('pod network is gone or detached from the bridge; recreating it', { pod: this.name });
       await ensureLabBridge();
       await createPodNetwork(this.network, this.facts.podIp);
       for (const supervisor of this.supervisors) {
@@ -292,7 +292,7 @@ export class PodWorker {
     return this.statusWrite;
   }
 
-  currentStatus(): V1PodStatus {
+  private currentStatus(): V1PodStatus {
     const blocked = this.blocked;
     const containerStatuses = this.supervisors.map((supervisor) => {
       const status = supervisor.status();

@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { OperationError } from '../../src/core/errors.js';
 
 export interface Mount {
   hostPath: string;
@@ -59,11 +60,10 @@ export function launchContainer(launch: ContainerLaunch): ContainerProcess {
         'sh', '-c', mountScript(launch.mounts, launch.workingDir), 'container', ...launch.argv],
       { env: launch.env, stdio: ['ignore', log, log], detached: true, cwd: '/' },
     );
-    const exited = new Promise<ProcessExit>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', () => resolve({ code: 127, signal: null }));
-    });
-    if (child.pid === undefined) return { pid: 0, exited };
+    if (child.pid === undefined) {
+      throw new OperationError(`could not start 'ip netns exec ${launch.netns}' (is iproute2 installed?)`);
+    }
+    const exited = new Promise<ProcessExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     return { pid: child.pid, exited };
   } finally {
     closeSync(log);
@@ -83,7 +83,8 @@ export function mountScript(mounts: Mount[], workingDir: string): string {
     lines.push(`mount --bind ${shellQuote(mount.hostPath)} ${target}`);
     if (mount.readOnly) lines.push(`mount -o remount,bind,ro ${target}`);
   }
-  lines.push(`mkdir -p ${shellQuote(workingDir)}`, `cd ${shellQuote(workingDir)}`, 'exec "$@"');
+  // `cd` makes the shell export PWD/OLDPWD; a container's environment must not gain them.
+  lines.push(`mkdir -p ${shellQuote(workingDir)}`, `cd ${shellQuote(workingDir)}`, 'unset PWD OLDPWD', 'exec "$@"');
   return lines.join('\n');
 }
 
@@ -101,6 +102,8 @@ function shellQuote(value: string): string {
 
 /** Signals the container's process group (falls back to the pid alone); a gone process is fine. */
 export function signalContainer(pid: number, signal: NodeJS.Signals): void {
+  // 0, 1 and negatives would address the kubelet's own group, init or everything.
+  if (!Number.isInteger(pid) || pid <= 1) return;
   for (const target of [-pid, pid]) {
     try {
       process.kill(target, signal);

@@ -10,6 +10,7 @@
  *    verify the new colour PAUSED never resumes the old one (it ends with everything paused, exit 5).
  *  - S3: the first desired-state write also records the operation in the state ConfigMap; it is
  *    removed only when the switch ends, so a killed CLI leaves it for `status` and the next run.
+ *    A run that lost its lock writes no ConfigMap at the end (only the Event): they belong to the new holder.
  * Does not guarantee: progress while the API server or the pods are unreachable (it stops safely and
  * says what is left where).
  *
@@ -106,7 +107,10 @@ export interface SwitchReport {
 /** A verification or step failure that calls for a rollback. */
 export class StepFailedError extends OperationError {}
 
-/** Margin the lock must still be valid for before resuming: covers the resume calls themselves. */
+/**
+ * Margin the lock must still be valid for before resuming: covers the resume calls themselves. At
+ * most a third of the lease (the renewal period), or a short lease could never pass the check.
+ */
 const LOCK_MARGIN_MS = 5_000;
 
 interface Preflight {
@@ -133,6 +137,7 @@ class SwitchRun {
   private changedFleet = false;
   private operation: OperationRecord | undefined;
   private readonly lastPodState = new Map<string, PodState>();
+  private readonly lockMarginMs: number;
 
   constructor(
     private readonly context: SwitchContext,
@@ -145,6 +150,7 @@ class SwitchRun {
     this.lock = new SwitchLock(context.cluster, context.names.lease, context.holder, context.clock, {
       leaseDurationMs: request.leaseDurationMs,
     });
+    this.lockMarginMs = Math.min(LOCK_MARGIN_MS, request.leaseDurationMs / 3);
     this.startedAt = context.clock.now();
   }
 
@@ -304,7 +310,7 @@ class SwitchRun {
     await this.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED`, () => this.verifyPaused(from, signal));
 
     await this.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
-      this.lock.assertHeld(LOCK_MARGIN_MS);
+      this.lock.assertHeld(this.lockMarginMs);
       const pods = await listFleet(this.context.cluster);
       const written = await this.store.update((current) => ({
         entries: activeColor(current, pods[to], to),
@@ -315,7 +321,7 @@ class SwitchRun {
     });
 
     await this.phase('resume', rollback, `Resume ${to}`, async () => {
-      this.lock.assertHeld(LOCK_MARGIN_MS);
+      this.lock.assertHeld(this.lockMarginMs);
       const [state, pods] = await Promise.all([this.store.read(), listFleet(this.context.cluster)]);
       await Promise.all([this.command(pods[to], 'resume', state, signal), this.pushAll(pods[from], state, signal)]);
       return `${pods[to].length} ${to} pods asked to resume`;
@@ -359,7 +365,9 @@ class SwitchRun {
     const result = await pollUntil(
       async () => {
         const observations = await this.observeColor(color, false, signal);
-        const waiting = observations.filter((o) => !certainlyIdle(o) && !(this.request.force && o.state === 'unreachable'));
+        // --force excuses unreachable pods of the colour being left, never the ones this run resumed.
+        const excuseUnreachable = this.request.force && color === this.from;
+        const waiting = observations.filter((o) => !certainlyIdle(o) && !(excuseUnreachable && o.state === 'unreachable'));
         return { done: waiting.length === 0, value: { observations, waiting } };
       },
       this.pollOptions(this.request.drainTimeoutMs, signal),

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readlinkSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
@@ -130,7 +130,20 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
 
   after(async () => {
     if (core === undefined) return;
-    await core.deleteNamespace({ name: NAMESPACE }).catch(() => undefined);
+    await core.deleteNamespace({ name: NAMESPACE });
+    await waitFor(
+      'the test pods to be torn down',
+      async () => {
+        const pods = await core.listNamespacedPod({ namespace: NAMESPACE });
+        return pods.items.length === 0 ? { done: true, value: undefined } : { done: false, reason: `${pods.items.length} pods left` };
+      },
+      { timeoutMs: 30_000 },
+    );
+    // The kubelet creates missing mountpoints on the host, empty, and keeps pod logs for good.
+    for (const mountpoint of ['/etc/kubelet-test-config', '/var/run/kubelet-test-scratch']) if (existsSync(mountpoint)) rmdirSync(mountpoint);
+    for (const entry of readdirSync(join(lab.paths.labDir, 'pods'))) {
+      if (entry.startsWith(`${NAMESPACE}_`)) rmSync(join(lab.paths.labDir, 'pods', entry), { recursive: true, force: true });
+    }
   });
 
   it('binds the pod to lab-node and runs it Ready on a non-loopback lab IP', async () => {
@@ -162,19 +175,22 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
   });
 
   it('mounts the ConfigMap with the ..data layout and the service-account files at their real paths, inside the container only', () => {
-    const root = `/proc/${containerPid(POD, 'consumer')}/root`;
-    const config = `${root}/etc/kubelet-test-config`;
-    assert.match(readlinkSync(`${config}/..data`), /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\w+$/);
-    assert.equal(readlinkSync(`${config}/greeting`), '..data/greeting');
-    assert.equal(readFileSync(`${config}/greeting`, 'utf8'), 'hello');
-    assert.equal(readFileSync(`${config}/mode`, 'utf8'), 'lab');
+    // Read inside the container's mount namespace (paths through /proc/<pid>/root would resolve
+    // absolute symlinks such as /var/run -> /run on the host).
+    const pid = String(containerPid(POD, 'consumer'));
+    const inContainer = (...command: string[]) => execFileSync('nsenter', ['-t', pid, '-m', ...command], { encoding: 'utf8' });
+    const config = '/etc/kubelet-test-config';
+    assert.match(inContainer('readlink', `${config}/..data`), /^\.\.\d{4}_\d\d_\d\d_\d\d_\d\d_\d\d\.\w+\n$/);
+    assert.equal(inContainer('readlink', `${config}/greeting`), '..data/greeting\n');
+    assert.equal(inContainer('cat', `${config}/greeting`), 'hello');
+    assert.equal(inContainer('cat', `${config}/mode`), 'lab');
 
-    const serviceAccount = `${root}/var/run/secrets/kubernetes.io/serviceaccount`;
-    assert.equal(readFileSync(`${serviceAccount}/namespace`, 'utf8'), NAMESPACE);
-    assert.match(readFileSync(`${serviceAccount}/token`, 'utf8'), /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
-    assert.match(readFileSync(`${serviceAccount}/ca.crt`, 'utf8'), /BEGIN CERTIFICATE/);
+    const serviceAccount = '/var/run/secrets/kubernetes.io/serviceaccount';
+    assert.equal(inContainer('cat', `${serviceAccount}/namespace`), NAMESPACE);
+    assert.match(inContainer('cat', `${serviceAccount}/token`), /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
+    assert.match(inContainer('cat', `${serviceAccount}/ca.crt`), /BEGIN CERTIFICATE/);
 
-    assert.equal(existsSync('/etc/kubelet-test-config/greeting'), false, 'the bind mount does not leak to the host');
+    assert.equal(existsSync(`${config}/greeting`), false, 'the bind mount does not leak to the host');
   });
 
   it('is reachable through the API server’s pod proxy', async () => {

@@ -3,9 +3,10 @@
  * on the clock; it then jumps straight to the next wake-up, so a 60 s drain takes no real time.
  *
  * Guarantees: time never goes backwards; sleepers wake in order of wake time, then of sleep() call;
- * every sleep (even sleep(0)) yields until all pending promise work has settled; an aborted sleep
- * rejects with the signal's reason and is forgotten. With `autoAdvance: false` time moves only in
- * advance(). dispose() stops it for good (pending sleepers never wake), so a leaked loop cannot spin.
+ * every sleep (even sleep(0)) yields until all pending promise work has settled (the clock moves on
+ * from a setImmediate, after the microtask queue is empty); an aborted sleep rejects with the signal's
+ * reason and is forgotten. dispose() stops it for good (pending sleepers never wake), so a leaked
+ * loop cannot spin after its test.
  * Does not guarantee: anything about code that waits on real I/O or real timers (it looks idle).
  */
 import type { Clock } from '../../src/core/ports.js';
@@ -15,19 +16,14 @@ interface Sleeper {
   wake: () => void;
 }
 
-/** Resolves once every promise continuation queued so far has run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 export class ManualClock implements Clock {
   private time: number;
   private sleepers: Sleeper[] = [];
   private tickScheduled = false;
   private disposed = false;
-  private readonly autoAdvance: boolean;
 
-  constructor(options: { startMs?: number; autoAdvance?: boolean } = {}) {
-    this.time = options.startMs ?? Date.UTC(2025, 0, 1);
-    this.autoAdvance = options.autoAdvance ?? true;
+  constructor(startMs = Date.UTC(2025, 0, 1)) {
+    this.time = startMs;
   }
 
   now(): number {
@@ -60,25 +56,13 @@ export class ManualClock implements Clock {
     return this.sleepers.length;
   }
 
-  /** Manual mode: moves time forward by `ms`, waking every sleeper due on the way and letting its work settle. */
-  async advance(ms: number): Promise<void> {
-    const target = this.time + ms;
-    for (;;) {
-      await settle();
-      const next = this.earliest();
-      if (next === undefined || next > target || this.disposed) break;
-      this.wakeDueAt(next);
-    }
-    this.time = Math.max(this.time, target);
-  }
-
   dispose(): void {
     this.disposed = true;
     this.sleepers = [];
   }
 
   private scheduleTick(): void {
-    if (!this.autoAdvance || this.tickScheduled || this.disposed) return;
+    if (this.tickScheduled || this.disposed) return;
     this.tickScheduled = true;
     setImmediate(() => {
       this.tickScheduled = false;

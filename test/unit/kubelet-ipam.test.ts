@@ -38,6 +38,14 @@ describe('PodIpAllocator', () => {
     assert.equal(restarted.allocate('uid-c'), '10.77.0.10');
   });
 
+  it('gives a pod the IP its object already shows when that address is free and in range', () => {
+    const ipam = new PodIpAllocator(file);
+    ipam.allocate('holder', '10.77.0.20');
+    assert.equal(ipam.allocate('restarted', '10.77.0.42'), '10.77.0.42');
+    assert.equal(ipam.allocate('clash', '10.77.0.20'), '10.77.0.10', 'taken: the lowest free one instead');
+    assert.equal(ipam.allocate('outside', '127.0.0.1'), '10.77.0.11', 'never an address outside the pod range');
+  });
+
   it('retainOnly frees the addresses of pods that no longer exist', () => {
     const ipam = new PodIpAllocator(file);
     ipam.allocate('gone');

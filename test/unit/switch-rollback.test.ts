@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ProgressSink } from '../../src/core/events.js';
 import { runSwitch, type SwitchReport } from '../../src/core/switch.js';
 import { assertRecorded, assertSafeTimeline, assertSettledOn, createWorld, type SwitchWorld } from '../support/switch-world.js';
 
@@ -80,7 +81,7 @@ test('a blue pod consuming again while green resumes -> rolled back at the first
   const [overlap, ...more] = world.fleet.s1Overlaps();
   assert.deepEqual(more, []);
   const lastGreenPaused = world.journal.last((e) => e.op === 'transition' && e.name.startsWith('consumer-green-') && (e.detail as { to: string }).to === 'PAUSED');
-  assert.equal(overlap?.until, lastGreenPaused?.at);
+  assert.ok(overlap?.until !== undefined && overlap.until === lastGreenPaused?.at, 'the overlap ends when green is drained');
   assert.equal(overlap.until - overlap.from, 2_000, 'exactly one drain');
   assert.equal(report.outcome, 'rolled-back');
   assert.match(report.reason ?? '', /blue is consuming again while green resumes: consumer-blue-0 ACTIVE/);
@@ -97,6 +98,17 @@ test('a green pod lost after it resumed: the rollback cannot see it PAUSED, so b
   assertRollbackFailed(world, report, /rollback failed: green did not pause within 4s: consumer-green-1 unreachable/);
   assert.equal(world.fleet.stateOf('consumer-green-1'), 'ACTIVE', 'really still consuming, behind a broken network');
   assert.deepEqual(report.leftovers?.slice(-2), ['possibly consuming: consumer-green-1', 'next: fix the cause, then `bgswitch switch blue` (or green)']);
+});
+
+test('--force does not excuse the new colour in a rollback: a green pod lost after it resumed still blocks resuming blue', async (t) => {
+  const world = createWorld(t);
+  world.fleet.setReady('consumer-green-2', false);
+  world.fleet.onCall((call) => {
+    if (call.op === 'ready' && call.pod === 'consumer-green-1') world.fleet.setUnreachable('consumer-green-1', true);
+  });
+  const report = await runSwitch(world.context(), world.request({ force: true, verifyTimeoutMs: 3_000, drainTimeoutMs: 4_000 }));
+
+  assertRollbackFailed(world, report, /rollback failed: green did not pause within 4s: consumer-green-1 unreachable/);
 });
 
 test('rollback failing because green ignores the pause: blue NOT resumed, operation kept as rollback-failed', async (t) => {
@@ -150,13 +162,10 @@ test('Ctrl-C (abort) during the drain -> the forward switch stops and rolls back
 
 test('soak: a green pod turning unready during the soak -> rolled back', async (t) => {
   const world = createWorld(t);
-  world.progress.push = (...events) => {
-    for (const event of events) {
-      if (event.type === 'phase-start' && event.phase.name === 'soak') void world.clock.sleep(1_500).then(() => world.fleet.setReady('consumer-green-1', false));
-    }
-    return Array.prototype.push.apply(world.progress, events);
+  const emit: ProgressSink = (event) => {
+    if (event.type === 'phase-start' && event.phase.name === 'soak') void world.clock.sleep(1_500).then(() => world.fleet.setReady('consumer-green-1', false));
   };
-  const report = await runSwitch(world.context(), world.request({ soakMs: 5_000 }));
+  const report = await runSwitch(world.context({ emit }), world.request({ soakMs: 5_000 }));
 
   assert.equal(report.outcome, 'rolled-back');
   assert.match(report.reason ?? '', /green is not ACTIVE and ready within 0s: consumer-green-1 ACTIVE but not ready/);

@@ -1,0 +1,343 @@
+/**
+ * A simulated installation for the model explorer: the in-memory cluster (test/support/memory-cluster.ts),
+ * the simulated consumers (test/support/memory-fleet.ts), one REAL sidecar Reconciler per pod and any
+ * number of REAL switch runs (src/core/switch.ts), all connected through a network the scheduler
+ * controls.
+ *
+ * The network: every pod call a CLI makes (lifecycle, status, readiness, faults, the signed push to
+ * the sidecar) and every call a sidecar makes to its consumer is a message that waits in `pending`
+ * until the scheduler delivers it (in any order), loses it (request lost: never applied; reply lost:
+ * applied, the caller sees an error), or it times out. Model assumption (docs/safety.md): a message
+ * is applied within its caller's timeout or never — `MAX_CLI_DELAY_MS` for the CLI (at most the lock
+ * margin the protocol keeps before resuming), `MAX_SIDECAR_DELAY_MS` for the sidecar's calls to its
+ * own consumer.
+ *
+ * Each pod's sidecar: its file source is a copy of some earlier version of the state ConfigMap (the
+ * kubelet's refresh lags by as much as the schedule wants, but never goes backwards); its API source
+ * reads the in-memory cluster (down when the cluster is); its generation store survives a sidecar
+ * restart but not a pod deletion (emptyDir). A dead CLI or sidecar never hears back: messages it sent
+ * may still be applied, like requests already on the wire.
+ * Not modelled: scaling, pods without IP, Kubernetes readiness, faults, clock skew between machines.
+ */
+import { BgswitchError, PodUnreachableError } from '../../src/core/errors.js';
+import type { PodAgent, PodInfo } from '../../src/core/ports.js';
+import { runSwitch, type SwitchReport, type SwitchRequest } from '../../src/core/switch.js';
+import type { OperationKind } from '../../src/core/operation.js';
+import { GENERATION_ANNOTATION, encodeEntry } from '../../src/shared/desired-state.js';
+import { COLORS, type Color, type Lifecycle } from '../../src/shared/model.js';
+import { Reconciler, type ConsumerPort, type GenerationStore, type StateDataSource } from '../../sidecar/reconciler.js';
+import type { Logger } from '../../sidecar/log.js';
+import { Journal } from '../support/journal.js';
+import { MemoryCluster } from '../support/memory-cluster.js';
+import { MemoryFleet } from '../support/memory-fleet.js';
+import { ACTOR, NAMES, killable } from '../support/switch-world.js';
+import type { ProgressEvent } from '../../src/core/events.js';
+import { ModelClock, settle } from './clock.js';
+
+/** At most the protocol's lock margin (min(5 s, lease / 3)) for the 15 s lease used here. */
+export const MAX_CLI_DELAY_MS = 5_000;
+/** The sidecar's default per-call timeout towards its consumer (sidecar/config.ts). */
+export const MAX_SIDECAR_DELAY_MS = 3_000;
+export const LEASE_MS = 15_000;
+export const PODS_PER_COLOR = 2;
+
+/** Who sent a message; a dead origin never hears the answer. */
+interface Origin {
+  name: string;
+  alive: boolean;
+}
+
+export interface Message {
+  id: number;
+  origin: Origin;
+  pod: string;
+  op: string;
+  deadline: number;
+  apply: () => Promise<unknown>;
+  answer: (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => void;
+}
+
+export interface CliRun {
+  index: number;
+  holder: string;
+  target: Color;
+  kind: OperationKind;
+  origin: Origin;
+  kill: () => void;
+  done: boolean;
+  report?: SwitchReport;
+  error?: unknown;
+  progress: ProgressEvent[];
+}
+
+interface SimPod {
+  info: PodInfo;
+  sidecar: Reconciler;
+  sidecarOrigin: Origin;
+  /** emptyDir: kept across sidecar restarts, lost with the pod. */
+  generations: { value: number };
+  /** Index into stateVersions() of what the mounted file shows. */
+  fileVersion: number;
+}
+
+const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+export class ModelWorld {
+  readonly clock = new ModelClock();
+  readonly journal = new Journal(this.clock);
+  readonly cluster = new MemoryCluster(this.clock, this.journal);
+  readonly fleet: MemoryFleet;
+  readonly pending: Message[] = [];
+  readonly clis: CliRun[] = [];
+  readonly pods = new Map<string, SimPod>();
+  /** In recovery every message is delivered at once. */
+  autoDeliver = false;
+  private messages = 0;
+  private readonly seedVersion: { data: Record<string, string>; annotations: Record<string, string> };
+
+  constructor(drainMs: number) {
+    this.fleet = new MemoryFleet(this.clock, this.journal, drainMs);
+    const data: Record<string, string> = {};
+    for (const color of COLORS) {
+      for (const name of podNames(color)) {
+        const active = color === 'blue';
+        this.cluster.seedPod({ name, color, phase: 'Running', ready: true, ip: `10.77.0.${color === 'blue' ? 10 : 60}`, restarts: 0, terminating: false });
+        this.fleet.addConsumer(name, color, { state: active ? 'ACTIVE' : 'PAUSED' });
+        data[name] = encodeEntry({ lifecycle: active ? 'ACTIVE' : 'PAUSED', generation: 1 });
+      }
+    }
+    this.seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
+    this.cluster.seedConfigMap(NAMES.stateConfigMap, data, this.seedVersion.annotations);
+    this.cluster.seedConfigMap(NAMES.activeConfigMap, { active: 'blue' });
+    const longAgo = new Date(this.clock.now() - 3_600_000);
+    this.cluster.seedLease({ name: NAMES.lease, holderIdentity: 'blue', leaseDurationSeconds: 15, acquireTime: longAgo, renewTime: longAgo, leaseTransitions: 1 });
+  }
+
+  /** Starts one sidecar per pod, each seeded and reconciled once (the installation at rest). */
+  async start(): Promise<void> {
+    for (const color of COLORS) {
+      for (const name of podNames(color)) {
+        const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
+        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false } } as SimPod;
+        this.pods.set(name, pod);
+        await this.startSidecar(pod);
+      }
+    }
+    this.autoDeliver = true;
+    for (const pod of this.pods.values()) await pod.sidecar.reconcile();
+    this.autoDeliver = false;
+  }
+
+  /** Every version the state ConfigMap had, oldest first (the seed, then each successful write). */
+  stateVersions(): { data: Record<string, string>; annotations: Record<string, string> }[] {
+    const writes = this.journal.filter((e) => e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok);
+    return [this.seedVersion, ...writes.map((e) => e.detail as { data: Record<string, string>; annotations: Record<string, string> })];
+  }
+
+  // The network ---------------------------------------------------------------------------------
+  private send<T>(origin: Origin, pod: string, op: string, maxDelayMs: number, apply: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const message: Message = {
+        id: ++this.messages,
+        origin,
+        pod,
+        op,
+        deadline: this.clock.now() + maxDelayMs,
+        apply,
+        answer: (outcome) => {
+          if (!origin.alive) return;
+          if (outcome.ok) resolve(outcome.value as T);
+          else reject(outcome.error);
+        },
+      };
+      if (this.autoDeliver) this.deliver(message);
+      else this.pending.push(message);
+    });
+  }
+
+  /** Applies the message at the pod and answers the sender with the result. */
+  deliver(message: Message): void {
+    this.take(message);
+    message.apply().then(
+      (value) => message.answer({ ok: true, value }),
+      (error: unknown) => message.answer({ ok: false, error }),
+    );
+  }
+
+  /** The message is lost: the request before it arrived (`applied` false) or the reply after it did. */
+  lose(message: Message, applied: boolean): void {
+    this.take(message);
+    if (applied) message.apply().catch(() => {});
+    message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: connection reset (simulated)`) });
+  }
+
+  /** Delivers everything pending, then whatever that caused, until nothing new is sent (bounded). */
+  async flush(): Promise<void> {
+    for (let round = 0; round < 50 && this.pending.length > 0; round++) {
+      for (const message of [...this.pending]) this.deliver(message);
+      await settle();
+    }
+  }
+
+  /** Advances virtual time; a message still pending past its deadline timed out, unapplied. */
+  async advance(ms: number): Promise<void> {
+    await this.clock.advanceTo(this.clock.now() + ms, (now) => {
+      for (const message of this.pending.filter((m) => m.deadline < now)) {
+        this.take(message);
+        message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: timed out (simulated)`) });
+      }
+    });
+  }
+
+  private take(message: Message): void {
+    const index = this.pending.indexOf(message);
+    if (index >= 0) this.pending.splice(index, 1);
+  }
+
+  // CLIs ----------------------------------------------------------------------------------------
+  startCli(target: Color, kind: OperationKind, request: Partial<SwitchRequest> = {}): CliRun {
+    const index = this.clis.length + 1;
+    const holder = `${ACTOR}/${index}/model`;
+    const origin: Origin = { name: `cli-${index}`, alive: true };
+    const progress: ProgressEvent[] = [];
+    let ids = 0;
+    const base = {
+      cluster: this.cluster,
+      pods: this.agentFor(origin),
+      clock: this.clock,
+      names: NAMES,
+      holder,
+      actor: ACTOR,
+      newId: () => `cli-${index}-op-${++ids}`,
+      emit: (event: ProgressEvent) => void progress.push(event),
+    };
+    const frozen = killable(base);
+    const run: CliRun = {
+      index,
+      holder,
+      target,
+      kind,
+      origin,
+      progress,
+      done: false,
+      kill: () => {
+        frozen.kill();
+        origin.alive = false;
+      },
+    };
+    this.clis.push(run);
+    runSwitch(frozen.context, {
+      target,
+      kind,
+      force: false,
+      dryRun: false,
+      drainTimeoutMs: 4_000,
+      verifyTimeoutMs: 4_000,
+      soakMs: 0,
+      pollIntervalMs: 250,
+      leaseDurationMs: LEASE_MS,
+      ...request,
+    }).then(
+      (report) => Object.assign(run, { done: true, report }),
+      (error: unknown) => Object.assign(run, { done: true, error }),
+    );
+    return run;
+  }
+
+  /** The CLI's PodAgent: every call a message on the network. */
+  private agentFor(origin: Origin): PodAgent {
+    const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>) => this.send(origin, pod.name, `${origin.name} ${op}`, MAX_CLI_DELAY_MS, apply);
+    return {
+      lifecycle: (pod, action) => call(pod, action, () => this.fleet.lifecycle(pod, action)),
+      status: (pod) => call(pod, 'status', () => this.fleet.status(pod)),
+      ready: (pod) => call(pod, 'ready', () => this.fleet.ready(pod)),
+      getFault: (pod) => call(pod, 'get-fault', () => this.fleet.getFault(pod)),
+      setFault: (pod, fault) => call(pod, 'set-fault', () => this.fleet.setFault(pod, fault)),
+      sidecarStatus: (pod) => call(pod, 'sidecar-status', async () => this.pod(pod.name).sidecar.status()),
+      push: (pod, entry) =>
+        call(pod, `push ${entry.lifecycle}@${entry.generation}`, async () => {
+          const outcome = await this.pod(pod.name).sidecar.acceptPush(structuredClone(entry));
+          if (!outcome.accepted) throw new PodUnreachableError(pod.name, `${pod.name}: sidecar answered 409 (highest generation ${outcome.highestGeneration})`);
+        }),
+    };
+  }
+
+  // Pods and sidecars ---------------------------------------------------------------------------
+  pod(name: string): SimPod {
+    const pod = this.pods.get(name);
+    if (!pod) throw new Error(`model: no pod ${name}`);
+    return pod;
+  }
+
+  /** The sidecar container restarts: a new process, same emptyDir and mounted file. */
+  async restartSidecar(name: string): Promise<void> {
+    await this.startSidecar(this.pod(name));
+  }
+
+  /** The consumer container restarts: it comes back PAUSED (the consumer contract). */
+  restartConsumer(name: string): void {
+    this.fleet.setState(name, 'PAUSED');
+  }
+
+  /**
+   * The pod is deleted and recreated by its StatefulSet: a fresh consumer (PAUSED), a fresh emptyDir
+   * (generation 0), the file freshly projected from the current ConfigMap, and messages on the wire
+   * to or from the old pod never arrive.
+   */
+  async recreatePod(name: string): Promise<void> {
+    const pod = this.pod(name);
+    for (const message of this.pending.filter((m) => m.pod === name)) this.lose(message, false);
+    this.fleet.setState(name, 'PAUSED');
+    pod.generations = { value: 0 };
+    pod.fileVersion = this.stateVersions().length - 1;
+    await this.startSidecar(pod);
+  }
+
+  /** The kubelet refreshes the mounted file to a newer version (never an older one). */
+  refreshFile(name: string, steps: number): void {
+    const pod = this.pod(name);
+    pod.fileVersion = Math.min(this.stateVersions().length - 1, pod.fileVersion + steps);
+  }
+
+  tick(name: string): void {
+    void this.pod(name).sidecar.reconcile();
+  }
+
+  private async startSidecar(pod: SimPod): Promise<void> {
+    pod.sidecarOrigin.alive = false;
+    const origin: Origin = { name: `sidecar-${pod.info.name}`, alive: true };
+    const info = pod.info;
+    const call = <T>(op: string, apply: () => Promise<T>) => this.send(origin, info.name, `${origin.name} ${op}`, MAX_SIDECAR_DELAY_MS, apply);
+    const consumer: ConsumerPort = {
+      state: () => call('status', async () => (await this.fleet.status(info)).state),
+      pause: () => call('pause', async (): Promise<Lifecycle> => (await this.fleet.lifecycle(info, 'pause')).currentState),
+      resume: () => call('resume', async (): Promise<Lifecycle> => (await this.fleet.lifecycle(info, 'resume')).currentState),
+      getFault: () => call('get-fault', () => this.fleet.getFault(info)),
+      setFault: (fault) => call('set-fault', () => this.fleet.setFault(info, fault)),
+    };
+    const file: StateDataSource = { read: async () => ({ ...this.stateVersions()[pod.fileVersion]!.data }) };
+    const api: StateDataSource = { read: async () => ({ ...((await this.cluster.getConfigMap(NAMES.stateConfigMap))?.data ?? {}) }) };
+    const store = pod.generations;
+    const generations: GenerationStore = {
+      load: async () => store.value,
+      save: async (generation) => {
+        store.value = generation;
+      },
+    };
+    const sidecar = await Reconciler.create({ pod: info.name, color: info.color, consumer, file, api, generations, clock: this.clock, log: quietLog });
+    pod.sidecar = sidecar;
+    pod.sidecarOrigin = origin;
+    void sidecar.seedFromApi();
+  }
+
+  /** A CLI that ended with something other than a bgswitch error crashed. */
+  crashes(): string[] {
+    return this.clis.flatMap((cli) => (cli.done && cli.error !== undefined && !(cli.error instanceof BgswitchError) ? [`cli-${cli.index}: ${String((cli.error as Error)?.stack ?? cli.error)}`] : []));
+  }
+}
+
+export function podNames(color: Color): string[] {
+  return Array.from({ length: PODS_PER_COLOR }, (_, index) => `consumer-${color}-${index}`);
+}
+
+export const ALL_PODS = [...podNames('blue'), ...podNames('green')];

@@ -11,8 +11,9 @@
  *   visible, with the clock's time (so a failing log write fails the change instead of hiding it).
  *
  * The "topic" is a deterministic stream: message N arrives N * messageIntervalMs after start().
- * A paused consumer does not own the partition: on resume it starts at the head, as after the
- * offset hand-off of design topology (a), instead of replaying what arrived while it was paused.
+ * Each reference consumer has its own simulated stream and no Kafka offsets: on resume it starts at
+ * the head instead of replaying what arrived while it was paused (a real consumer of topology (a)
+ * would resume from the other colour's committed offsets; docs/consumer-contract.md).
  * Failed messages (error-rate fault) are counted and committed with their batch (skipped, as a
  * consumer with a dead-letter policy would), so the stream keeps moving. The fault fails exactly
  * errorRatePercent of the messages, spread evenly (50% = every second message).

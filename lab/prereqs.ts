@@ -51,15 +51,17 @@ export async function checkPrerequisites(needs: PrerequisiteNeeds): Promise<Foun
   const missing: string[] = [];
   const isRoot = process.getuid?.() === 0;
   if (!isRoot) missing.push('root: the lab creates a bridge and network namespaces; run it as root (sudo npm run lab -- up)');
-  const [netns, etcd, openssl, go] = await Promise.all([
+  const [netns, etcd, openssl, unshare, go] = await Promise.all([
     isRoot ? succeeds('ip', ['netns', 'list']) : Promise.resolve(true),
     locateEtcd(),
     succeeds('openssl', ['version']),
+    succeeds('unshare', ['--version']),
     needs.go ? succeeds('go', ['version']) : Promise.resolve(true),
   ]);
   if (!netns) missing.push("'ip netns' (iproute2 with network-namespace support): apt-get install iproute2");
   if (etcd === undefined) missing.push('etcd: apt-get install etcd-server');
   if (!openssl) missing.push('openssl (makes the lab certificates): apt-get install openssl');
+  if (!unshare) missing.push('unshare (gives each lab container its own mounts): apt-get install util-linux');
   if (!go) {
     missing.push('Go >= 1.24, to build kube-apiserver and kube-controller-manager once: https://go.dev/dl/ (or apt-get install golang-go if recent enough)');
   }

@@ -74,7 +74,7 @@ export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
       drainTimeoutMs,
       verifyTimeoutMs: parseDuration(flags.verifyTimeout ?? '30s', '--verify-timeout'),
       soakMs: parseDuration(flags.soak ?? '0s', '--soak'),
-      pollIntervalMs: Math.min(50, maxPollMs),
+      pollIntervalMs: maxPollMs,
       leaseDurationMs,
     },
     ...(flags.pushgateway !== undefined ? { pushgateway: flags.pushgateway } : {}),

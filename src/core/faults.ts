@@ -7,6 +7,7 @@ import { resolveEntry } from '../shared/desired-state.js';
 import { isColor, NO_FAULT, sameFault, type Color, type DesiredEntry, type Fault } from '../shared/model.js';
 import { OperationError, PodUnreachableError, RefusedError, UsageError } from './errors.js';
 import { listFleet } from './fleet.js';
+import { assertPermissions, faultPermissions } from './permissions.js';
 import { pollUntil } from './poll.js';
 import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import { DesiredStateStore } from './state-store.js';
@@ -47,6 +48,7 @@ export interface FaultReport {
 
 export async function injectFault(context: FaultContext, request: FaultRequest): Promise<FaultReport> {
   const { cluster, names } = context;
+  await assertPermissions(cluster, context.pods, faultPermissions(names), names.namespace);
   const fleet = await listFleet(cluster);
   const all = [...fleet.blue, ...fleet.green];
   const targets = isColor(request.target) ? fleet[request.target] : all.filter((pod) => pod.name === request.target);

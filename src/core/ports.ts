@@ -60,6 +60,15 @@ export interface AuditEvent {
   actor: string;
 }
 
+/** One permission the protocol needs, as a SelfSubjectAccessReview asks it. */
+export interface PermissionCheck {
+  verb: string;
+  /** e.g. `configmaps`, `pods/proxy` (resource/subresource). */
+  resource: string;
+  group?: string;
+  name?: string;
+}
+
 /**
  * The cluster as the protocol sees it. Writes are optimistic: a write with a stale
  * resourceVersion throws ConflictError; a create of an existing object throws ConflictError.
@@ -72,6 +81,8 @@ export interface Cluster {
   /** Every pod selected by the colour's Service selector, whatever its readiness. */
   listPods(color: Color): Promise<PodInfo[]>;
   recordEvent(event: AuditEvent): Promise<void>;
+  /** The checks the current credentials fail (optional: in-memory clusters grant everything). */
+  missingPermissions?(checks: PermissionCheck[]): Promise<PermissionCheck[]>;
 }
 
 /** `GET /lifecycle/status` */
@@ -114,6 +125,8 @@ export interface PodAgent {
   /** L2: signed `POST /desired-state` to the pod's sidecar. */
   push(pod: PodInfo, entry: DesiredEntry, signal?: AbortSignal): Promise<void>;
   sidecarStatus(pod: PodInfo, signal?: AbortSignal): Promise<SidecarStatus>;
+  /** What reaching pods needs from the API server (the pod proxy verbs), if anything. */
+  readonly permissions?: PermissionCheck[];
 }
 
 /** Injected time, so tests and the model explorer control it. */

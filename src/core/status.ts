@@ -169,7 +169,7 @@ function fleetProblems(observations: PodObservation[], rows: PodRow[], state: De
     if (r.actual !== 'not-running' && !r.sidecar.reachable) problems.push({ kind: 'sidecar', message: `${r.name}: sidecar unreachable (${r.sidecar.error ?? 'no answer'})` });
   }
   for (const [key, error] of state?.malformed ?? []) {
-    problems.push({ kind: 'malformed', message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`, hint: 'the next switch or init rewrites it' });
+    problems.push({ kind: 'malformed', message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`, hint: 'the next switch rewrites it; or fix it with kubectl edit' });
   }
   return problems;
 }

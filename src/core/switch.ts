@@ -21,7 +21,7 @@
  *  4. pause          L1 pause + L2 signed push to every old pod, in parallel
  *  5. verify-paused  poll until every old pod is PAUSED, within the drain timeout
  *  6. desired-active lock still ours? new colour ACTIVE, new generation
- *  7. resume         L1 resume + L2 push to every new pod (and the new generation to the old ones)
+ *  7. resume         L1 resume + L2 push to every new pod (and their current entries to the old ones)
  *  8. verify-active  poll until every new pod is ACTIVE and ready (old still PAUSED); optional soak
  *  9. record         active-version ConfigMap + history, operation removed, Event, Lease holder = colour
  * Any failure in 3-8 after something changed runs 3-8 back towards the old colour.
@@ -50,7 +50,7 @@ export interface SwitchRequest {
   verifyTimeoutMs: number;
   /** After step 8, how long the new colour must stay ACTIVE and ready (ms; 0 = no soak). */
   soakMs: number;
-  /** First poll interval (ms); it doubles up to 1 s. */
+  /** Longest interval between status polls (ms); the first poll is at once, the next after 50 ms, doubling up to this. */
   pollIntervalMs: number;
   /** Lease duration while switching (ms). */
   leaseDurationMs: number;
@@ -112,12 +112,15 @@ export class StepFailedError extends OperationError {}
  * most a third of the lease (the renewal period), or a short lease could never pass the check.
  */
 const LOCK_MARGIN_MS = 5_000;
+const FIRST_POLL_INTERVAL_MS = 50;
 
 interface Preflight {
   declared: Color | undefined;
   state: DesiredState;
   observations: PodObservation[];
   noop: boolean;
+  /** The Lease's holder, when it is not the target colour at rest (e.g. a killed CLI's, or a failed hand-back). */
+  staleHolder: string | undefined;
 }
 
 export async function runSwitch(context: SwitchContext, request: SwitchRequest): Promise<SwitchReport> {
@@ -267,7 +270,22 @@ class SwitchRun {
       !state.operation &&
       byColor(this.to).every((o) => o.state === 'ACTIVE' && desiredOf(o.pod) === 'ACTIVE') &&
       byColor(this.from).every((o) => certainlyIdle(o) && desiredOf(o.pod) !== 'ACTIVE');
-    return { declared, state, observations, noop };
+    const staleHolder = lease && lease.holderIdentity !== this.to ? (lease.holderIdentity ?? '') : undefined;
+    return { declared, state, observations, noop, staleHolder };
+  }
+
+  /**
+   * A no-op still puts the Lease back at rest naming the active colour when an earlier run could not
+   * (its hand-back failed, or it was killed after recording): nothing else would ever repair it.
+   */
+  private async handLeaseBack(staleHolder: string): Promise<void> {
+    try {
+      await this.lock.acquire();
+      await this.lock.release(this.to);
+      this.emit({ type: 'info', message: `the switch lock was left with ${staleHolder || 'no holder'}; handed back to ${this.to}` });
+    } catch (error) {
+      this.emit({ type: 'warning', message: `the switch lock is left with ${staleHolder || 'no holder'}: ${messageOf(error)}` });
+    }
   }
 
   private plan(preflight: Preflight): string[] {
@@ -517,7 +535,7 @@ class SwitchRun {
   }
 
   private pollOptions(timeoutMs: number, signal: AbortSignal | undefined) {
-    return { clock: this.context.clock, timeoutMs, initialIntervalMs: this.request.pollIntervalMs, maxIntervalMs: 1000, signal };
+    return { clock: this.context.clock, timeoutMs, initialIntervalMs: Math.min(FIRST_POLL_INTERVAL_MS, this.request.pollIntervalMs), maxIntervalMs: this.request.pollIntervalMs, signal };
   }
 
   private operationRecord(phase: string): OperationRecord {

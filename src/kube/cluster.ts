@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
   createConfiguration,
@@ -30,6 +31,7 @@ import type {
   LeaseSnapshot,
   LeaseWrite,
   ObjectNames,
+  PermissionCheck,
   PodInfo,
 } from '../core/ports.js';
 import type { Color } from '../shared/model.js';
@@ -76,6 +78,7 @@ export class KubeCluster implements Cluster {
   readonly server: string;
   private readonly core: CoreV1Api;
   private readonly coordination: CoordinationV1Api;
+  private readonly authorization: AuthorizationV1Api;
   private readonly now: () => number;
   /** The last version of each object read or written here, to keep its other metadata on replace. */
   private readonly lastConfigMaps = new Map<string, V1ConfigMap>();
@@ -96,6 +99,7 @@ export class KubeCluster implements Cluster {
     });
     this.core = new CoreV1Api(configuration);
     this.coordination = new CoordinationV1Api(configuration);
+    this.authorization = new AuthorizationV1Api(configuration);
   }
 
   private async call<T>(description: CallDescription, run: () => Promise<T>): Promise<T> {
@@ -256,6 +260,35 @@ export class KubeCluster implements Cluster {
       throw new RefusedError(`Secret "${name}" in namespace ${this.namespace} has no non-empty "${PUSH_KEY_DATA_KEY}" entry`, 'delete it and run `bgswitch init`');
     }
     return key;
+  }
+
+  /** Asks the API server (SelfSubjectAccessReview, allowed to every user) which checks fail. */
+  async missingPermissions(checks: PermissionCheck[]): Promise<PermissionCheck[]> {
+    const answers = await Promise.all(
+      checks.map(async (check) => {
+        const [resource, subresource] = check.resource.split('/');
+        const review = await this.call({ verb: 'create', resource: 'selfsubjectaccessreviews' }, () =>
+          this.authorization.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: {
+                resourceAttributes: {
+                  namespace: this.namespace,
+                  verb: check.verb,
+                  group: check.group ?? '',
+                  resource,
+                  ...(subresource ? { subresource } : {}),
+                  ...(check.name ? { name: check.name } : {}),
+                },
+              },
+            },
+          }),
+        );
+        return review.status?.allowed === true ? undefined : check;
+      }),
+    );
+    return answers.filter((check): check is PermissionCheck => check !== undefined);
   }
 
   async hasPushKey(): Promise<boolean> {

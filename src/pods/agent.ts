@@ -14,7 +14,7 @@ import pRetry from 'p-retry';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
 import { PodUnreachableError } from '../core/errors.js';
-import type { Clock, LifecycleChange, LifecycleStatus, PodAgent, PodInfo, SidecarStatus } from '../core/ports.js';
+import type { Clock, LifecycleChange, LifecycleStatus, PermissionCheck, PodAgent, PodInfo, SidecarStatus } from '../core/ports.js';
 import type { ParseResult } from '../shared/desired-state.js';
 import type { DesiredEntry, Fault } from '../shared/model.js';
 import { signPush } from '../shared/push-signature.js';
@@ -126,8 +126,12 @@ function jsonBody(value: unknown): { body: string; headers: () => Record<string,
   return { body: JSON.stringify(value), headers: () => ({ 'content-type': 'application/json' }) };
 }
 
+/** Through the pod proxy: GET (status, fault), POST (pause, resume, push) and PUT (faults). */
+const PROXY_PERMISSIONS: PermissionCheck[] = ['get', 'create', 'update'].map((verb) => ({ verb, resource: 'pods/proxy' }));
+
 class HttpPodAgent implements PodClient {
   readonly via: Via;
+  readonly permissions: PermissionCheck[];
   private key: Promise<Buffer> | undefined;
 
   constructor(
@@ -141,6 +145,7 @@ class HttpPodAgent implements PodClient {
     },
   ) {
     this.via = transport.via;
+    this.permissions = transport.via === 'proxy' ? PROXY_PERMISSIONS : [];
   }
 
   private failure(call: Call, cause: string): PodUnreachableError {

@@ -124,6 +124,11 @@ export class MemoryCluster implements Cluster {
     this.writeFaults.set(name, [...(this.writeFaults.get(name) ?? []), ...Array<WriteFault>(count).fill(fault)]);
   }
 
+  /** Forgets every write fault not yet used (the infrastructure healed). */
+  clearWriteFaults(): void {
+    this.writeFaults.clear();
+  }
+
   /** `action` runs once, just before the next write of `name` is served (e.g. another writer's update). */
   beforeNextWrite(name: string, action: () => Promise<void>): void {
     this.writeHooks.set(name, [...(this.writeHooks.get(name) ?? []), action]);

@@ -99,6 +99,7 @@ export async function createPodNetwork(names: PodNetworkNames, podIp: string): P
   await ip(['link', 'set', names.hostVeth, 'up']);
   const inPod = (args: string[]) => ip(['-n', names.netns, ...args]);
   await inPod(['link', 'set', 'lo', 'up']);
+  await inPod(['link', 'set', 'eth0', 'address', macForPodIp(podIp)]);
   await inPod(['addr', 'add', `${podIp}/${LAB_PREFIX_LENGTH}`, 'dev', 'eth0']);
   await inPod(['link', 'set', 'eth0', 'up']);
   await inPod(['route', 'add', 'default', 'via', LAB_GATEWAY_IP]);
@@ -112,6 +113,16 @@ export async function podNetworkIntact(names: PodNetworkNames): Promise<boolean>
   if (!(await listPodNetns()).includes(names.netns)) return false;
   const links = await ip(['-o', 'link', 'show', 'master', LAB_BRIDGE]).catch(() => '');
   return listedLinkNames(links).includes(names.hostVeth);
+}
+
+/**
+ * The pod interface's MAC, derived from its IP (locally administered 02:42:<ip bytes>): a pod that
+ * reuses a freed IP answers at the MAC the host and other pods may still have cached, so no stale
+ * ARP entry ever points at a vanished interface.
+ */
+export function macForPodIp(podIp: string): string {
+  const octets = podIp.split('.').map((octet) => Number(octet).toString(16).padStart(2, '0'));
+  return ['02', '42', ...octets].join(':');
 }
 
 /** Removes the pod's veth and namespace if they exist. */

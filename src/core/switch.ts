@@ -163,6 +163,7 @@ class SwitchRun {
     this.generation = preflight.state.generation;
     if (preflight.noop) {
       this.emit({ type: 'info', message: `${this.to} is already active and consistent; nothing to do` });
+      if (preflight.staleHolder !== undefined) await this.handLeaseBack(preflight.staleHolder);
       return this.report('noop', podsBefore, podsBefore);
     }
     if (this.request.dryRun) return { ...this.report('dry-run', podsBefore, podsBefore), plan: this.plan(preflight) };

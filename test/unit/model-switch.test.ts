@@ -6,7 +6,7 @@
  * failing or conflicting, consumers, sidecars and pods restarting, and mounted files lagging.
  * See test/model/scheduler.ts for the events and the checks.
  *
- * Environment: BGSWITCH_MODEL_RUNS (default 600), BGSWITCH_MODEL_SEED (default fixed),
+ * Environment: BGSWITCH_MODEL_RUNS (default 3000), BGSWITCH_MODEL_SEED (default fixed),
  * BGSWITCH_MODEL_PATH (replays one shrunk counterexample, as printed by fast-check).
  */
 import { test } from 'node:test';
@@ -16,7 +16,7 @@ import { runSchedule, scheduleArbitrary } from '../model/scheduler.js';
 const DEFAULT_SEED = 20250401;
 
 test('S1 after every event, S2 and S3 after recovery, over generated schedules', async (t) => {
-  const runs = Number(process.env.BGSWITCH_MODEL_RUNS ?? 600);
+  const runs = Number(process.env.BGSWITCH_MODEL_RUNS ?? 3000);
   const seed = Number(process.env.BGSWITCH_MODEL_SEED ?? DEFAULT_SEED);
   const path = process.env.BGSWITCH_MODEL_PATH;
   t.diagnostic(`seed ${seed}${path ? `, path ${path}` : ''} (reproduce: BGSWITCH_MODEL_SEED=${seed} BGSWITCH_MODEL_RUNS=${runs})`);

@@ -52,7 +52,7 @@ test('renewal keeps the lock through a 40 s drain (lease 15 s): a colleague tryi
 
   await colleague;
   assert.equal(report.outcome, 'switched');
-  assert.ok(report.durationMs > 40_000);
+  assert.ok(report.durationMs >= 40_000, 'the switch lasted through the whole drain');
   assert.ok(leaseWritesBy(world, HOLDER).length >= 1 + 8, 'taken, then renewed every 5 s');
   assertSettledOn(world, 'green');
 });

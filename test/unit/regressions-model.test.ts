@@ -1,0 +1,44 @@
+/**
+ * Minimal schedules the model explorer (test/unit/model-switch.test.ts) shrank failures to, replayed
+ * exactly, each named after what it found. Each one failed before its fix.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runSchedule, type Schedule } from '../model/scheduler.js';
+import { ModelWorld } from '../model/world.js';
+import { NAMES } from '../support/switch-world.js';
+
+test('a 409 on the Lease hand-back leaves it naming a dead CLI; the next no-op `switch green` hands it back to green', async () => {
+  // Found with seed 7: the switch completes, but the release write of the Lease conflicts, so it
+  // keeps naming the invocation after the switch; `switch green` was a no-op that never repaired it.
+  const schedule: Schedule = {
+    drainMs: 500,
+    commands: [
+      { t: 'flush' },
+      { t: 'flush' },
+      { t: 'flush' },
+      { t: 'flush' },
+      { t: 'writeFault', object: 'lease', fault: 'conflict', count: 1 },
+      { t: 'advance', ms: 1000 },
+      { t: 'flush' },
+    ],
+    recoveryTarget: 'green',
+  };
+  const outcome = await runSchedule(schedule);
+  assert.deepEqual(outcome.outcomes, ['switched']);
+  assert.equal(outcome.recovery, 'noop');
+});
+
+test('the no-op hand-back itself: an expired non-colour holder becomes the active colour, with an info line', async () => {
+  const world = new ModelWorld(0);
+  await world.start();
+  world.autoDeliver = true;
+  const dead = 'lee@build-box/77/q1w2';
+  world.cluster.seedLease({ name: NAMES.lease, holderIdentity: dead, leaseDurationSeconds: 15, renewTime: new Date(world.clock.now() - 60_000), leaseTransitions: 4 });
+  const run = world.startCli('blue', 'switch');
+  await world.advance(1);
+  assert.equal(run.report?.outcome, 'noop');
+  assert.equal(world.cluster.peekLease(NAMES.lease)?.holderIdentity, 'blue');
+  assert.ok(run.progress.some((e) => e.type === 'info' && e.message === `the switch lock was left with ${dead}; handed back to blue`));
+  assert.equal(world.stateVersions().length, 1, 'a no-op writes no desired state');
+});

@@ -9,7 +9,9 @@
  *    logged and never acted on.
  *  - Level-triggered: every reconcile compares desired with the consumer's actual `state`; nothing
  *    is skipped because it "was already applied". Reconciles and pushes never run concurrently.
- *  - Pausing is immediate. A resume is issued without asking the API server only for the first
+ *  - Correcting a consumer (pausing it, changing its faults) is decided on the newest information:
+ *    the API server is read first (when reachable), so an older push, file or read never undoes a
+ *    newer desired state the CLI has already applied directly. A resume is issued without asking the API server only for the first
  *    resume of a push accepted by this process; every other resume (desired from the file or the
  *    API, or a consumer that went PAUSED again later, e.g. restarted or paused by the CLI's L1)
  *    needs the API server's entry to be ACTIVE with a generation at least the desired one, and is
@@ -216,10 +218,15 @@ export class Reconciler {
       this.observer.callFailed('status');
       problems.push(`cannot read the consumer's state: ${errorMessage(error)}`);
     }
+    let fault = actual !== undefined && this.desired?.entry.fault ? await this.readFault(problems) : undefined;
+    if (actual !== undefined && this.wouldCorrect(actual, fault)) {
+      await this.refreshBeforeCorrecting(problems);
+      if (this.desired?.entry.fault && fault === undefined) fault = await this.readFault(problems);
+    }
     const desired = this.desired;
     if (actual !== undefined && desired !== undefined) {
       actual = await this.applyLifecycle(desired, actual, problems);
-      if (desired.entry.fault) await this.applyFault(desired.entry.fault, problems);
+      if (desired.entry.fault && fault) await this.applyFault(desired.entry.fault, fault, problems);
     }
     this.actual = actual;
     this.observer.actualObserved(actual);
@@ -278,6 +285,33 @@ export class Reconciler {
     if (trusted || (await this.confirmResume(desired.entry, problems))) return resumed;
     this.options.log.warn('the API server withdrew the resume while it was applied; pausing again', { generation: desired.entry.generation });
     return (await this.command('pause', desired, problems)) ?? resumed;
+  }
+
+  /** Pausing a running consumer, or changing its faults, corrects something the CLI may have just done. */
+  private wouldCorrect(actual: Lifecycle, fault: Fault | undefined): boolean {
+    const desired = this.desired?.entry;
+    if (!desired) return false;
+    return (desired.lifecycle === 'PAUSED' && actual !== 'PAUSED') || (desired.fault !== undefined && fault !== undefined && !sameFault(desired.fault, fault));
+  }
+
+  /**
+   * Before correcting the consumer (pause, fault), ask the API server whether a newer desired state
+   * exists: the CLI writes the ConfigMap before it resumes a pod or sets a fault directly and before
+   * it pushes, so a correction decided on an older push, file or read would undo what the CLI just
+   * did (after a switch, nobody would consume until the next push or file refresh). Unreachable:
+   * act on what this sidecar knows; pausing is always safe.
+   */
+  private async refreshBeforeCorrecting(problems: string[]): Promise<void> {
+    try {
+      await this.readApi();
+    } catch (error) {
+      this.warnOnce('api-before-correcting', 'cannot read the API server before correcting the consumer; acting on what this sidecar knows', {
+        error: errorMessage(error),
+      });
+      return;
+    }
+    this.warned.delete('api-before-correcting');
+    this.adopt(this.pickDesired(problems));
   }
 
   /** Resume only if the API server's entry for this pod is ACTIVE at the desired generation or newer. */
@@ -366,15 +400,17 @@ export class Reconciler {
     }
   }
 
-  private async applyFault(fault: Fault, problems: string[]): Promise<void> {
-    let current: Fault;
+  private async readFault(problems: string[]): Promise<Fault | undefined> {
     try {
-      current = await this.options.consumer.getFault();
+      return await this.options.consumer.getFault();
     } catch (error) {
       this.observer.callFailed('get_fault');
       problems.push(`cannot read the consumer's fault settings: ${errorMessage(error)}`);
-      return;
+      return undefined;
     }
+  }
+
+  private async applyFault(fault: Fault, current: Fault, problems: string[]): Promise<void> {
     if (sameFault(current, fault)) return;
     this.observer.commandIssued('set_fault');
     try {

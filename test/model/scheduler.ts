@@ -21,7 +21,7 @@ import type { OperationKind } from '../../src/core/operation.js';
 import { OPERATION_ANNOTATION, resolveEntry } from '../../src/shared/desired-state.js';
 import { COLORS, otherColor, type Color } from '../../src/shared/model.js';
 import { NAMES } from '../support/switch-world.js';
-import { ALL_PODS, LEASE_MS, ModelWorld, podNames } from './world.js';
+import { LEASE_MS, ModelWorld } from './world.js';
 
 export type Command =
   | { t: 'flush' }
@@ -34,6 +34,8 @@ export type Command =
   | { t: 'writeFault'; object: 'state' | 'active' | 'lease'; fault: 'conflict' | 'error'; count: number }
   | { t: 'restartConsumer'; pod: number }
   | { t: 'restartSidecar'; pod: number }
+  | { t: 'stopSidecar'; pod: number }
+  | { t: 'partition'; pod: number; on: boolean }
   | { t: 'recreatePod'; pod: number }
   | { t: 'refresh'; pod: number; steps: number }
   | { t: 'tick'; pod: number }
@@ -42,12 +44,14 @@ export type Command =
 
 export interface Schedule {
   drainMs: number;
+  podsPerColor: 1 | 2;
   commands: Command[];
   recoveryTarget: Color;
 }
 
 const MAX_CLIS = 4;
-const podIndex = fc.integer({ min: 0, max: ALL_PODS.length - 1 });
+/** Taken modulo the number of pods of the schedule's world. */
+const podIndex = fc.integer({ min: 0, max: 3 });
 const color = fc.constantFrom<Color>('blue', 'green');
 
 export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
@@ -60,7 +64,7 @@ export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ t: fc.constant('tick' as const), pod: podIndex }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('cli' as const), target: color, kind: fc.constantFrom<OperationKind>('switch', 'rollback') }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('kill' as const), cli: fc.nat(MAX_CLIS - 1) }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('api' as const), up: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('api' as const), up: fc.boolean() }) },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -72,6 +76,9 @@ export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restartConsumer' as const), pod: podIndex }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('restartSidecar' as const), pod: podIndex }) },
+  // Down until a restartSidecar (or recovery) brings it back: every push to it fails meanwhile.
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('stopSidecar' as const), pod: podIndex }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('partition' as const), pod: podIndex, on: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('recreatePod' as const), pod: podIndex }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('refresh' as const), pod: podIndex, steps: fc.integer({ min: 1, max: 4 }) }) },
   // A consumer that is not ready, or answers pause / resume without applying them: forces rollbacks.
@@ -81,16 +88,21 @@ export const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
 
 export const scheduleArbitrary: fc.Arbitrary<Schedule> = fc.record({
   drainMs: fc.constantFrom(0, 500, 3_000),
+  podsPerColor: fc.constantFrom<1 | 2>(1, 2),
   commands: fc.array(commandArbitrary, { minLength: 1, maxLength: 80 }),
   recoveryTarget: color,
 });
 
 const OBJECTS = { state: NAMES.stateConfigMap, active: NAMES.activeConfigMap, lease: NAMES.lease } as const;
 
-export function describeCommand(command: Command): string {
+export function describeCommand(world: ModelWorld, command: Command): string {
   const { t, ...rest } = command;
-  const args = Object.entries(rest).map(([key, value]) => (key === 'pod' && typeof value === 'number' ? ALL_PODS[value] : `${key}=${String(value)}`));
+  const args = Object.entries(rest).map(([key, value]) => (key === 'pod' && typeof value === 'number' ? podAt(world, value) : `${key}=${String(value)}`));
   return [t, ...args].join(' ');
+}
+
+function podAt(world: ModelWorld, index: number): string {
+  return world.allPods[index % world.allPods.length]!;
 }
 
 /** Plays one event. */
@@ -124,29 +136,34 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
       world.cluster.failNextWrites(OBJECTS[command.object], command.count, command.fault);
       return;
     case 'restartConsumer':
-      return world.restartConsumer(ALL_PODS[command.pod]!);
+      return world.restartConsumer(podAt(world, command.pod));
     case 'restartSidecar':
-      return world.restartSidecar(ALL_PODS[command.pod]!);
+      return world.restartSidecar(podAt(world, command.pod));
+    case 'stopSidecar':
+      return world.stopSidecar(podAt(world, command.pod));
+    case 'partition':
+      world.pod(podAt(world, command.pod)).partitioned = command.on;
+      return;
     case 'recreatePod':
-      return world.recreatePod(ALL_PODS[command.pod]!);
+      return world.recreatePod(podAt(world, command.pod));
     case 'refresh':
-      return world.refreshFile(ALL_PODS[command.pod]!, command.steps);
+      return world.refreshFile(podAt(world, command.pod), command.steps);
     case 'tick':
-      return world.tick(ALL_PODS[command.pod]!);
+      return world.tick(podAt(world, command.pod));
     case 'ready':
-      return world.fleet.setReady(ALL_PODS[command.pod]!, command.ready);
+      return world.fleet.setReady(podAt(world, command.pod), command.ready);
     case 'deaf':
-      return world.fleet.setIgnoresCommands(ALL_PODS[command.pod]!, command.deaf);
+      return world.fleet.setIgnoresCommands(podAt(world, command.pod), command.deaf);
   }
 }
 
 /** The colour a desired state is settled on (all its pods ACTIVE, the other's PAUSED), if any. */
-function settledOn(data: Record<string, string>): Color | undefined {
+function settledOn(world: ModelWorld, data: Record<string, string>): Color | undefined {
   const lifecycleOf = (pod: string, c: Color) => {
     const resolved = resolveEntry(data, pod, c);
     return resolved.status === 'ok' ? resolved.entry.lifecycle : undefined;
   };
-  return COLORS.find((c) => podNames(c).every((p) => lifecycleOf(p, c) === 'ACTIVE') && podNames(otherColor(c)).every((p) => lifecycleOf(p, otherColor(c)) === 'PAUSED'));
+  return COLORS.find((c) => world.podNames(c).every((p) => lifecycleOf(p, c) === 'ACTIVE') && world.podNames(otherColor(c)).every((p) => lifecycleOf(p, otherColor(c)) === 'PAUSED'));
 }
 
 /** The invariants that must hold after every event. */
@@ -154,13 +171,13 @@ function checkAlways(world: ModelWorld, where: string): void {
   const overlaps = world.fleet.s1Overlaps();
   assert.deepEqual(overlaps, [], `S1 broken ${where}: a blue and a green consumer were both not PAUSED`);
   world.stateVersions().forEach((version, index) => {
-    const desiredActive = (c: Color) => podNames(c).some((p) => {
+    const desiredActive = (c: Color) => world.podNames(c).some((p) => {
       const resolved = resolveEntry(version.data, p, c);
       return resolved.status === 'ok' && resolved.entry.lifecycle === 'ACTIVE';
     });
     assert.ok(!(desiredActive('blue') && desiredActive('green')), `S1 broken in the desired state ${where}: version ${index} has both colours ACTIVE`);
     if (version.annotations[OPERATION_ANNOTATION] === undefined) {
-      assert.ok(settledOn(version.data), `S3 broken ${where}: state version ${index} has no operation record but is not settled on a colour: ${JSON.stringify(version.data)}`);
+      assert.ok(settledOn(world, version.data), `S3 broken ${where}: state version ${index} has no operation record but is not settled on a colour: ${JSON.stringify(version.data)}`);
     }
   });
   assert.deepEqual(world.crashes(), [], `a CLI crashed ${where}`);
@@ -174,7 +191,7 @@ function currentState(world: ModelWorld) {
 
 async function tickAll(world: ModelWorld, rounds: number): Promise<void> {
   for (let round = 0; round < rounds; round++) {
-    for (const pod of ALL_PODS) world.tick(pod);
+    for (const pod of world.allPods) world.tick(pod);
     await world.advance(500);
   }
 }
@@ -199,7 +216,6 @@ function summarize(world: ModelWorld, recovery: { outcome: string; interrupted: 
     phasesStarted,
     interrupted: recovery.interrupted,
     outcomes: world.clis.filter((cli) => cli.done).map((cli) => cli.report?.outcome ?? (cli.error as Error).constructor.name),
-    errors: world.clis.filter((cli) => cli.error).map((cli) => String((cli.error as Error).message).replace(/[0-9]/g,'').slice(0,90)),
     recovery: recovery.outcome,
   };
 }
@@ -209,9 +225,11 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
   for (const cli of world.clis) if (!cli.done) cli.kill();
   world.cluster.unreachable = false;
   world.cluster.clearWriteFaults();
-  for (const pod of ALL_PODS) {
+  for (const pod of world.allPods) {
     world.fleet.setReady(pod, true);
     world.fleet.setIgnoresCommands(pod, false);
+    world.pod(pod).partitioned = false;
+    if (world.pod(pod).sidecarDown) await world.restartSidecar(pod);
   }
   world.autoDeliver = true;
   await tickAll(world, Math.ceil((LEASE_MS + 1_000) / 500));
@@ -240,7 +258,7 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
   }
 
   // The kubelet catches up; sidecars converge and then stay put.
-  for (const pod of ALL_PODS) world.refreshFile(pod, Number.MAX_SAFE_INTEGER);
+  for (const pod of world.allPods) world.refreshFile(pod, Number.MAX_SAFE_INTEGER);
   await tickAll(world, 3);
   const transitions = world.fleet.transitions.length;
   await tickAll(world, 3);
@@ -249,11 +267,11 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
 
   const state = currentState(world);
   assert.equal(state.annotations[OPERATION_ANNOTATION], undefined, 'S3: the operation record is still there after recovery');
-  assert.equal(settledOn(state.data), target, `S2: desired state not settled on ${target}: ${JSON.stringify(state.data)}`);
+  assert.equal(settledOn(world, state.data), target, `S2: desired state not settled on ${target}: ${JSON.stringify(state.data)}`);
   assert.equal(world.cluster.peekConfigMap(NAMES.activeConfigMap)?.data.active, target, 'S2: active-version');
   assert.equal(world.cluster.peekLease(NAMES.lease)?.holderIdentity, target, 'S2: Lease at rest');
   for (const color of COLORS) {
-    for (const name of podNames(color)) {
+    for (const name of world.podNames(color)) {
       const expected = color === target ? 'ACTIVE' : 'PAUSED';
       assert.equal(world.fleet.stateOf(name), expected, `S2: consumer ${name}`);
       const status = world.pod(name).sidecar.status();
@@ -269,23 +287,23 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
 
 /** Plays a schedule and checks every invariant; throws an AssertionError naming the event that broke one. */
 export async function runSchedule(schedule: Schedule): Promise<ScheduleOutcome> {
-  const world = new ModelWorld(schedule.drainMs);
-  const log: string[] = [`drainMs=${schedule.drainMs}`, 'cli target=green kind=switch'];
+  const world = new ModelWorld(schedule.drainMs, schedule.podsPerColor);
+  const log: string[] = [`drainMs=${schedule.drainMs} podsPerColor=${schedule.podsPerColor}`, 'cli target=green kind=switch'];
   try {
     await world.start();
     world.startCli('green', 'switch');
     checkAlways(world, 'at the start');
     for (const command of schedule.commands) {
-      log.push(describeCommand(command));
+      log.push(describeCommand(world, command));
       await play(world, command);
-      checkAlways(world, `after event ${log.length - 2} (${describeCommand(command)})`);
+      checkAlways(world, `after event ${log.length - 2} (${describeCommand(world, command)})`);
     }
     const clisBefore = world.clis.length;
     const recovery = await recover(world, schedule.recoveryTarget, log);
     world.clis.splice(clisBefore);
     return summarize(world, recovery);
   } catch (error) {
-    if (error instanceof Error) error.message += `\n  schedule: ${log.join(' | ')}\n  transitions: ${JSON.stringify(world.fleet.transitions.slice(ALL_PODS.length).map((t) => `${t.at % 1e6} ${t.pod} ${t.from}->${t.to}`))}`;
+    if (error instanceof Error) error.message += `\n  schedule: ${log.join(' | ')}\n  transitions: ${JSON.stringify(world.fleet.transitions.slice(world.allPods.length).map((t) => `${t.at % 1e6} ${t.pod} ${t.from}->${t.to}`))}`;
     throw error;
   }
 }

@@ -12,7 +12,8 @@
  * margin the protocol keeps before resuming), `MAX_SIDECAR_DELAY_MS` for the sidecar's calls to its
  * own consumer.
  *
- * Each pod's sidecar: its file source is a copy of some earlier version of the state ConfigMap (the
+ * Each pod's sidecar runs the daemon's loop (seed from the API server, then reconcile every
+ * RECONCILE_INTERVAL_MS of virtual time); the schedule can add ticks in between. Its file source is a copy of some earlier version of the state ConfigMap (the
  * kubelet's refresh lags by as much as the schedule wants, but never goes backwards); its API source
  * reads the in-memory cluster (down when the cluster is); its generation store survives a sidecar
  * restart but not a pod deletion (emptyDir). A dead CLI or sidecar never hears back: messages it sent
@@ -39,7 +40,8 @@ export const MAX_CLI_DELAY_MS = 5_000;
 /** The sidecar's default per-call timeout towards its consumer (sidecar/config.ts). */
 export const MAX_SIDECAR_DELAY_MS = 3_000;
 export const LEASE_MS = 15_000;
-export const PODS_PER_COLOR = 2;
+/** The sidecar daemon's reconcile period in the model (the daemon's loop, sidecar/daemon.ts). */
+export const RECONCILE_INTERVAL_MS = 1_000;
 
 /** Who sent a message; a dead origin never hears the answer. */
 interface Origin {
@@ -78,6 +80,10 @@ interface SimPod {
   generations: { value: number };
   /** Index into stateVersions() of what the mounted file shows. */
   fileVersion: number;
+  /** The sidecar container is not running: pushes fail, no ticks. */
+  sidecarDown: boolean;
+  /** The CLI cannot reach this sidecar (its port is partitioned off); the sidecar itself runs on. */
+  partitioned: boolean;
 }
 
 const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -95,11 +101,17 @@ export class ModelWorld {
   private messages = 0;
   private readonly seedVersion: { data: Record<string, string>; annotations: Record<string, string> };
 
-  constructor(drainMs: number) {
+  readonly allPods: string[];
+
+  constructor(
+    drainMs: number,
+    readonly podsPerColor: number,
+  ) {
     this.fleet = new MemoryFleet(this.clock, this.journal, drainMs);
+    this.allPods = [...this.podNames('blue'), ...this.podNames('green')];
     const data: Record<string, string> = {};
     for (const color of COLORS) {
-      for (const name of podNames(color)) {
+      for (const name of this.podNames(color)) {
         const active = color === 'blue';
         this.cluster.seedPod({ name, color, phase: 'Running', ready: true, ip: `10.77.0.${color === 'blue' ? 10 : 60}`, restarts: 0, terminating: false });
         this.fleet.addConsumer(name, color, { state: active ? 'ACTIVE' : 'PAUSED' });
@@ -116,9 +128,9 @@ export class ModelWorld {
   /** Starts one sidecar per pod, each seeded and reconciled once (the installation at rest). */
   async start(): Promise<void> {
     for (const color of COLORS) {
-      for (const name of podNames(color)) {
+      for (const name of this.podNames(color)) {
         const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
-        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false } } as SimPod;
+        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false }, sidecarDown: false, partitioned: false } as SimPod;
         this.pods.set(name, pod);
         await this.startSidecar(pod);
       }
@@ -253,10 +265,10 @@ export class ModelWorld {
       ready: (pod) => call(pod, 'ready', () => this.fleet.ready(pod)),
       getFault: (pod) => call(pod, 'get-fault', () => this.fleet.getFault(pod)),
       setFault: (pod, fault) => call(pod, 'set-fault', () => this.fleet.setFault(pod, fault)),
-      sidecarStatus: (pod) => call(pod, 'sidecar-status', async () => this.pod(pod.name).sidecar.status()),
+      sidecarStatus: (pod) => call(pod, 'sidecar-status', async () => this.runningSidecar(pod.name).status()),
       push: (pod, entry) =>
         call(pod, `push ${entry.lifecycle}@${entry.generation}`, async () => {
-          const outcome = await this.pod(pod.name).sidecar.acceptPush(structuredClone(entry));
+          const outcome = await this.runningSidecar(pod.name).acceptPush(structuredClone(entry));
           if (!outcome.accepted) throw new PodUnreachableError(pod.name, `${pod.name}: sidecar answered 409 (highest generation ${outcome.highestGeneration})`);
         }),
     };
@@ -269,7 +281,24 @@ export class ModelWorld {
     return pod;
   }
 
-  /** The sidecar container restarts: a new process, same emptyDir and mounted file. */
+  podNames(color: Color): string[] {
+    return Array.from({ length: this.podsPerColor }, (_, index) => `consumer-${color}-${index}`);
+  }
+
+  private runningSidecar(name: string): Reconciler {
+    const pod = this.pod(name);
+    if (pod.sidecarDown || pod.partitioned) throw new PodUnreachableError(name, `${name}: sidecar: connect ECONNREFUSED (simulated)`);
+    return pod.sidecar;
+  }
+
+  /** The sidecar container stops (crash, OOM): requests it already sent may still land; it hears nothing back. */
+  stopSidecar(name: string): void {
+    const pod = this.pod(name);
+    pod.sidecarDown = true;
+    pod.sidecarOrigin.alive = false;
+  }
+
+  /** The sidecar container (re)starts: a new process, same emptyDir and mounted file. */
   async restartSidecar(name: string): Promise<void> {
     await this.startSidecar(this.pod(name));
   }
@@ -300,7 +329,8 @@ export class ModelWorld {
   }
 
   tick(name: string): void {
-    void this.pod(name).sidecar.reconcile();
+    const pod = this.pod(name);
+    if (!pod.sidecarDown) void pod.sidecar.reconcile();
   }
 
   private async startSidecar(pod: SimPod): Promise<void> {
@@ -327,7 +357,15 @@ export class ModelWorld {
     const sidecar = await Reconciler.create({ pod: info.name, color: info.color, consumer, file, api, generations, clock: this.clock, log: quietLog });
     pod.sidecar = sidecar;
     pod.sidecarOrigin = origin;
-    void sidecar.seedFromApi();
+    pod.sidecarDown = false;
+    // The daemon's loop: seed from the API server, then reconcile every interval until the process dies.
+    void (async () => {
+      await sidecar.seedFromApi();
+      while (origin.alive) {
+        await sidecar.reconcile();
+        await this.clock.sleep(RECONCILE_INTERVAL_MS);
+      }
+    })();
   }
 
   /** A CLI that ended with something other than a bgswitch error crashed. */
@@ -335,9 +373,3 @@ export class ModelWorld {
     return this.clis.flatMap((cli) => (cli.done && cli.error !== undefined && !(cli.error instanceof BgswitchError) ? [`cli-${cli.index}: ${String((cli.error as Error)?.stack ?? cli.error)}`] : []));
   }
 }
-
-export function podNames(color: Color): string[] {
-  return Array.from({ length: PODS_PER_COLOR }, (_, index) => `consumer-${color}-${index}`);
-}
-
-export const ALL_PODS = [...podNames('blue'), ...podNames('green')];

@@ -3,11 +3,11 @@
  * schedules, each driving the real switch protocol (src/core/switch.ts) and one real sidecar
  * reconciler per pod (sidecar/reconciler.ts) over the in-memory cluster and consumers, with
  * messages delayed, reordered and lost, CLIs killed and started, the API server down, writes
- * failing or conflicting, consumers, sidecars and pods restarting, and mounted files lagging.
- * See test/model/scheduler.ts for the events and the checks.
+ * failing or conflicting, consumers, sidecars and pods restarting, sidecars partitioned from the
+ * CLI and mounted files lagging. test/model/scheduler.ts lists the events and the checks.
  *
- * Environment: BGSWITCH_MODEL_RUNS (default 3000), BGSWITCH_MODEL_SEED (default fixed),
- * BGSWITCH_MODEL_PATH (replays one shrunk counterexample, as printed by fast-check).
+ * Environment: BGSWITCH_MODEL_RUNS (default 3000), BGSWITCH_MODEL_SEED (default fixed, printed),
+ * BGSWITCH_MODEL_PATH (with the seed, replays the shrunk counterexample fast-check printed).
  */
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -22,12 +22,21 @@ test('S1 after every event, S2 and S3 after recovery, over generated schedules',
   t.diagnostic(`seed ${seed}${path ? `, path ${path}` : ''} (reproduce: BGSWITCH_MODEL_SEED=${seed} BGSWITCH_MODEL_RUNS=${runs})`);
   const started = Date.now();
   let explored = 0;
+  const phases = new Map<string, number>();
+  const outcomes = new Map<string, number>();
+  let interrupted = 0;
   await fc.assert(
     fc.asyncProperty(scheduleArbitrary, async (schedule) => {
       explored++;
-      await runSchedule(schedule);
+      const outcome = await runSchedule(schedule);
+      for (const phase of outcome.phasesStarted) phases.set(phase, (phases.get(phase) ?? 0) + 1);
+      for (const end of [...outcome.outcomes, `recovery ${outcome.recovery}`]) outcomes.set(end, (outcomes.get(end) ?? 0) + 1);
+      if (outcome.interrupted) interrupted++;
     }),
-    { numRuns: runs, seed, ...(path ? { path } : {}), endOnFailure: false },
+    { numRuns: runs, seed, ...(path ? { path } : {}) },
   );
+  const count = (map: Map<string, number>) => [...map].sort().map(([key, n]) => `${key} ${n}`).join(', ');
   t.diagnostic(`explored ${explored} schedules, 0 violations, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.diagnostic(`schedules in which some CLI started each phase: ${count(phases)}`);
+  t.diagnostic(`CLI outcomes before recovery: ${count(outcomes)}; recovery found an interrupted switch in ${interrupted}`);
 });

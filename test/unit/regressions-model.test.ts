@@ -13,6 +13,7 @@ test('a 409 on the Lease hand-back leaves it naming a dead CLI; the next no-op `
   // keeps naming the invocation after the switch; `switch green` was a no-op that never repaired it.
   const schedule: Schedule = {
     drainMs: 500,
+    podsPerColor: 2,
     commands: [
       { t: 'flush' },
       { t: 'flush' },
@@ -30,7 +31,7 @@ test('a 409 on the Lease hand-back leaves it naming a dead CLI; the next no-op `
 });
 
 test('the no-op hand-back itself: an expired non-colour holder becomes the active colour, with an info line', async () => {
-  const world = new ModelWorld(0);
+  const world = new ModelWorld(0, 2);
   await world.start();
   world.autoDeliver = true;
   const dead = 'lee@build-box/77/q1w2';
@@ -41,4 +42,20 @@ test('the no-op hand-back itself: an expired non-colour holder becomes the activ
   assert.equal(world.cluster.peekLease(NAMES.lease)?.holderIdentity, 'blue');
   assert.ok(run.progress.some((e) => e.type === 'info' && e.message === `the switch lock was left with ${dead}; handed back to blue`));
   assert.equal(world.stateVersions().length, 1, 'a no-op writes no desired state');
+});
+
+test('the model catches a sidecar that resumes from a stale file without asking the API server (mutation check)', async () => {
+  // The shrunk schedule that found an S1 violation when the reconciler's confirmResume() was
+  // disabled: the CLI cannot reach blue-0's sidecar, so it keeps its stale ACTIVE file and
+  // generation; the CLI's L1 pause lands, then the sidecar's next reconcile would resume blue-0
+  // while green resumes. With the real reconciler the API server refuses that resume.
+  const schedule: Schedule = {
+    drainMs: 0,
+    podsPerColor: 1,
+    commands: [{ t: 'partition', pod: 0, on: true }, { t: 'flush' }, { t: 'flush' }, { t: 'api', up: true }, { t: 'flush' }],
+    recoveryTarget: 'blue',
+  };
+  const outcome = await runSchedule(schedule);
+  assert.deepEqual(outcome.outcomes, ['switched']);
+  assert.equal(outcome.recovery, 'switched');
 });

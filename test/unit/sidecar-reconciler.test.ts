@@ -24,16 +24,45 @@ async function setup(persistedGeneration = 0) {
 }
 
 describe('sidecar reconciler: desired state', () => {
-  it('pauses an ACTIVE consumer when the mounted file says PAUSED, without asking the API server', async () => {
+  it('pauses an ACTIVE consumer when the mounted file says PAUSED and the API server has nothing newer', async () => {
     const { consumer, file, api, reconciler } = await setup();
     consumer.lifecycle = 'ACTIVE';
     file.data = { [POD]: entryText('PAUSED', 3) };
+    api.data = { [POD]: entryText('PAUSED', 3) };
+    const status = await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['pause']);
+    assert.equal(status.actual, 'PAUSED');
+    assert.equal(status.generation, 3);
+    assert.equal(api.reads, 1, 'the API server is asked once before pausing');
+  });
+
+  it('never undoes a newer switch: a stale PAUSED (push refused, old file) does not pause a consumer the API server says is ACTIVE', async () => {
+    // The lab found this: the sidecar missed the CLI's pushes (no push key mounted yet), the CLI
+    // resumed the consumer directly (L1) after writing ACTIVE at generation 7, and the sidecar's
+    // older PAUSED must not pause it again.
+    const { consumer, file, api, reconciler } = await setup();
+    file.data = { [POD]: entryText('PAUSED', 6) };
+    api.data = { [POD]: entryText('PAUSED', 6) };
+    await reconciler.reconcile();
+    consumer.lifecycle = 'ACTIVE';
+    api.data = { [POD]: entryText('ACTIVE', 7) };
+    const status = await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), [], 'no pause');
+    assert.equal(status.actual, 'ACTIVE');
+    assert.equal(status.desired?.lifecycle, 'ACTIVE');
+    assert.equal(status.desiredSource, 'api');
+    assert.equal(status.generation, 7);
+  });
+
+  it('still pauses on what it knows when the API server cannot be read (pausing is always safe)', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    consumer.lifecycle = 'ACTIVE';
+    file.data = { [POD]: entryText('PAUSED', 3) };
+    api.unreachable = true;
     const status = await reconciler.reconcile();
     assert.deepEqual(consumer.commands(), ['pause']);
     assert.equal(status.actual, 'PAUSED');
     assert.equal(status.desiredSource, 'file');
-    assert.equal(status.generation, 3);
-    assert.equal(api.reads, 0);
   });
 
   it('uses the colour key when there is no pod key, and the pod key when both exist', async () => {
@@ -234,6 +263,19 @@ describe('sidecar reconciler: resumes', () => {
 });
 
 describe('sidecar reconciler: faults and serialisation', () => {
+  it('never undoes a newer fault the CLI set directly: an older entry is checked against the API server first', async () => {
+    const { consumer, file, api, reconciler } = await setup();
+    file.data = { [POD]: entryText('PAUSED', 4, CLEAR) };
+    api.data = { [POD]: entryText('PAUSED', 4, CLEAR) };
+    await reconciler.reconcile();
+    consumer.fault = { ...SLOW };
+    api.data = { [POD]: entryText('PAUSED', 5, SLOW) };
+    const status = await reconciler.reconcile();
+    assert.deepEqual(consumer.fault, SLOW, 'the newer fault stays');
+    assert.deepEqual(consumer.commands(), []);
+    assert.equal(status.generation, 5);
+  });
+
   it('applies a fault, clears it with zeros, and leaves faults alone when the entry has none', async () => {
     const { consumer, reconciler } = await setup();
     await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 1, fault: SLOW });

@@ -34,6 +34,7 @@ import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, 
 import { appendHistory, HISTORY_KEY, type HistoryEntry, type PhaseTiming, type SwitchOutcome } from './history.js';
 import { LeaseLostError, leaseBlocks, SwitchLock } from './lease.js';
 import type { OperationKind, OperationRecord } from './operation.js';
+import { assertPermissions, switchPermissions } from './permissions.js';
 import { pollUntil } from './poll.js';
 import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import { DesiredStateStore, type DesiredState } from './state-store.js';
@@ -217,6 +218,7 @@ class SwitchRun {
   // Step 1 ------------------------------------------------------------------------------------
   private async preflight(): Promise<Preflight> {
     const { cluster, names, clock } = this.context;
+    await assertPermissions(cluster, this.context.pods, switchPermissions(names), names.namespace);
     const [activeConfigMap, state, lease] = await Promise.all([
       cluster.getConfigMap(names.activeConfigMap),
       this.store.read(),

@@ -4,26 +4,8 @@
  * history) and against the consumers' own transition logs (S1: never both colours consuming).
  */
 import assert from 'node:assert/strict';
-import { before, describe, it, type TestContext } from 'node:test';
-import { analyzeWindow, bgswitch, coordinationApi, coreApi, ensureLab, namespace, resetFleet, status, type StatusJson } from '../support/lab.js';
-
-function assertFleet(view: StatusJson, active: 'blue' | 'green'): void {
-  assert.equal(view.declaredActive, active);
-  for (const pod of view.pods) {
-    const expected = pod.color === active ? 'ACTIVE' : 'PAUSED';
-    assert.equal(pod.desired, expected, `${pod.name} desired`);
-    assert.equal(pod.actual, expected, `${pod.name} actual`);
-  }
-  assert.equal(view.pods.length, 6);
-  assert.deepEqual(view.problems, []);
-}
-
-function assertNoDualActive(t: TestContext, from: number, label: string): void {
-  const analysis = analyzeWindow(from);
-  assert.deepEqual(analysis.dualActive, [], `${label}: a blue and a green consumer were both consuming`);
-  const gapMs = analysis.gaps.reduce((sum, gap) => sum + gap.durationMs, 0);
-  t.diagnostic(`${label}: dual-active 0, gap (no pod ACTIVE) ${gapMs.toFixed(1)} ms in ${analysis.gaps.length} interval(s)`);
-}
+import { before, describe, it } from 'node:test';
+import { assertFleet, assertNoDualActive, bgswitch, coordinationApi, coreApi, ensureLab, namespace, resetFleet, status } from '../support/lab.js';
 
 async function latestEvent(reason: string): Promise<{ message?: string; type?: string } | undefined> {
   const events = await coreApi().listNamespacedEvent({ namespace });

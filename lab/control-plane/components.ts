@@ -6,11 +6,10 @@
  * so only lab-CA client certificates and service-account tokens get in; the controller manager
  * serves its health endpoint on loopback only.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { LabPki } from '../pki.js';
-import { API_SERVER_URL, LAB_NETWORK, type Component, type LabPaths } from '../paths.js';
+import { LAB_NETWORK, type Component, type LabPaths } from '../paths.js';
 import { adminClient, adminRequest } from './clients.js';
 import type { ProcessSpec } from './process.js';
 import { describeError, type Probe } from './wait.js';

@@ -22,7 +22,7 @@ import {
   type V1Lease,
   type V1ObjectMeta,
 } from '@kubernetes/client-node';
-import { ConflictError, OperationError, RefusedError } from '../core/errors.js';
+import { ConflictError, RefusedError } from '../core/errors.js';
 import type {
   AuditEvent,
   Cluster,

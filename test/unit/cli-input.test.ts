@@ -4,31 +4,19 @@
  * any attempt to talk to a cluster would turn into a different error (exit 3), not exit 2.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../support/capture-io.js';
+import { closedClusterKubeconfig, runCli } from '../support/capture-io.js';
 
 let dir: string;
 let kubeconfig: string;
+let remove: () => void;
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'bgswitch-cli-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters: [{name: closed, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
-      'users: [{name: nobody, user: {token: not-a-real-token}}]',
-      'contexts: [{name: closed, context: {cluster: closed, user: nobody, namespace: kafka-bg-test}}]',
-      'current-context: closed',
-    ].join('\n'),
-  );
+  ({ dir, kubeconfig, remove } = closedClusterKubeconfig('bgswitch-cli-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => remove());
 
 const usageCases: Array<[string, string[], RegExp]> = [
   ['unknown colour', ['switch', 'purple', '--yes'], /unknown colour "purple".*\n.*hint: use blue or green/],

@@ -10,32 +10,20 @@
  * not reach any other address or write outside its directory).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { runCli } from '../support/capture-io.js';
+import { closedClusterKubeconfig, runCli } from '../support/capture-io.js';
 
 let dir: string;
 let kubeconfig: string;
+let remove: () => void;
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), 'bgswitch-fuzz-'));
-  kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters: [{name: closed, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]',
-      'users: [{name: nobody, user: {token: not-a-real-token}}]',
-      'contexts: [{name: closed, context: {cluster: closed, user: nobody, namespace: kafka-bg-test}}]',
-      'current-context: closed',
-    ].join('\n'),
-  );
+  ({ dir, kubeconfig, remove } = closedClusterKubeconfig('bgswitch-fuzz-'));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => remove());
 
 const COMMANDS = ['switch', 'rollback', 'status', 'inject-fault', 'history', 'init'];
 const BOOLEAN_FLAGS = ['--dry-run', '-y', '--yes', '--force', '--check', '--clear'];

@@ -152,7 +152,7 @@ describe('sidecar reconciler: desired state', () => {
 
 describe('sidecar reconciler: resumes', () => {
   it('resumes from a push at once, without the API server', async () => {
-    const { consumer, api, reconciler } = await setup();
+    const { api, reconciler } = await setup();
     api.unreachable = true;
     const outcome = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 2 });
     assert.ok(outcome.accepted);

@@ -1,9 +1,12 @@
 /**
  * `bgswitch rollback`: back to the colour before the last switch (or `--to`), through exactly the
- * same protocol as `switch`.
+ * same protocol as `switch`. After an interrupted switch that is the colour it was leaving (undo),
+ * after an interrupted rollback the colour it was going back to (retry).
  */
 import { RefusedError } from '../core/errors.js';
-import { HISTORY_KEY, parseHistory } from '../core/history.js';
+import { HISTORY_KEY, parseHistory, type HistoryEntry } from '../core/history.js';
+import { parseOperation, type OperationRecord } from '../core/operation.js';
+import { OPERATION_ANNOTATION } from '../shared/desired-state.js';
 import type { CliIO } from '../render/io.js';
 import { isColor, otherColor, type Color } from '../shared/model.js';
 import { parseColour } from './colour.js';
@@ -19,11 +22,23 @@ export async function rollbackCommand(flags: SwitchFlags & { to?: string }, io: 
   });
 }
 
-/** The colour that was active before the last completed switch; else the other one than declared. */
 async function previousColour(runtime: Runtime): Promise<Color> {
-  const active = await runtime.cluster.getConfigMap(runtime.names.activeConfigMap);
-  const declared = active?.data.active;
-  const last = parseHistory(active?.data[HISTORY_KEY]).find((entry) => entry.outcome === 'switched');
+  const [active, state] = await Promise.all([
+    runtime.cluster.getConfigMap(runtime.names.activeConfigMap),
+    runtime.cluster.getConfigMap(runtime.names.stateConfigMap),
+  ]);
+  return rollbackTarget(active?.data.active, parseHistory(active?.data[HISTORY_KEY]), parseOperation(state?.annotations[OPERATION_ANNOTATION]));
+}
+
+/**
+ * The colour `rollback` goes to. An unfinished operation comes first: the history does not know
+ * about it, so an interrupted blue -> green would otherwise be "rolled back" to green, finishing
+ * what the operator wanted undone. Else the colour before the last completed switch, else the other
+ * one than declared.
+ */
+export function rollbackTarget(declared: string | undefined, history: HistoryEntry[], interrupted: OperationRecord | undefined): Color {
+  if (interrupted) return interrupted.kind === 'rollback' ? interrupted.to : interrupted.from;
+  const last = history.find((entry) => entry.outcome === 'switched');
   if (last && last.to === declared) return last.from;
   if (isColor(declared)) return otherColor(declared);
   throw new RefusedError('nothing to roll back: no colour is active and no switch is recorded', 'name the colour with --to blue|green');

@@ -163,7 +163,6 @@ class SwitchRun {
     const podsBefore = summarize(preflight.observations, preflight.state);
     this.generation = preflight.state.generation;
     if (preflight.noop) {
-      this.emit({ type: 'info', message: `${this.to} is already active and consistent; nothing to do` });
       if (preflight.staleHolder !== undefined) await this.handLeaseBack(preflight.staleHolder);
       return this.report('noop', podsBefore, podsBefore);
     }

@@ -57,13 +57,14 @@ before(async () => {
 });
 
 describe('the CLI SIGKILLed at each phase of a switch', () => {
-  let active: Colour = 'blue';
-
   KILL_CASES.forEach((kill, index) => {
     const finishWith = index % 2 === 0 ? 'switch' : 'rollback';
     it(`killed at ${kill.phase}: status names what was left, and \`${finishWith}\` finishes it after the lock expires`, async (t) => {
-      const from = active;
-      const to = other(active);
+      // Each case starts from the consistent fleet the previous one left (checked), in either direction.
+      const initial = await status();
+      const from = initial.declaredActive as Colour;
+      assertFleet(initial, from);
+      const to = other(from);
       const start = Date.now();
       if (kill.slowDrain) assert.equal((await bgswitch(['inject-fault', from, 'commit-delay=2000'])).code, 0);
 
@@ -118,8 +119,7 @@ describe('the CLI SIGKILLed at each phase of a switch', () => {
       // Undoing an interrupted switch goes back to the colour it was leaving.
       else if (operation) assert.equal(outcome.to, from, `rollback after an interrupted ${from} -> ${to}`);
       if (operation) assert.match(finish.stderr, new RegExp(`an interrupted switch ${from} -> ${to} .* is finished by this run`));
-      active = outcome.to;
-
+      const active = outcome.to;
       assertFleet(await status(), active);
       assert.equal(await operationAnnotation(), undefined, 'no operation left in the state ConfigMap');
       const leaseAfter = await coordinationApi().readNamespacedLease({ name: 'bg-consumer-active-lease', namespace });

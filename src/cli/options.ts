@@ -5,6 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.js';
+import { DEFAULT_NAMES } from '../core/names.js';
 import type { ObjectNames } from '../core/ports.js';
 import { parseDuration } from './durations.js';
 
@@ -89,14 +90,14 @@ export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSe
     output: (flags.output ?? 'text') as OutputFormat,
     via: (flags.via ?? 'auto') as Via,
     names: {
-      activeConfigMap: name(flags.activeConfigmap ?? env.CONFIGMAP_NAME, 'kafka-consumer-active-version', '--active-configmap'),
-      stateConfigMap: name(flags.stateConfigmap ?? env.STATE_CONFIGMAP_NAME, 'kafka-consumer-state', '--state-configmap'),
-      lease: name(flags.lease ?? env.LEASE_NAME, 'bg-consumer-active-lease', '--lease'),
+      activeConfigMap: name(flags.activeConfigmap ?? env.CONFIGMAP_NAME, DEFAULT_NAMES.activeConfigMap, '--active-configmap'),
+      stateConfigMap: name(flags.stateConfigmap ?? env.STATE_CONFIGMAP_NAME, DEFAULT_NAMES.stateConfigMap, '--state-configmap'),
+      lease: name(flags.lease ?? env.LEASE_NAME, DEFAULT_NAMES.lease, '--lease'),
       services: {
-        blue: name(flags.blueService ?? env.BLUE_SERVICE, 'consumer-blue-svc', '--blue-service'),
-        green: name(flags.greenService ?? env.GREEN_SERVICE, 'consumer-green-svc', '--green-service'),
+        blue: name(flags.blueService ?? env.BLUE_SERVICE, DEFAULT_NAMES.services.blue, '--blue-service'),
+        green: name(flags.greenService ?? env.GREEN_SERVICE, DEFAULT_NAMES.services.green, '--green-service'),
       },
-      pushKeySecret: name(flags.pushKeySecret, 'bgswitch-push-key', '--push-key-secret'),
+      pushKeySecret: name(flags.pushKeySecret, DEFAULT_NAMES.pushKeySecret, '--push-key-secret'),
     },
     lifecyclePort: parsePort(flags.lifecyclePort ?? env.LIFECYCLE_PORT, 8080, '--lifecycle-port'),
     sidecarPort: parsePort(flags.sidecarPort ?? env.SIDECAR_PORT, 8082, '--sidecar-port'),

@@ -14,9 +14,10 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from '../core/errors.js';
+import { DEFAULT_NAMES } from '../core/names.js';
 import { currentServer } from './credentials.js';
 
-export const DEFAULT_NAMESPACE = 'kafka-bg-test';
+export const DEFAULT_NAMESPACE = DEFAULT_NAMES.namespace;
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export interface KubeAccessOptions {

@@ -7,49 +7,14 @@
  * and all promise work they start settles before the next one wakes; an aborted sleep rejects with
  * the signal's reason and is forgotten.
  */
-import type { Clock } from '../../src/core/ports.js';
-
-interface Sleeper {
-  wakeAt: number;
-  seq: number;
-  wake: () => void;
-}
+import { VirtualClock } from '../support/virtual-clock.js';
 
 /** Resolves once every queued microtask (all in-memory promise chains) has run. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-export class ModelClock implements Clock {
-  private time = Date.UTC(2025, 0, 1);
-  private sleepers: Sleeper[] = [];
-  private calls = 0;
-
-  now(): number {
-    return this.time;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (!Number.isFinite(ms)) return Promise.reject(new RangeError(`sleep(${ms}): a wait must be finite`));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
-        reject(signal!.reason);
-      };
-      const sleeper: Sleeper = {
-        wakeAt: this.time + Math.max(0, ms),
-        seq: this.calls++,
-        wake: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.sleepers.push(sleeper);
-    });
-  }
-
+export class ModelClock extends VirtualClock {
   /**
    * Moves time to `until`, waking every sleeper due on the way in order. `beforeWake(time)` runs at
    * each stop before the sleepers due then are woken (the world expires timed-out messages there).
@@ -57,12 +22,11 @@ export class ModelClock implements Clock {
   async advanceTo(until: number, beforeWake: (time: number) => void): Promise<void> {
     for (;;) {
       await settle();
-      const next = this.sleepers.reduce<Sleeper | undefined>((best, s) => (!best || s.wakeAt < best.wakeAt || (s.wakeAt === best.wakeAt && s.seq < best.seq) ? s : best), undefined);
+      const next = this.earliest();
       if (!next || next.wakeAt > until) break;
       this.time = Math.max(this.time, next.wakeAt);
       beforeWake(this.time);
-      this.sleepers = this.sleepers.filter((s) => s !== next);
-      next.wake();
+      this.wakeOne(next);
     }
     this.time = Math.max(this.time, until);
     beforeWake(this.time);

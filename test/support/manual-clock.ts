@@ -9,56 +9,19 @@
  * loop cannot spin after its test.
  * Does not guarantee: anything about code that waits on real I/O or real timers (it looks idle).
  */
-import type { Clock } from '../../src/core/ports.js';
+import { VirtualClock } from './virtual-clock.js';
 
-interface Sleeper {
-  wakeAt: number;
-  wake: () => void;
-}
-
-export class ManualClock implements Clock {
-  private time: number;
-  private sleepers: Sleeper[] = [];
+export class ManualClock extends VirtualClock {
   private tickScheduled = false;
   private disposed = false;
-
-  constructor(startMs = Date.UTC(2025, 0, 1)) {
-    this.time = startMs;
-  }
-
-  now(): number {
-    return this.time;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    if (!Number.isFinite(ms)) return Promise.reject(new RangeError(`sleep(${ms}): a wait must be finite`));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.sleepers = this.sleepers.filter((s) => s !== sleeper);
-        reject(signal!.reason);
-      };
-      const sleeper: Sleeper = {
-        wakeAt: this.time + Math.max(0, ms),
-        wake: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.sleepers.push(sleeper);
-      this.scheduleTick();
-    });
-  }
-
-  /** How many sleeps are waiting (0 after a run means no background loop was left behind). */
-  get pendingSleeps(): number {
-    return this.sleepers.length;
-  }
 
   dispose(): void {
     this.disposed = true;
     this.sleepers = [];
+  }
+
+  protected override slept(): void {
+    this.scheduleTick();
   }
 
   private scheduleTick(): void {
@@ -68,19 +31,8 @@ export class ManualClock implements Clock {
       this.tickScheduled = false;
       const next = this.earliest();
       if (next === undefined || this.disposed) return;
-      this.wakeDueAt(next);
+      this.wakeDueAt(next.wakeAt);
       if (this.sleepers.length > 0) this.scheduleTick();
     });
-  }
-
-  private earliest(): number | undefined {
-    return this.sleepers.length === 0 ? undefined : Math.min(...this.sleepers.map((s) => s.wakeAt));
-  }
-
-  private wakeDueAt(wakeAt: number): void {
-    this.time = Math.max(this.time, wakeAt);
-    const due = this.sleepers.filter((s) => s.wakeAt <= wakeAt);
-    this.sleepers = this.sleepers.filter((s) => s.wakeAt > wakeAt);
-    for (const sleeper of due) sleeper.wake();
   }
 }

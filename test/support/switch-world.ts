@@ -12,19 +12,13 @@ import { decodeDesiredState, type DesiredState } from '../../src/core/state-stor
 import type { SwitchContext, SwitchRequest } from '../../src/core/switch.js';
 import { encodeEntry, GENERATION_ANNOTATION, OPERATION_ANNOTATION } from '../../src/shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type Fault } from '../../src/shared/model.js';
+import { DEFAULT_NAMES } from '../../src/core/names.js';
 import { Journal } from './journal.js';
 import { ManualClock } from './manual-clock.js';
 import { MemoryCluster } from './memory-cluster.js';
 import { MemoryFleet } from './memory-fleet.js';
 
-export const NAMES: ObjectNames = {
-  namespace: 'kafka-bg-test',
-  activeConfigMap: 'kafka-consumer-active-version',
-  stateConfigMap: 'kafka-consumer-state',
-  lease: 'bg-consumer-active-lease',
-  services: { blue: 'consumer-blue-svc', green: 'consumer-green-svc' },
-  pushKeySecret: 'bgswitch-push-key',
-};
+export const NAMES: ObjectNames = DEFAULT_NAMES;
 export const ACTOR = 'dana@ops-laptop';
 export const HOLDER = `${ACTOR}/4242/k3x9`;
 

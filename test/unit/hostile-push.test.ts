@@ -23,7 +23,7 @@ import { MAX_CLOCK_SKEW_MS, MAX_PUSH_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEA
 import { HttpConsumerClient } from '../../sidecar/consumer-client.js';
 import { startSidecar, type RunningSidecar } from '../../sidecar/daemon.js';
 import type { ConsumerPort } from '../../sidecar/reconciler.js';
-import { MemoryStateData, captureLog, entryText, httpCall, tempDir, waitFor, type CapturedLog } from './sidecar-fixtures.js';
+import { MemoryStateData, captureLog, entryText, httpCall, loopbackSidecarConfig, tempDir, waitFor, type CapturedLog } from './sidecar-fixtures.js';
 
 const POD = 'consumer-blue-0';
 const KEY_TEXT = 'hostile-test-key-5f1c2a9e7d3b';
@@ -69,21 +69,7 @@ before(async () => {
   const api = new MemoryStateData();
   logs = captureLog();
   sidecar = await startSidecar(
-    {
-      color: 'blue',
-      podName: POD,
-      namespace: 'kafka-bg-test',
-      consumerUrl: consumer.url,
-      stateDir: join(dir.path, 'state'),
-      configMapName: 'kafka-consumer-state',
-      pushKeyFile: join(dir.path, 'push-key', 'key'),
-      generationFile: join(dir.path, 'run', 'generation'),
-      port: 0,
-      host: '127.0.0.1',
-      reconcileIntervalMs: 20,
-      consumerTimeoutMs: 1000,
-      apiTimeoutMs: 1000,
-    },
+    loopbackSidecarConfig(dir.path, POD, consumer.url),
     { api, log: logs.log, consumer: counting(new HttpConsumerClient(consumer.url, POD, 1000)) },
   );
   // The scene: an accepted PAUSED push at generation 4 (captured), then ACTIVE with a fault at 5.

@@ -10,15 +10,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ClusterUnreachableError } from '../../src/core/errors.js';
 import type { ObjectNames } from '../../src/core/ports.js';
 import { KubeCluster } from '../../src/kube/cluster.js';
+import { DEFAULT_NAMES } from '../../src/core/names.js';
 
-const NAMES: ObjectNames = {
-  namespace: 'kafka-bg-test',
-  activeConfigMap: 'kafka-consumer-active-version',
-  stateConfigMap: 'kafka-consumer-state',
-  lease: 'bg-consumer-active-lease',
-  services: { blue: 'consumer-blue-svc', green: 'consumer-green-svc' },
-  pushKeySecret: 'bgswitch-push-key',
-};
+const NAMES: ObjectNames = DEFAULT_NAMES;
 
 function kubeConfigFor(server: string): KubeConfig {
   const config = new KubeConfig();

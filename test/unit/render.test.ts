@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { StatusView } from '../../src/core/status.js';
-import type { SwitchReport } from '../../src/core/switch.js';
 import type { OutStream } from '../../src/render/io.js';
 import { plainProgress } from '../../src/render/progress.js';
 import { renderStatus } from '../../src/render/status-view.js';
 import { colorEnabled, createStyle } from '../../src/render/style.js';
 import { renderSwitchReport } from '../../src/render/switch-report.js';
+import { sampleReport } from '../support/reports.js';
 
 class Capture extends Writable {
   text = '';
@@ -60,29 +60,7 @@ describe('plain progress', () => {
   });
 });
 
-const pods = [
-  { name: 'consumer-blue-0', color: 'blue' as const, state: 'ACTIVE' as const, desired: 'ACTIVE' as const },
-  { name: 'consumer-green-0', color: 'green' as const, state: 'PAUSED' as const, desired: 'PAUSED' as const },
-];
-
-function report(overrides: Partial<SwitchReport>): SwitchReport {
-  return {
-    id: 'x',
-    kind: 'switch',
-    outcome: 'switched',
-    from: 'blue',
-    to: 'green',
-    actor: 'ana@laptop',
-    generation: 12,
-    startedAt: '2026-11-22T02:03:04.005Z',
-    finishedAt: '2026-11-22T02:03:06.505Z',
-    durationMs: 2500,
-    phases: [{ name: 'pause', ok: true, durationMs: 300 }],
-    podsBefore: pods,
-    podsAfter: pods.map((p) => ({ ...p, state: p.color === 'green' ? 'ACTIVE' : 'PAUSED', ready: true })),
-    ...overrides,
-  };
-}
+const report = sampleReport;
 
 describe('switch report', () => {
   it('says what happened, with pods before and after and phase timings', () => {

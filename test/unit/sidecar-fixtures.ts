@@ -12,6 +12,7 @@ import { pollUntil } from '../../src/core/poll.js';
 import { encodeEntry } from '../../src/shared/desired-state.js';
 import { NO_FAULT, type DesiredEntry, type Fault, type Lifecycle } from '../../src/shared/model.js';
 import { signPush } from '../../src/shared/push-signature.js';
+import type { SidecarConfig } from '../../sidecar/config.js';
 import type { Logger } from '../../sidecar/log.js';
 import type { ConsumerPort, GenerationStore, StateDataSource } from '../../sidecar/reconciler.js';
 
@@ -193,4 +194,23 @@ export function push(sidecarUrl: string, body: Record<string, unknown>, options:
     ? signPush(options.key, String(body['pod']), Number(body['generation']), raw, options.nowMs ?? Date.now())
     : { 'content-type': 'application/json' };
   return httpCall(`${sidecarUrl}/desired-state`, 'POST', options.sendBody ?? raw, { ...signed, ...options.headers });
+}
+
+/** A sidecar configuration for loopback tests: files under `dir`, fast ticks, short timeouts. */
+export function loopbackSidecarConfig(dir: string, podName: string, consumerUrl: string): SidecarConfig {
+  return {
+    color: 'blue',
+    podName,
+    namespace: 'kafka-bg-test',
+    consumerUrl,
+    stateDir: join(dir, 'state'),
+    configMapName: 'kafka-consumer-state',
+    pushKeyFile: join(dir, 'push-key', 'key'),
+    generationFile: join(dir, 'run', 'generation'),
+    port: 0,
+    host: '127.0.0.1',
+    reconcileIntervalMs: 20,
+    consumerTimeoutMs: 1000,
+    apiTimeoutMs: 1000,
+  };
 }

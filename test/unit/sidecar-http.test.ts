@@ -22,6 +22,7 @@ import {
   captureLog,
   entryText,
   httpCall,
+  loopbackSidecarConfig,
   projectConfigMap,
   push,
   tempDir,
@@ -66,21 +67,7 @@ async function harness(options: HarnessOptions = {}): Promise<Harness> {
   cleanups.push(dir.remove);
   const consumer = await startTestConsumer();
   cleanups.push(() => consumer.close());
-  const config: SidecarConfig = {
-    color: 'blue',
-    podName: POD,
-    namespace: 'kafka-bg-test',
-    consumerUrl: consumer.url,
-    stateDir: join(dir.path, 'state'),
-    configMapName: 'kafka-consumer-state',
-    pushKeyFile: join(dir.path, 'push-key', 'key'),
-    generationFile: join(dir.path, 'run', 'generation'),
-    port: 0,
-    host: '127.0.0.1',
-    reconcileIntervalMs: 20,
-    consumerTimeoutMs: 1000,
-    apiTimeoutMs: 1000,
-  };
+  const config: SidecarConfig = loopbackSidecarConfig(dir.path, POD, consumer.url);
   await mkdir(config.stateDir);
   await mkdir(join(dir.path, 'push-key'));
   if (options.writeKey !== false) await writeFile(config.pushKeyFile, `${KEY_TEXT}\n`);

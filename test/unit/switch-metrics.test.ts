@@ -9,30 +9,10 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { SwitchReport } from '../../src/core/switch.js';
 import { exportMetrics, switchRegistry } from '../../src/metrics/switch-metrics.js';
+import { sampleReport } from '../support/reports.js';
 
-function report(overrides: Partial<SwitchReport>): SwitchReport {
-  return {
-    id: 'x',
-    kind: 'switch',
-    outcome: 'switched',
-    from: 'blue',
-    to: 'green',
-    actor: 'ana@laptop',
-    generation: 3,
-    startedAt: 's',
-    finishedAt: 'f',
-    durationMs: 2500,
-    phases: [],
-    podsBefore: [
-      { name: 'consumer-blue-0', color: 'blue', state: 'ACTIVE' },
-      { name: 'consumer-green-0', color: 'green', state: 'PAUSED' },
-    ],
-    podsAfter: [],
-    ...overrides,
-  };
-}
+const report = sampleReport;
 
 describe('switch metrics', () => {
   it('a successful switch: counted, timed, green active, no dual-active', async () => {
@@ -48,7 +28,7 @@ describe('switch metrics', () => {
   });
 
   it('a rolled-back switch: a rollback, blue still active; dual-active seen before is reported', async () => {
-    const podsBefore = report({}).podsBefore.map((p) => ({ ...p, state: 'ACTIVE' as const }));
+    const podsBefore = sampleReport().podsBefore.map((p) => ({ ...p, state: 'ACTIVE' as const }));
     const text = await switchRegistry(report({ outcome: 'rolled-back', podsBefore }), 'ns').metrics();
     assert.match(text, /^bg_switch_rollback_total\{from="blue",to="green",namespace="ns"\} 1$/m);
     assert.match(text, /^bg_switch_active_color\{namespace="ns"\} 0$/m);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -175,8 +175,8 @@ export interface StatusJson {
   problems: Array<{ kind: string; message: string; hint?: string }>;
 }
 
-export async function status(): Promise<StatusJson> {
-  const result = await bgswitch(['status', '-o', 'json']);
+export async function status(extraArgs: string[] = []): Promise<StatusJson> {
+  const result = await bgswitch(['status', '-o', 'json', ...extraArgs]);
   if (result.code !== 0) throw new Error(`status failed (${result.code}): ${result.stderr}`);
   return JSON.parse(result.stdout) as StatusJson;
 }
@@ -268,15 +268,29 @@ function commandLineOf(pid: number): string {
   }
 }
 
-/** Brings every lab component back (e.g. an API server a test killed); idempotent. */
-export async function restartLab(): Promise<void> {
-  lab = labUp({ repoRoot, report: (line) => process.stderr.write(`[lab] ${line}\n`) });
-  await lab;
+/**
+ * Starts whatever control-plane component is down (e.g. an API server a test killed) and nothing
+ * else: unlike a full `labUp`, it never runs the product CLI, which would repair the fleet the test
+ * is about to look at.
+ */
+export async function restartControlPlane(): Promise<void> {
+  await labUp({ repoRoot, scope: 'control-plane', report: (line) => process.stderr.write(`[lab] ${line}\n`) });
 }
 
 /** The content of one key of the state ConfigMap as the kubelet mounted it into a pod (stale by design). */
 export function mountedStateEntry(pod: string, key: string = pod): { lifecycle?: string; generation?: number } {
   return JSON.parse(readFileSync(join(podDir(pod), 'volumes', 'consumer-state', key), 'utf8')) as { lifecycle?: string; generation?: number };
+}
+
+/**
+ * When the lab kubelet next rewrites a pod's mounted state ConfigMap (if it changed meanwhile): it
+ * syncs every `periodMs` since the pod was set up, and the payload directory `..data` points to was
+ * made by the last write, on that schedule.
+ */
+export function nextStateFileRefresh(pod: string, periodMs = 60_000): number {
+  const dir = join(podDir(pod), 'volumes', 'consumer-state');
+  const lastWrite = statSync(join(dir, readlinkSync(join(dir, '..data')))).mtimeMs;
+  return lastWrite + Math.max(1, Math.ceil((Date.now() - lastWrite) / periodMs)) * periodMs;
 }
 
 export interface SidecarReport {
@@ -296,6 +310,17 @@ export async function sidecarReport(pod: string): Promise<SidecarReport> {
   const response = await fetch(`http://${ip}:8082/status`, { signal: AbortSignal.timeout(2000) });
   if (!response.ok) throw new Error(`${pod} sidecar /status answered ${response.status}`);
   return (await response.json()) as SidecarReport;
+}
+
+/** A pod's sidecar over `count` distinct reconciles (each report as of one reconcile), within the deadline. */
+export async function watchReconciles(pod: string, count: number, timeoutMs = 30_000): Promise<SidecarReport[]> {
+  const seen = new Map<string, SidecarReport>();
+  await waitFor(`${count} reconciles of ${pod}'s sidecar`, async () => {
+    const report = await sidecarReport(pod);
+    if (report.lastReconcileAt) seen.set(report.lastReconcileAt, report);
+    return seen.size >= count;
+  }, timeoutMs);
+  return [...seen.values()];
 }
 
 /** One pod's lifecycle records at or after `from` (epoch ms), from its consumer's log. */

@@ -141,6 +141,7 @@ class SwitchRun {
   private changedFleet = false;
   private operation: OperationRecord | undefined;
   private readonly lastPodState = new Map<string, PodState>();
+  private readonly pushQueues = new Map<string, Promise<void>>();
   private readonly lockMarginMs: number;
 
   constructor(
@@ -321,9 +322,13 @@ class SwitchRun {
       return `generation ${written.generation}`;
     });
 
+    // Pushing the new generation to the other colour's sidecars only fences them against stale
+    // files; it is kept off the critical path so a dead sidecar does not lengthen the gap.
+    let fencing: Promise<void> = Promise.resolve();
     await this.phase('pause', rollback, `Pause ${from}`, async () => {
       const [state, pods] = await Promise.all([this.store.read(), listFleet(this.context.cluster)]);
-      await Promise.all([this.command(pods[from], 'pause', state, signal), this.pushAll(pods[to], state, signal)]);
+      fencing = this.pushAll(pods[to], state, signal);
+      await this.command(pods[from], 'pause', state, signal);
       return `${pods[from].length} ${from} pods asked to pause`;
     });
 
@@ -354,6 +359,7 @@ class SwitchRun {
     if (this.request.soakMs > 0) {
       await this.phase('soak', rollback, `Soak ${to} for ${this.request.soakMs / 1000}s`, () => this.soak(from, to, signal));
     }
+    await fencing;
   }
 
   /** L1 lifecycle call + L2 push to each pod, in parallel. Failures are left to verification. */
@@ -371,14 +377,20 @@ class SwitchRun {
     await Promise.all(pods.map((pod) => this.push(pod, state, signal)));
   }
 
-  private async push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+  /** Pushes to one pod go out in generation order: each waits for the previous one to that pod. */
+  private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
     const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
-    if (resolved.status !== 'ok') return;
-    try {
-      await this.context.pods.push(pod, resolved.entry, signal);
-    } catch (error) {
-      this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${messageOf(error)}` });
-    }
+    if (resolved.status !== 'ok') return Promise.resolve();
+    const send = async () => {
+      try {
+        await this.context.pods.push(pod, resolved.entry, signal);
+      } catch (error) {
+        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${messageOf(error)}` });
+      }
+    };
+    const next = (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send);
+    this.pushQueues.set(pod.name, next);
+    return next;
   }
 
   private async verifyPaused(color: Color, signal: AbortSignal | undefined): Promise<string> {

@@ -18,10 +18,11 @@
  *  1. preflight      read ConfigMaps, Lease, pods of both colours and their lifecycle; refuse or no-op
  *  2. lease          take the switch lock (unique holder), renew it in the background
  *  3. desired-paused both colours PAUSED in the state ConfigMap, new generation, operation recorded
- *  4. pause          L1 pause + L2 signed push to every old pod, in parallel
+ *  4. pause          L1 pause to every old pod, in parallel; L2 signed pushes to every pod in the
+ *                    background (in generation order per pod; never on the critical path)
  *  5. verify-paused  poll until every old pod is PAUSED, within the drain timeout
  *  6. desired-active lock still ours? new colour ACTIVE, new generation
- *  7. resume         L1 resume + L2 push to every new pod (and their current entries to the old ones)
+ *  7. resume         L1 resume to every new pod, in parallel; L2 pushes to every pod in the background
  *  8. verify-active  poll until every new pod is ACTIVE and ready (old still PAUSED); optional soak
  *  9. record         active-version ConfigMap + history, operation removed, Event, Lease holder = colour
  * Any failure in 3-8 after something changed runs 3-8 back towards the old colour.
@@ -209,6 +210,7 @@ class SwitchRun {
         if (unrecorded) leftovers = [...(leftovers ?? []), `could not record the outcome: ${unrecorded}; run \`bgswitch status\` once the cluster answers`];
       }
     } finally {
+      await this.settlePushes();
       await this.releaseLock(active ?? preflight.declared);
     }
     const podsAfter = summarize(await this.observeAll(true).catch(() => []), await this.store.read().catch(() => preflight.state));
@@ -322,12 +324,9 @@ class SwitchRun {
       return `generation ${written.generation}`;
     });
 
-    // Pushing the new generation to the other colour's sidecars only fences them against stale
-    // files; it is kept off the critical path so a dead sidecar does not lengthen the gap.
-    let fencing: Promise<void> = Promise.resolve();
     await this.phase('pause', rollback, `Pause ${from}`, async () => {
       const [state, pods] = await Promise.all([this.store.read(), listFleet(this.context.cluster)]);
-      fencing = this.pushAll(pods[to], state, signal);
+      this.pushAll(pods[to], state, signal);
       await this.command(pods[from], 'pause', state, signal);
       return `${pods[from].length} ${from} pods asked to pause`;
     });
@@ -348,7 +347,8 @@ class SwitchRun {
     await this.phase('resume', rollback, `Resume ${to}`, async () => {
       this.lock.assertHeld(this.lockMarginMs);
       const [state, pods] = await Promise.all([this.store.read(), listFleet(this.context.cluster)]);
-      await Promise.all([this.command(pods[to], 'resume', state, signal), this.pushAll(pods[from], state, signal)]);
+      this.pushAll(pods[from], state, signal);
+      await this.command(pods[to], 'resume', state, signal);
       return `${pods[to].length} ${to} pods asked to resume`;
     });
 
@@ -359,28 +359,41 @@ class SwitchRun {
     if (this.request.soakMs > 0) {
       await this.phase('soak', rollback, `Soak ${to} for ${this.request.soakMs / 1000}s`, () => this.soak(from, to, signal));
     }
-    await fencing;
   }
 
   /** L1 lifecycle call + L2 push to each pod, in parallel. Failures are left to verification. */
+  /**
+   * L1 lifecycle call to each pod, in parallel, plus its L2 push. Only the L1 calls are awaited:
+   * verification watches the consumers themselves, so a hung sidecar never holds the switch (and
+   * the gap) back. Failures are left to verification.
+   */
   private async command(pods: PodInfo[], action: 'pause' | 'resume', state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+    this.pushAll(pods, state, signal);
     await Promise.all(
       pods.map(async (pod) => {
-        const [lifecycle] = await Promise.allSettled([this.context.pods.lifecycle(pod, action, signal), this.push(pod, state, signal)]);
-        if (lifecycle.status === 'rejected') this.emit({ type: 'warning', message: `${action} ${pod.name}: ${messageOf(lifecycle.reason)}` });
+        try {
+          await this.context.pods.lifecycle(pod, action, signal);
+        } catch (error) {
+          this.emit({ type: 'warning', message: `${action} ${pod.name}: ${messageOf(error)}` });
+        }
       }),
     );
   }
 
-  /** L2 only: keeps sidecars at the newest generation so a stale mounted file is ignored. */
-  private async pushAll(pods: PodInfo[], state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
-    await Promise.all(pods.map((pod) => this.push(pod, state, signal)));
+  /** L2 pushes in the background (also to the other colour: it fences sidecars against stale files); see settlePushes(). */
+  private pushAll(pods: PodInfo[], state: DesiredState, signal: AbortSignal | undefined): void {
+    for (const pod of pods) this.push(pod, state, signal);
+  }
+
+  /** Waits for every push still in flight, so the run never ends with requests behind it. */
+  private async settlePushes(): Promise<void> {
+    await Promise.all(this.pushQueues.values());
   }
 
   /** Pushes to one pod go out in generation order: each waits for the previous one to that pod. */
-  private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+  private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): void {
     const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
-    if (resolved.status !== 'ok') return Promise.resolve();
+    if (resolved.status !== 'ok') return;
     const send = async () => {
       try {
         await this.context.pods.push(pod, resolved.entry, signal);
@@ -388,9 +401,7 @@ class SwitchRun {
         this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${messageOf(error)}` });
       }
     };
-    const next = (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send);
-    this.pushQueues.set(pod.name, next);
-    return next;
+    this.pushQueues.set(pod.name, (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send));
   }
 
   private async verifyPaused(color: Color, signal: AbortSignal | undefined): Promise<string> {

@@ -64,6 +64,21 @@ describe('bad input exits 2 and names the problem', () => {
     assert.match(result.stderr, /hint: pass --yes/);
   });
 
+  it('on a terminal, asks with context, namespace and from -> to; "no" changes nothing', async () => {
+    const result = await runCli(['switch', 'green', '--kubeconfig', kubeconfig], {}, { stdinTTY: true, input: 'n\n' });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /Switch consumers blue -> green in context closed, namespace kafka-bg-test\? \[y\/N\]/);
+    assert.match(result.stderr, /Aborted; nothing was changed\./);
+    assert.equal(result.stdout, '');
+  });
+
+  it('on a terminal, "yes" goes ahead (here into the unreachable cluster: exit 3)', async () => {
+    const result = await runCli(['rollback', '--to', 'blue', '--kubeconfig', kubeconfig, '--request-timeout', '2s'], {}, { stdinTTY: true, input: 'yes\n' });
+    assert.match(result.stderr, /Roll back consumers green -> blue/);
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /127\.0\.0\.1:1/);
+  });
+
   it('names a missing kubeconfig file', async () => {
     const result = await runCli(['status', '--kubeconfig', join(dir, 'missing')]);
     assert.equal(result.code, 2);

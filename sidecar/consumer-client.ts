@@ -4,9 +4,8 @@
  * fields, is an error, never guessed at. Failures throw PodUnreachableError.
  */
 import { Agent, request } from 'undici';
-import { PodUnreachableError } from '../src/core/errors.js';
+import { errorMessage, PodUnreachableError } from '../src/core/errors.js';
 import { isLifecycle, type Fault, type Lifecycle } from '../src/shared/model.js';
-import { errorMessage } from './log.js';
 import type { ConsumerPort } from './reconciler.js';
 
 function field(body: unknown, name: string): unknown {

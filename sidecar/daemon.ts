@@ -5,6 +5,7 @@
  * pushes refused, wait for in-flight requests and the running reconcile, stop the loop, close the
  * server and the consumer client. Shutdown never pauses or resumes the consumer.
  */
+import { errorMessage } from '../src/core/errors.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../src/core/clock.js';
@@ -12,7 +13,7 @@ import type { Clock } from '../src/core/ports.js';
 import type { SidecarConfig } from './config.js';
 import { HttpConsumerClient } from './consumer-client.js';
 import { FileGenerationStore } from './generation-store.js';
-import { errorMessage, type Logger } from './log.js';
+import type { Logger } from './log.js';
 import { SidecarMetrics } from './metrics.js';
 import { Reconciler, type ConsumerPort, type GenerationStore, type StateDataSource } from './reconciler.js';
 import { createSidecarServer } from './server.js';

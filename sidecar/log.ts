@@ -24,7 +24,3 @@ export function createJsonLogger(writeLine: (line: string) => void, now: () => n
   };
 }
 
-/** The message of anything thrown, for a log field or a status line. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -20,10 +20,11 @@
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
  * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.
  */
+import { errorMessage } from '../src/core/errors.js';
 import type { Clock, SidecarStatus } from '../src/core/ports.js';
 import { resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
 import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
-import { errorMessage, type Logger } from './log.js';
+import type { Logger } from './log.js';
 
 /** The consumer's lifecycle and fault API, as the sidecar uses it. Every method throws on failure. */
 export interface ConsumerPort {

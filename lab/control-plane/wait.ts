@@ -3,8 +3,9 @@
  * cap, and on timeout fails with the condition's own last explanation of why it is not yet true.
  * Guarantees the check runs at least once and never runs after the deadline has passed.
  */
-import { setTimeout as delay } from 'node:timers/promises';
+import { systemClock } from '../../src/core/clock.js';
 import { OperationError } from '../../src/core/errors.js';
+import { pollUntil } from '../../src/core/poll.js';
 
 export type Probe<T> = { done: true; value: T } | { done: false; reason: string };
 
@@ -17,19 +18,16 @@ export interface WaitOptions {
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<Probe<T>>, options: WaitOptions): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
-  let interval = options.firstIntervalMs ?? 50;
-  const maxInterval = options.maxIntervalMs ?? 1000;
-  for (;;) {
-    const result = await probe();
-    if (result.done) return result.value;
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) {
-      throw new OperationError(`timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for ${what}: ${result.reason}`, options.hint);
-    }
-    await delay(Math.min(interval, remaining));
-    interval = Math.min(interval * 2, maxInterval);
-  }
+  const outcome = await pollUntil(
+    async () => {
+      const result = await probe();
+      return { done: result.done, value: result };
+    },
+    { clock: systemClock, timeoutMs: options.timeoutMs, initialIntervalMs: options.firstIntervalMs ?? 50, maxIntervalMs: options.maxIntervalMs ?? 1000 },
+  );
+  if (outcome.done && outcome.value.done) return outcome.value.value;
+  const reason = !outcome.done && outcome.last && !outcome.last.done ? outcome.last.reason : 'no answer';
+  throw new OperationError(`timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for ${what}: ${reason}`, options.hint);
 }
 
 /** A one-line description of a failed attempt, for probe reasons. */

@@ -76,3 +76,8 @@ export class PodUnreachableError extends OperationError {
     super(message, undefined, options);
   }
 }
+
+/** The message of anything thrown, for a warning, a log field or a status line. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -5,7 +5,7 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { isColor, NO_FAULT, sameFault, type Color, type DesiredEntry, type Fault } from '../shared/model.js';
-import { OperationError, PodUnreachableError, RefusedError, UsageError } from './errors.js';
+import { errorMessage, OperationError, PodUnreachableError, RefusedError, UsageError } from './errors.js';
 import { listFleet } from './fleet.js';
 import { assertPermissions, faultPermissions } from './permissions.js';
 import { pollUntil } from './poll.js';
@@ -91,7 +91,7 @@ async function applyAndConfirm(context: FaultContext, request: FaultRequest, pod
   if (resolved.status !== 'ok' || !resolved.entry.fault) throw new OperationError(`desired state of ${pod.name} vanished while writing it`);
   const desired = resolved.entry.fault;
   const [push, direct] = await Promise.allSettled([context.pods.push(pod, resolved.entry), context.pods.setFault(pod, desired)]);
-  const failures = [push, direct].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => messageOf(r.reason));
+  const failures = [push, direct].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => errorMessage(r.reason));
   for (const settled of [push, direct]) {
     if (settled.status === 'rejected' && !(settled.reason instanceof PodUnreachableError)) throw settled.reason;
   }
@@ -120,6 +120,3 @@ function result(pod: PodInfo, desired: Fault): PodFaultResult {
   return { pod: pod.name, color: pod.color, desired, confirmed: false };
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

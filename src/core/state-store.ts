@@ -73,7 +73,7 @@ export class DesiredStateStore {
    * Applies `change(current)` under a new generation. Returns the state as written.
    */
   async update(change: (current: DesiredState) => DesiredStateChange): Promise<DesiredState> {
-    for (let attempt = 1; ; attempt++) {
+    return retryOnConflict(this.name, async () => {
       const current = await this.read();
       const generation = Math.max(current.generation, ...[...current.entries.values()].map((entry) => entry.generation)) + 1;
       const { entries = new Map(), operation } = change(current);
@@ -82,19 +82,29 @@ export class DesiredStateStore {
       const annotations: Record<string, string> = { ...current.snapshot.annotations, [GENERATION_ANNOTATION]: String(generation) };
       if (operation === null) delete annotations[OPERATION_ANNOTATION];
       else if (operation) annotations[OPERATION_ANNOTATION] = encodeOperation(operation);
-      try {
-        const written = await this.cluster.writeConfigMap({
-          name: this.name,
-          data,
-          annotations,
-          resourceVersion: current.snapshot.resourceVersion,
-        });
-        return decodeDesiredState(written);
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-        if (attempt >= MAX_CONFLICT_RETRIES) {
-          throw new OperationError(`ConfigMap ${this.name} kept changing under us (${attempt} conflicting writes)`, 'retry; if it persists, look for another writer', { cause: error });
-        }
+      const written = await this.cluster.writeConfigMap({
+        name: this.name,
+        data,
+        annotations,
+        resourceVersion: current.snapshot.resourceVersion,
+      });
+      return decodeDesiredState(written);
+    });
+  }
+}
+
+/**
+ * Runs one read-modify-write of ConfigMap `name` until it does not lose the race (409), re-reading
+ * each time; gives up after MAX_CONFLICT_RETRIES attempts. Any other error is thrown at once.
+ */
+export async function retryOnConflict<T>(name: string, readModifyWrite: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readModifyWrite();
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      if (attempt >= MAX_CONFLICT_RETRIES) {
+        throw new OperationError(`ConfigMap ${name} kept changing under us (${attempt} conflicting writes)`, 'retry; if it persists, look for another writer', { cause: error });
       }
     }
   }

@@ -29,7 +29,7 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type DesiredLifecycle } from '../shared/model.js';
-import { ConflictError, OperationError, RefusedError } from './errors.js';
+import { errorMessage, OperationError, RefusedError } from './errors.js';
 import type { PhaseName, PhaseRef, ProgressEventInput, ProgressSink } from './events.js';
 import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
 import { appendHistory, HISTORY_KEY, type HistoryEntry, type PhaseTiming, type SwitchOutcome } from './history.js';
@@ -38,7 +38,7 @@ import type { OperationKind, OperationRecord } from './operation.js';
 import { assertPermissions, switchPermissions } from './permissions.js';
 import { pollUntil } from './poll.js';
 import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
-import { DesiredStateStore, type DesiredState } from './state-store.js';
+import { DesiredStateStore, retryOnConflict, type DesiredState } from './state-store.js';
 
 export interface SwitchRequest {
   target: Color;
@@ -185,7 +185,7 @@ class SwitchRun {
       try {
         await this.transition(this.from, this.to, false, this.context.signal);
       } catch (error) {
-        reason = messageOf(error);
+        reason = errorMessage(error);
         if (error instanceof LeaseLostError || !this.changedFleet) {
           outcome = 'failed';
           active = preflight.declared;
@@ -199,14 +199,14 @@ class SwitchRun {
           } catch (rollbackError) {
             outcome = 'rollback-failed';
             active = preflight.declared;
-            reason = `${reason}; rollback failed: ${messageOf(rollbackError)}`;
+            reason = `${reason}; rollback failed: ${errorMessage(rollbackError)}`;
             leftovers = await this.describeFleet();
           }
         }
       }
       if (outcome !== 'failed' || this.changedFleet) {
         // A record that fails (API server down) must not hide the outcome: report it with the rest.
-        const unrecorded = await this.record(outcome, active, reason).then(() => undefined, messageOf);
+        const unrecorded = await this.record(outcome, active, reason).then(() => undefined, errorMessage);
         if (unrecorded) leftovers = [...(leftovers ?? []), `could not record the outcome: ${unrecorded}; run \`bgswitch status\` once the cluster answers`];
       }
     } finally {
@@ -289,7 +289,7 @@ class SwitchRun {
       await this.lock.release(this.to);
       this.emit({ type: 'info', message: `the switch lock was left with ${staleHolder || 'no holder'}; handed back to ${this.to}` });
     } catch (error) {
-      this.emit({ type: 'warning', message: `the switch lock is left with ${staleHolder || 'no holder'}: ${messageOf(error)}` });
+      this.emit({ type: 'warning', message: `the switch lock is left with ${staleHolder || 'no holder'}: ${errorMessage(error)}` });
     }
   }
 
@@ -374,7 +374,7 @@ class SwitchRun {
         try {
           await this.context.pods.lifecycle(pod, action, signal);
         } catch (error) {
-          this.emit({ type: 'warning', message: `${action} ${pod.name}: ${messageOf(error)}` });
+          this.emit({ type: 'warning', message: `${action} ${pod.name}: ${errorMessage(error)}` });
         }
       }),
     );
@@ -398,7 +398,7 @@ class SwitchRun {
       try {
         await this.context.pods.push(pod, resolved.entry, signal);
       } catch (error) {
-        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${messageOf(error)}` });
+        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}` });
       }
     };
     this.pushQueues.set(pod.name, (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send));
@@ -486,7 +486,7 @@ class SwitchRun {
   /** active-version (+ history) in one write, then the operation record removed (or marked failed). */
   private async recordConfigMaps(outcome: SwitchOutcome, active: Color | undefined, entry: HistoryEntry): Promise<void> {
     const { cluster, names } = this.context;
-    await writeWithRetry(async () => {
+    await retryOnConflict(names.activeConfigMap, async () => {
       const current = await cluster.getConfigMap(names.activeConfigMap);
       if (!current) throw new OperationError(`ConfigMap ${names.activeConfigMap} disappeared`);
       const data: Record<string, string> = { ...current.data, [HISTORY_KEY]: appendHistory(current.data[HISTORY_KEY], entry) };
@@ -513,7 +513,7 @@ class SwitchRun {
       if (active) await this.lock.release(active);
       else await this.lock.stopRenewing();
     } catch (error) {
-      this.emit({ type: 'warning', message: `could not hand the Lease back (it expires by itself): ${messageOf(error)}` });
+      this.emit({ type: 'warning', message: `could not hand the Lease back (it expires by itself): ${errorMessage(error)}` });
       await this.lock.stopRenewing();
     }
   }
@@ -534,7 +534,7 @@ class SwitchRun {
     } catch (error) {
       const lastSeen = [...this.lastPodState].map(([pod, state]) => `${pod} ${state}`).join(', ');
       return [
-        `could not observe the fleet: ${messageOf(error)}`,
+        `could not observe the fleet: ${errorMessage(error)}`,
         ...(lastSeen ? [`last seen: ${lastSeen}`] : []),
         'desired state in the ConfigMap may say PAUSED for every pod; run `bgswitch status` once the cluster answers',
       ];
@@ -592,7 +592,7 @@ class SwitchRun {
     } catch (error) {
       const durationMs = this.context.clock.now() - start;
       this.phases.push({ name: rollback ? `rollback:${name}` : name, ok: false, durationMs });
-      this.emit({ type: 'phase-end', phase, ok: false, detail: messageOf(error), durationMs });
+      this.emit({ type: 'phase-end', phase, ok: false, detail: errorMessage(error), durationMs });
       throw error;
     }
   }
@@ -669,16 +669,4 @@ function eventFor(outcome: SwitchOutcome, actor: string, from: Color, to: Color,
   }
 }
 
-async function writeWithRetry(write: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= 8) throw error;
-    }
-  }
-}
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

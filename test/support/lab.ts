@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { analyzeTransitions, parseTransitionLog, type LifecycleRecord, type TransitionAnalysis } from '../../consumer/transitions.js';
 import { labPaths, labUp, type LabInfo } from '../../lab/control.js';
+import { systemClock } from '../../src/core/clock.js';
+import { pollUntil } from '../../src/core/poll.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const paths = labPaths(repoRoot);
@@ -139,22 +141,21 @@ export function analyzeWindow(from: number, to: number = Date.now()): Transition
 
 /** Waits for a condition with a deadline, polling from a small interval; never a fixed sleep. */
 export async function waitFor<T>(description: string, check: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let interval = 50;
   let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${description}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, interval));
-    interval = Math.min(interval * 2, 500);
-  }
+  const outcome = await pollUntil(
+    async () => {
+      try {
+        const value = await check();
+        return { done: Boolean(value), value };
+      } catch (error) {
+        lastError = error;
+        return { done: false, value: undefined };
+      }
+    },
+    { clock: systemClock, timeoutMs, initialIntervalMs: 50, maxIntervalMs: 500 },
+  );
+  if (outcome.done && outcome.value) return outcome.value;
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${description}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
 }
 
 export interface StatusJson {

@@ -56,7 +56,7 @@ export interface PodAgentOptions {
   timeoutMs?: number;
   clock: Pick<Clock, 'now'>;
   retry?: Partial<RetryPolicy>;
-  /** Defaults to process.env; only KUBERNETES_SERVICE_HOST is read. */
+  /** Defaults to process.env; KUBERNETES_SERVICE_HOST and, for direct calls, HTTP_PROXY/NO_PROXY are read. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Tests only: an undici MockAgent in place of real connections. */
   dispatcher?: Dispatcher;
@@ -90,7 +90,7 @@ export function createPodAgent(options: PodAgentOptions): PodClient {
   const transport =
     via === 'proxy'
       ? new ProxyTransport(apiServerCredentials(options.kubeConfig), options.namespace, timeoutMs, options.dispatcher)
-      : new DirectTransport(timeoutMs, options.dispatcher);
+      : new DirectTransport(timeoutMs, options.dispatcher, options.env);
   return new HttpPodAgent(transport, {
     lifecyclePort: options.lifecyclePort ?? DEFAULT_LIFECYCLE_PORT,
     sidecarPort: options.sidecarPort ?? DEFAULT_SIDECAR_PORT,

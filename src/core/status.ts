@@ -31,7 +31,7 @@ export interface PodRow {
   desired: DesiredLifecycle | 'missing' | 'malformed';
   desiredGeneration?: number;
   desiredFault?: Fault;
-  sidecar: { reachable: boolean; generation?: number; error?: string };
+  sidecar: { reachable: boolean; generation?: number; error?: string; pushKeyMounted?: boolean };
   fault?: Fault;
   lastSequenceNumber?: number;
   totalMessagesReceived?: number;
@@ -156,7 +156,7 @@ function row(o: PodObservation, extras: { sidecar: SidecarStatus | Error; fault:
     sidecar:
       extras.sidecar instanceof Error
         ? { reachable: false, error: extras.sidecar.message }
-        : { reachable: true, generation: extras.sidecar.generation },
+        : { reachable: true, generation: extras.sidecar.generation, ...(extras.sidecar.pushKeyMounted === false ? { pushKeyMounted: false } : {}) },
     ...(extras.fault instanceof Error ? {} : { fault: extras.fault }),
     ...(o.status ? { lastSequenceNumber: o.status.lastSequenceNumber, totalMessagesReceived: o.status.totalMessagesReceived } : {}),
   };
@@ -183,6 +183,9 @@ function fleetProblems(observations: PodObservation[], rows: PodRow[], state: De
       problems.push({ kind: 'drift', message: `${r.name}: desired ${r.desired}, actual ${r.actual}`, hint: 'the sidecar converges within seconds; if it persists, check its logs' });
     }
     if (r.actual !== 'not-running' && !r.sidecar.reachable) problems.push({ kind: 'sidecar', message: `${r.name}: sidecar unreachable (${r.sidecar.error ?? 'no answer'})` });
+    if (r.sidecar.pushKeyMounted === false) {
+      problems.push({ kind: 'sidecar', message: `${r.name}: the sidecar has no push key, so it refuses pushes`, hint: 'the kubelet mounts the push-key Secret within about a minute of `bgswitch init`; if it persists, run `bgswitch init` and check the pod mounts the Secret' });
+    }
   }
   for (const [key, error] of state?.malformed ?? []) {
     problems.push({ kind: 'malformed', message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`, hint: 'the next switch rewrites it; or fix it with kubectl edit' });

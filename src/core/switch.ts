@@ -29,7 +29,7 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type DesiredLifecycle } from '../shared/model.js';
-import { errorMessage, OperationError, RefusedError } from './errors.js';
+import { errorMessage, NoPushKeyError, OperationError, RefusedError } from './errors.js';
 import type { PhaseName, PhaseRef, ProgressEventInput, ProgressSink } from './events.js';
 import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
 import { appendHistory, HISTORY_KEY, type HistoryEntry, type PhaseTiming, type SwitchOutcome } from './history.js';
@@ -40,6 +40,9 @@ import { pollUntil } from './poll.js';
 import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import { DesiredStateStore, retryOnConflict, type DesiredState } from './state-store.js';
 
+
+/** Before the kubelet mounts the push-key Secret, every sidecar refuses pushes; the L1 calls do the work. */
+const NO_PUSH_KEY = { noun: 'sidecar', text: 'refused the push: no push key mounted yet; the lifecycle calls carried the step' };
 export interface SwitchRequest {
   target: Color;
   kind: OperationKind;
@@ -398,7 +401,8 @@ class SwitchRun {
       try {
         await this.context.pods.push(pod, resolved.entry, signal);
       } catch (error) {
-        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}` });
+        const repeated = error instanceof NoPushKeyError ? { repeated: NO_PUSH_KEY } : {};
+        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}`, ...repeated });
       }
     };
     this.pushQueues.set(pod.name, (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send));

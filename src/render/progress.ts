@@ -2,6 +2,8 @@
  * Progress of a long command, on stderr (stdout stays for the result):
  *  - on a TTY, an ora spinner per phase with its elapsed time, redrawn only while it runs;
  *  - otherwise plain timestamped lines, one per event (CI logs, pipes).
+ * Either way, warnings marked `repeated` (e.g. every sidecar refusing a push before its key is
+ * mounted) are counted and shown as one line when the step ends.
  */
 import type { ProgressEvent, ProgressSink } from '../core/events.js';
 import type { OutStream } from './io.js';
@@ -101,6 +103,31 @@ export async function ttyProgress(stream: OutStream, style: Style): Promise<Prog
   };
 }
 
+/** Holds back `repeated` warnings and shows each kind once per step, with its count. */
+export function collapseRepeated(renderer: ProgressRenderer): ProgressRenderer {
+  const pending = new Map<string, { noun: string; text: string; count: number; at: number }>();
+  const flush = () => {
+    for (const { noun, text, count, at } of pending.values()) renderer.sink({ type: 'warning', message: `${count} ${noun}${count === 1 ? '' : 's'} ${text}`, at });
+    pending.clear();
+  };
+  return {
+    stop: () => {
+      flush();
+      renderer.stop();
+    },
+    sink: (event) => {
+      if (event.type === 'warning' && event.repeated) {
+        const key = `${event.repeated.noun} ${event.repeated.text}`;
+        const seen = pending.get(key);
+        pending.set(key, { ...event.repeated, count: (seen?.count ?? 0) + 1, at: event.at });
+        return;
+      }
+      renderer.sink(event);
+      if (event.type === 'phase-end') flush();
+    },
+  };
+}
+
 export async function createProgress(stream: OutStream, style: Style): Promise<ProgressRenderer> {
-  return stream.isTTY ? ttyProgress(stream, style) : plainProgress(stream, style);
+  return collapseRepeated(stream.isTTY ? await ttyProgress(stream, style) : plainProgress(stream, style));
 }

@@ -15,6 +15,7 @@ import type { PodInfo, SidecarStatus } from '../../src/core/ports.js';
 import { readStatus } from '../../src/core/status.js';
 import { createPodAgent } from '../../src/pods/agent.js';
 import { collapseRepeated, plainProgress } from '../../src/render/progress.js';
+import { renderInitReport } from '../../src/render/init-view.js';
 import { renderStatus } from '../../src/render/status-view.js';
 import { createStyle } from '../../src/render/style.js';
 import { startSidecar } from '../../sidecar/daemon.js';
@@ -109,5 +110,21 @@ describe('status and a sidecar without a key', () => {
     const text = renderStatus(view, { context: 'lab', server: 'https://10.77.0.1:6443' }, createStyle(new Capture(), { NO_COLOR: '1' }));
     assert.match(text, /consumer-green-0 .*no key \(gen \d+\)/);
     assert.match(text, /consumer-blue-0 .*ok \(gen \d+\)/);
+  });
+});
+
+describe('bgswitch init', () => {
+  const plain = createStyle(new Capture(), { NO_COLOR: '1' });
+  const secret = (action: 'created' | 'unchanged' | 'would create') => ({ object: `Secret/${NAMES.pushKeySecret}`, action, detail: 'signs sidecar pushes (value never shown)' });
+
+  it('says when a newly created push key reaches the sidecars', () => {
+    const text = renderInitReport({ dryRun: false, steps: [secret('created')] }, plain);
+    assert.match(text, /The push key reaches the running sidecars when the kubelet refreshes the mounted Secret, usually within a minute/);
+    assert.match(text, /`bgswitch status` shows their SIDECAR as "no key"/);
+  });
+
+  it('says nothing of it when the key already existed or on a dry run', () => {
+    assert.doesNotMatch(renderInitReport({ dryRun: false, steps: [secret('unchanged')] }, plain), /push key reaches/);
+    assert.doesNotMatch(renderInitReport({ dryRun: true, steps: [secret('would create')] }, plain), /push key reaches/);
   });
 });

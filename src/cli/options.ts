@@ -13,8 +13,8 @@ import { parseDuration } from './durations.js';
 export type OutputFormat = 'text' | 'json' | 'yaml';
 export type Via = 'proxy' | 'direct' | 'auto';
 
-/** Raw values as commander hands them over. */
-export interface ClusterFlags {
+/** Raw values as commander hands them over (kubectl's connection flags under their own names). */
+export interface ClusterFlags extends Omit<ConnectionOverrides, 'asGroups'> {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -29,13 +29,7 @@ export interface ClusterFlags {
   lifecyclePort?: string;
   sidecarPort?: string;
   requestTimeout?: string;
-  cluster?: string;
-  user?: string;
-  server?: string;
-  certificateAuthority?: string;
-  insecureSkipTlsVerify?: boolean;
-  token?: string;
-  as?: string;
+  /** Repeated --as-group, collected by commander. */
   asGroup?: string[];
 }
 

@@ -4,7 +4,7 @@
  * (bin/bgswitch.js over dist/, as `npm test` builds it) with a real pipe.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,12 @@ describe('a reader that goes away', () => {
     const result = await runWithClosedReader(['completion', 'bash']);
     assert.equal(result.stderr, '');
     assert.equal(result.code, 0);
+  });
+
+  it('a stdout closed before the start (`>&-`) is no error either', () => {
+    const run = (args: string) => spawnSync('bash', ['-c', `"${process.execPath}" "${launcher}" ${args} >&-; echo "exit $?" >&2`], { encoding: 'utf8' }).stderr;
+    assert.equal(run('switch --help'), 'exit 0\n');
+    assert.equal(run('switch purple'), 'error: unknown colour "purple"\nhint: use blue or green\nexit 2\n');
   });
 
   it('a usage error keeps its exit code when stdout is closed', async () => {

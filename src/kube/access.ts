@@ -158,7 +158,7 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
     inCluster,
     contextName: context.name,
     server: currentServer(kubeConfig),
-    userName: overrides.as ?? current.user,
+    userName: current.user,
     namespace: options.namespace || context.namespace || DEFAULT_NAMESPACE,
   };
 }

@@ -140,6 +140,8 @@ class SwitchRun {
   private readonly lock: SwitchLock;
   private readonly startedAt: number;
   private readonly phases: PhaseTiming[] = [];
+  /** The step running now: a background push's warning names the step that sent it. */
+  private currentPhase: PhaseRef | undefined;
   private generation = 0;
   /** Set once the first desired-state write succeeded: from then on a failure means rollback. */
   private changedFleet = false;
@@ -397,11 +399,12 @@ class SwitchRun {
   private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): void {
     const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
     if (resolved.status !== 'ok') return;
+    const step = this.currentPhase;
     const send = async () => {
       try {
         await this.context.pods.push(pod, resolved.entry, signal);
       } catch (error) {
-        const repeated = error instanceof NoPushKeyError ? { repeated: NO_PUSH_KEY } : {};
+        const repeated = error instanceof NoPushKeyError ? { repeated: { ...NO_PUSH_KEY, ...(step ? { step } : {}) } } : {};
         this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}`, ...repeated });
       }
     };
@@ -585,6 +588,7 @@ class SwitchRun {
 
   private async phase<T>(name: PhaseName, rollback: boolean, title: string, work: () => Promise<T>): Promise<T> {
     const phase: PhaseRef = { name, rollback, title };
+    this.currentPhase = phase;
     const start = this.context.clock.now();
     this.emit({ type: 'phase-start', phase });
     try {

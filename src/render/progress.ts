@@ -3,7 +3,8 @@
  *  - on a TTY, an ora spinner per phase with its elapsed time, redrawn only while it runs;
  *  - otherwise plain timestamped lines, one per event (CI logs, pipes).
  * Either way, warnings marked `repeated` (e.g. every sidecar refusing a push before its key is
- * mounted) are counted and shown as one line when the step ends.
+ * mounted) are counted per step and shown as one line per step at the end: they come from
+ * background calls, which may finish after their step has ended.
  */
 import type { ProgressEvent, ProgressSink } from '../core/events.js';
 import type { OutStream } from './io.js';
@@ -16,7 +17,7 @@ export interface ProgressRenderer {
   stop(): void;
 }
 
-function phaseLabel(event: Extract<ProgressEvent, { phase: unknown }>): string {
+function phaseLabel(event: Pick<Extract<ProgressEvent, { phase: unknown }>, 'phase'>): string {
   return event.phase.rollback ? `[rollback] ${event.phase.title}` : event.phase.title;
 }
 
@@ -103,27 +104,23 @@ export async function ttyProgress(stream: OutStream, style: Style): Promise<Prog
   };
 }
 
-/** Holds back `repeated` warnings and shows each kind once per step, with its count. */
+/** Holds back `repeated` warnings until stop() and then shows each kind once per step, with its count. */
 export function collapseRepeated(renderer: ProgressRenderer): ProgressRenderer {
-  const pending = new Map<string, { noun: string; text: string; count: number; at: number }>();
-  const flush = () => {
-    for (const { noun, text, count, at } of pending.values()) renderer.sink({ type: 'warning', message: `${count} ${noun}${count === 1 ? '' : 's'} ${text}`, at });
-    pending.clear();
-  };
+  const pending = new Map<string, { label: string; noun: string; text: string; count: number; at: number }>();
   return {
     stop: () => {
-      flush();
+      for (const { label, noun, text, count, at } of pending.values()) {
+        renderer.sink({ type: 'warning', message: `${label}${count} ${noun}${count === 1 ? '' : 's'} ${text}`, at });
+      }
+      pending.clear();
       renderer.stop();
     },
     sink: (event) => {
-      if (event.type === 'warning' && event.repeated) {
-        const key = `${event.repeated.noun} ${event.repeated.text}`;
-        const seen = pending.get(key);
-        pending.set(key, { ...event.repeated, count: (seen?.count ?? 0) + 1, at: event.at });
-        return;
-      }
-      renderer.sink(event);
-      if (event.type === 'phase-end') flush();
+      if (event.type !== 'warning' || !event.repeated) return renderer.sink(event);
+      const { noun, text, step } = event.repeated;
+      const label = step ? `${phaseLabel({ phase: step })}: ` : '';
+      const key = `${label}${noun} ${text}`;
+      pending.set(key, { label, noun, text, count: (pending.get(key)?.count ?? 0) + 1, at: event.at });
     },
   };
 }

@@ -69,7 +69,10 @@ describe('a switch while the sidecars have no push key', () => {
     const start = Date.now();
     const result = await bgswitch(['switch', 'green', '--yes']);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /warning: 6 sidecars refused the push: no push key mounted yet; the lifecycle calls carried the step/);
+    for (const step of ['Pause blue', 'Resume green']) {
+      assert.match(result.stderr, new RegExp(`warning: ${step}: 6 sidecars refused the push: no push key mounted yet; the lifecycle calls carried the step`));
+    }
+    assert.equal(result.stderr.split('\n').filter((line) => line.includes('refused the push')).length, 2, 'one line per step');
     assert.doesNotMatch(result.stderr, /push to the sidecar of|rejected the signature/, 'no per-pod refusal lines');
     t.diagnostic(result.stderr.split('\n').filter((line) => line.includes('refused the push')).join('\n'));
     assertNoDualActive(t, start, 'switch with keyless sidecars');

@@ -73,24 +73,32 @@ describe('a sidecar without its push key', () => {
 });
 
 describe('repeated warnings', () => {
-  it('six refused pushes in a step become one line after the step; other warnings stay as they are', () => {
+  it('the refused pushes of each step become one line per step, also those that land after their step ended', () => {
     const out = new Capture();
     const progress = collapseRepeated(plainProgress(out, createStyle(out, { NO_COLOR: '1' })));
     const at = Date.UTC(2026, 10, 26, 9, 0, 0);
-    const repeated = { noun: 'sidecar', text: 'refused the push: no push key mounted yet; the lifecycle calls carried the step' };
-    const phase = { name: 'pause' as const, rollback: false, title: 'Pause blue' };
-    progress.sink({ type: 'phase-start', phase, at });
-    for (let i = 0; i < 6; i++) progress.sink({ type: 'warning', message: `push to the sidecar of consumer-${i}: no key`, repeated, at });
+    const text = 'refused the push: no push key mounted yet; the lifecycle calls carried the step';
+    const pause = { name: 'pause' as const, rollback: false, title: 'Pause blue' };
+    const resume = { name: 'resume' as const, rollback: false, title: 'Resume green' };
+    const refused = (step: typeof pause | typeof resume, pod: number) =>
+      progress.sink({ type: 'warning', message: `push to the sidecar of consumer-${pod}: no key`, repeated: { noun: 'sidecar', text, step }, at });
+    progress.sink({ type: 'phase-start', phase: pause, at });
+    for (let pod = 0; pod < 6; pod++) refused(pause, pod);
     progress.sink({ type: 'warning', message: 'took over the expired lock of someone', at });
-    progress.sink({ type: 'phase-end', phase, ok: true, detail: '', durationMs: 800, at });
-    progress.sink({ type: 'warning', message: 'late push: no key', repeated, at });
+    progress.sink({ type: 'phase-end', phase: pause, ok: true, detail: '', durationMs: 800, at });
+    progress.sink({ type: 'phase-start', phase: resume, at });
+    for (let pod = 0; pod < 4; pod++) refused(resume, pod);
+    progress.sink({ type: 'phase-end', phase: resume, ok: true, detail: '', durationMs: 300, at });
+    for (let pod = 4; pod < 6; pod++) refused(resume, pod);
     progress.stop();
     assert.deepEqual(out.text.split('\n').map((line) => line.replace(/^\S+ /, '')), [
       'Pause blue ...',
       'warning: took over the expired lock of someone',
       'Pause blue: ok in 800ms',
-      'warning: 6 sidecars refused the push: no push key mounted yet; the lifecycle calls carried the step',
-      'warning: 1 sidecar refused the push: no push key mounted yet; the lifecycle calls carried the step',
+      'Resume green ...',
+      'Resume green: ok in 300ms',
+      `warning: Pause blue: 6 sidecars ${text}`,
+      `warning: Resume green: 6 sidecars ${text}`,
       '',
     ]);
   });

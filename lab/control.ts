@@ -19,7 +19,7 @@ import { kubeletScript, labComponents, type LabComponent } from './control-plane
 import { writeKubeconfig } from './control-plane/kubeconfig.js';
 import { assertStillRunning, inspectProcess, isAlive, startProcess, stopProcess } from './control-plane/process.js';
 import { describeError, waitFor } from './control-plane/wait.js';
-import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady } from './control-plane/workload.js';
+import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady, waitForSidecarPushKeys } from './control-plane/workload.js';
 import { ensureLabBridge, removeLabNetwork } from './kubelet/network.js';
 import { API_SERVER_URL, DEFAULT_K8S_VERSION, WORKLOAD_NAMESPACE, binaryCacheDir, findRepoRoot, labPaths, type Component, type LabPaths } from './paths.js';
 import { ensurePki, pkiFiles, type LabPki } from './pki.js';
@@ -223,6 +223,10 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   });
   if (await needsActivation(core, WORKLOAD_NAMESPACE)) {
     await waitPods('pods');
+    await step(report, 'push key in the sidecars', async () => ({
+      value: await waitForSidecarPushKeys(adminConfig, expectedPods, podsTimeoutMs, kubeletWorking),
+      detail: `${expectedPods.length} sidecars`,
+    }));
     await step(report, 'bgswitch switch blue', async () => {
       await runProductCli(paths, ['switch', 'blue']);
       return { value: undefined, detail: 'done' };

@@ -2,12 +2,13 @@
  * The command tree. Each command parses and prints; the work is in src/core. Command modules are
  * imported only when their command runs, so `bgswitch --help` loads commander alone.
  */
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import type { CliIO } from '../render/io.js';
 import { addClusterOptions } from './options.js';
 import { packageVersion } from './version.js';
 
-function examples(lines: string[]): string {
+function exampleText(lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  ${line}`).join('\n')}\n`;
 }
 
@@ -25,14 +26,20 @@ function addSwitchOptions(command: Command): Command {
     .option('--metrics-file <path>', 'write the switch metrics in Prometheus text format to this file');
 }
 
-export function buildProgram(io: CliIO): { program: Command; exitCode: () => number } {
+/** How help and examples name the CLI: `kubectl bgswitch` when kubectl runs it as the plugin `kubectl-bgswitch`. */
+export function invokedName(argv: string[]): string {
+  return /^kubectl-bgswitch(\.js)?$/.test(basename(argv[1] ?? '')) ? 'kubectl bgswitch' : 'bgswitch';
+}
+
+export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; exitCode: () => number } {
   let exitCode = 0;
   const set = (code: number) => {
     exitCode = code;
   };
-  const program = new Command('bgswitch')
+  const examples = (lines: string[]) => exampleText(lines.map((line) => line.replace(/(^|[\s(])bgswitch(?= )/g, `$1${bin}`)));
+  const program = new Command(bin)
     .description('Switch a Kafka consumer fleet on Kubernetes between blue and green with no moment of dual consumption.')
-    .version(packageVersion(), '-v, --version')
+    .version(packageVersion(), '--version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showSuggestionAfterError()
@@ -77,6 +84,13 @@ export function buildProgram(io: CliIO): { program: Command; exitCode: () => num
     .option('-y, --yes', 'accepted for symmetry; init never asks')
     .addHelpText('after', examples(['kubectl apply -k k8s/ && bgswitch init', 'bgswitch init --dry-run']))
     .action(async (flags) => set(await (await import('./init.js')).initCommand(flags, io)));
+
+  program
+    .command('completion')
+    .argument('<shell>', 'bash, zsh or fish')
+    .description('Print a shell completion script for bgswitch and kubectl-bgswitch')
+    .addHelpText('after', examples(['source <(bgswitch completion bash)      # bash, e.g. in ~/.bashrc', 'source <(bgswitch completion zsh)       # zsh, e.g. in ~/.zshrc', 'bgswitch completion fish > ~/.config/fish/completions/bgswitch.fish']))
+    .action(async (shell: string) => set((await import('./completion.js')).completionCommand(program, shell, io)));
 
   return { program, exitCode: () => exitCode };
 }

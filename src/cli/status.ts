@@ -7,6 +7,7 @@ import { createStyle } from '../render/style.js';
 import { formatDocument } from '../render/format.js';
 import { parseDuration } from './durations.js';
 import { resolveClusterSettings, type ClusterFlags } from './options.js';
+import { onFirstStopSignal } from './signals.js';
 
 export async function statusCommand(flags: ClusterFlags & { watch?: boolean; interval?: string; check?: boolean }, io: CliIO): Promise<number> {
   const settings = resolveClusterSettings(flags, io.env);
@@ -23,14 +24,13 @@ export async function statusCommand(flags: ClusterFlags & { watch?: boolean; int
       io.stdout.write(await show(view));
       return view;
     }
-    // --watch: redraw only when the picture changed; stop on Ctrl-C.
+    // --watch: redraw only when the picture changed; stop on Ctrl-C, SIGTERM or a closed stdout.
     const stop = new AbortController();
-    const onInterrupt = () => stop.abort();
-    process.once('SIGINT', onInterrupt);
+    const stopListening = onFirstStopSignal(() => stop.abort());
     let shown = '';
     let view: StatusView | undefined;
     try {
-      while (!stop.signal.aborted) {
+      while (!stop.signal.aborted && !io.stdout.destroyed) {
         view = await read();
         const text = await show(view);
         if (text !== shown) {
@@ -40,7 +40,7 @@ export async function statusCommand(flags: ClusterFlags & { watch?: boolean; int
         await runtime.clock.sleep(intervalMs, stop.signal).catch(() => undefined);
       }
     } finally {
-      process.removeListener('SIGINT', onInterrupt);
+      stopListening();
     }
     return view;
   });

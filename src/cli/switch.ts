@@ -13,6 +13,7 @@ import { renderSwitchReport } from '../render/switch-report.js';
 import type { Color } from '../shared/model.js';
 import { parseColour } from './colour.js';
 import { confirm } from './confirm.js';
+import { onFirstStopSignal } from './signals.js';
 import { parseDuration } from './durations.js';
 import { durationFrom, resolveClusterSettings, type ClusterFlags, type ClusterSettings } from './options.js';
 import { withRuntime, type Runtime } from './runtime.js';
@@ -102,13 +103,11 @@ export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, targ
   const errStyle = createStyle(io.stderr, io.env);
   const progress = await createProgress(io.stderr, errStyle);
   const aborter = new AbortController();
-  // First Ctrl-C: stop and roll back safely. A second one gets the default behaviour.
-  const onInterrupt = () => {
-    io.stderr.write('\nInterrupted: stopping and rolling back (press Ctrl-C again to abandon; the lock then expires by itself)\n');
-    aborter.abort(new BgswitchError('interrupted by the operator', ExitCode.failure));
-    process.removeListener('SIGINT', onInterrupt);
-  };
-  process.on('SIGINT', onInterrupt);
+  // First Ctrl-C or SIGTERM: stop and roll back safely. A second one gets the default behaviour.
+  const stopListening = onFirstStopSignal((signal) => {
+    io.stderr.write(`\n${signal === 'SIGINT' ? 'Interrupted' : 'SIGTERM received'}: stopping and rolling back (a second Ctrl-C or SIGTERM abandons; the lock then expires by itself)\n`);
+    aborter.abort(new BgswitchError(`interrupted by the operator (${signal})`, ExitCode.failure));
+  });
   let report: SwitchReport;
   try {
     report = await runSwitch(
@@ -126,7 +125,7 @@ export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, targ
       { ...parsed.request, target, kind },
     );
   } finally {
-    process.removeListener('SIGINT', onInterrupt);
+    stopListening();
     progress.stop();
   }
 

@@ -77,6 +77,9 @@ export class PodUnreachableError extends OperationError {
   }
 }
 
+/** A sidecar refused a push because it has no push key yet (the Secret is not mounted in the pod yet). */
+export class NoPushKeyError extends PodUnreachableError {}
+
 /** The message of anything thrown, for a warning, a log field or a status line. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

@@ -30,18 +30,63 @@ export interface HistoryEntry {
   phases: PhaseTiming[];
 }
 
-export function parseHistory(raw: string | undefined): HistoryEntry[] {
-  if (!raw) return [];
+/** What `data.history` holds: the readable entries, and why each other part could not be read. */
+export interface HistoryRead {
+  entries: HistoryEntry[];
+  unreadable: string[];
+}
+
+const OUTCOMES: readonly string[] = ['switched', 'rolled-back', 'rollback-failed', 'failed'];
+
+/** Undefined when `value` is a whole history entry, else what is wrong with it. */
+function entryProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const entry = value as Record<string, unknown>;
+  const isCount = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  const checks: Array<[string, boolean]> = [
+    ['from', isColor(entry.from)],
+    ['to', isColor(entry.to)],
+    ['kind', entry.kind === 'switch' || entry.kind === 'rollback'],
+    ['outcome', OUTCOMES.includes(entry.outcome as string)],
+    ...(['id', 'actor', 'startedAt', 'finishedAt'] as const).map((field): [string, boolean] => [field, typeof entry[field] === 'string']),
+    ['durationMs', isCount(entry.durationMs)],
+    ['generation', Number.isSafeInteger(entry.generation) && (entry.generation as number) >= 0],
+    ['reason', entry.reason === undefined || typeof entry.reason === 'string'],
+    ['phases', Array.isArray(entry.phases)],
+  ];
+  const bad = checks.find(([, ok]) => !ok);
+  if (bad) return `field "${bad[0]}" is ${bad[0] in entry ? `invalid (${JSON.stringify(entry[bad[0]])?.slice(0, 60)})` : 'missing'}`;
+  const phase = (entry.phases as unknown[]).findIndex((p) => {
+    const candidate = p as Partial<PhaseTiming> | null;
+    return typeof candidate !== 'object' || candidate === null || typeof candidate.name !== 'string' || typeof candidate.ok !== 'boolean' || !isCount(candidate.durationMs);
+  });
+  return phase >= 0 ? `phase ${phase + 1} is not {name, ok, durationMs}` : undefined;
+}
+
+/** Reads every entry it can; a broken entry or a broken whole is named, never thrown. */
+export function readHistory(raw: string | undefined): HistoryRead {
+  if (!raw) return { entries: [], unreadable: [] };
+  let value: unknown;
   try {
-    const value: unknown = JSON.parse(raw);
-    if (!Array.isArray(value)) return [];
-    return value.filter(
-      (entry): entry is HistoryEntry =>
-        typeof entry === 'object' && entry !== null && isColor((entry as HistoryEntry).from) && isColor((entry as HistoryEntry).to),
-    );
+    value = JSON.parse(raw);
   } catch {
-    return [];
+    return { entries: [], unreadable: ['the history is not JSON'] };
   }
+  if (!Array.isArray(value)) return { entries: [], unreadable: ['the history is not a JSON array'] };
+  const read: HistoryRead = { entries: [], unreadable: [] };
+  value.forEach((entry: unknown, index) => {
+    const problem = entryProblem(entry);
+    if (problem === undefined) read.entries.push(entry as HistoryEntry);
+    else {
+      const id = typeof (entry as { id?: unknown } | null)?.id === 'string' ? ` (id ${(entry as { id: string }).id})` : '';
+      read.unreadable.push(`entry ${index + 1}${id}: ${problem}`);
+    }
+  });
+  return read;
+}
+
+export function parseHistory(raw: string | undefined): HistoryEntry[] {
+  return readHistory(raw).entries;
 }
 
 export function appendHistory(raw: string | undefined, entry: HistoryEntry): string {

@@ -108,6 +108,8 @@ export interface SidecarStatus {
   desiredSource?: string;
   actual?: Lifecycle;
   lastError?: string;
+  /** False when the sidecar has no push key (the Secret is not mounted yet); absent from older sidecars. */
+  pushKeyMounted?: boolean;
 }
 
 /**

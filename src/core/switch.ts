@@ -29,7 +29,7 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type DesiredLifecycle } from '../shared/model.js';
-import { errorMessage, OperationError, RefusedError } from './errors.js';
+import { errorMessage, NoPushKeyError, OperationError, RefusedError } from './errors.js';
 import type { PhaseName, PhaseRef, ProgressEventInput, ProgressSink } from './events.js';
 import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
 import { appendHistory, HISTORY_KEY, type HistoryEntry, type PhaseTiming, type SwitchOutcome } from './history.js';
@@ -40,6 +40,9 @@ import { pollUntil } from './poll.js';
 import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import { DesiredStateStore, retryOnConflict, type DesiredState } from './state-store.js';
 
+
+/** Before the kubelet mounts the push-key Secret, every sidecar refuses pushes; the L1 calls do the work. */
+const NO_PUSH_KEY = { noun: 'sidecar', text: 'refused the push: no push key mounted yet; the lifecycle calls carried the step' };
 export interface SwitchRequest {
   target: Color;
   kind: OperationKind;
@@ -137,6 +140,8 @@ class SwitchRun {
   private readonly lock: SwitchLock;
   private readonly startedAt: number;
   private readonly phases: PhaseTiming[] = [];
+  /** The step running now: a background push's warning names the step that sent it. */
+  private currentPhase: PhaseRef | undefined;
   private generation = 0;
   /** Set once the first desired-state write succeeded: from then on a failure means rollback. */
   private changedFleet = false;
@@ -394,11 +399,13 @@ class SwitchRun {
   private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): void {
     const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
     if (resolved.status !== 'ok') return;
+    const step = this.currentPhase;
     const send = async () => {
       try {
         await this.context.pods.push(pod, resolved.entry, signal);
       } catch (error) {
-        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}` });
+        const repeated = error instanceof NoPushKeyError ? { repeated: { ...NO_PUSH_KEY, ...(step ? { step } : {}) } } : {};
+        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}`, ...repeated });
       }
     };
     this.pushQueues.set(pod.name, (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send));
@@ -581,6 +588,7 @@ class SwitchRun {
 
   private async phase<T>(name: PhaseName, rollback: boolean, title: string, work: () => Promise<T>): Promise<T> {
     const phase: PhaseRef = { name, rollback, title };
+    this.currentPhase = phase;
     const start = this.context.clock.now();
     this.emit({ type: 'phase-start', phase });
     try {

@@ -39,7 +39,7 @@ export function renderStatus(view: StatusView, header: { context: string; server
         paintState(p.actual, style),
         paintState(p.desired, style),
         p.desiredGeneration === undefined ? '-' : String(p.desiredGeneration),
-        p.sidecar.reachable ? `ok (gen ${p.sidecar.generation ?? '?'})` : style.red('unreachable'),
+        !p.sidecar.reachable ? style.red('unreachable') : p.sidecar.pushKeyMounted === false ? style.yellow(`no key (gen ${p.sidecar.generation ?? '?'})`) : `ok (gen ${p.sidecar.generation ?? '?'})`,
         describeFault(p.fault),
         p.lastSequenceNumber === undefined ? '-' : String(p.lastSequenceNumber),
         p.totalMessagesReceived === undefined ? '-' : String(p.totalMessagesReceived),

@@ -81,3 +81,6 @@ export class PodUnreachableError extends OperationError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The Kafka broker did not answer (in time, or at all). Preflight turns it into a refusal. */
+export class KafkaUnavailableError extends OperationError {}

@@ -107,10 +107,6 @@ export async function switchCommand(colour: string, flags: SwitchFlags, io: CliI
 }
 
 export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, yes: boolean, io: CliIO): Promise<number> {
-  return withKafka(parsed.kafka, runtime, parsed.settings.requestTimeoutMs, (kafka) => switchWithGroup(runtime, parsed, target, kind, yes, io, kafka));
-}
-
-async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, yes: boolean, io: CliIO, kafka: KafkaGroup | undefined): Promise<number> {
   const { access } = runtime;
   const from = target === 'blue' ? 'green' : 'blue';
   if (!parsed.request.dryRun && !yes) {
@@ -120,7 +116,11 @@ async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: C
       return ExitCode.failure;
     }
   }
+  return withKafka(parsed.kafka, runtime, parsed.settings.requestTimeoutMs, (kafka) => switchWithGroup(runtime, parsed, target, kind, io, kafka));
+}
 
+async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, io: CliIO, kafka: KafkaGroup | undefined): Promise<number> {
+  const { access } = runtime;
   const errStyle = createStyle(io.stderr, io.env);
   const progress = await createProgress(io.stderr, errStyle);
   const aborter = new AbortController();

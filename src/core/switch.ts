@@ -297,7 +297,8 @@ class SwitchRun {
       this.emit({ type: 'warning', message: `--force: proceeding although ${problems.join('; ')}` });
     }
 
-    if (this.context.kafka) await this.preflightGroup(observations);
+    // The paused side: the colour not declared active (nothing declared yet: the target, not consuming).
+    if (this.context.kafka) await this.preflightGroup(observations, declared ? otherColor(declared) : this.to);
 
     const desiredOf = (pod: PodInfo) => {
       const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
@@ -313,10 +314,10 @@ class SwitchRun {
   }
 
   /**
-   * The group must answer, and no pod of the paused side (the target colour, or any PAUSED pod) may
+   * The group must answer, and no pod of the paused side (`pausedColor`, or any PAUSED pod) may
    * hold partitions: nobody consumes those, and the switch could not hand them over.
    */
-  private async preflightGroup(observations: PodObservation[]): Promise<void> {
+  private async preflightGroup(observations: PodObservation[], pausedColor: Color): Promise<void> {
     let group: GroupView;
     try {
       group = await this.readGroup(observations);
@@ -324,7 +325,7 @@ class SwitchRun {
       if (!(error instanceof KafkaUnavailableError)) throw error;
       throw new RefusedError(error.message, 'check the broker; `--no-kafka` switches without the consumer-group checks', { cause: error });
     }
-    const stranded = strandedMembers(group, this.to);
+    const stranded = strandedMembers(group, pausedColor);
     if (stranded.length > 0) {
       const what = stranded.map(describeStranded).join('; ');
       if (!this.request.force) {

@@ -114,6 +114,16 @@ test('preflight refuses (exit 3) while the paused colour holds partitions, namin
   assert.equal(world.journal.filter((e) => e.op.startsWith('write')).length, writesBefore, 'nothing was written');
 });
 
+test('switching to the colour already active is still a no-op with Kafka: its own members are not "stranded"', async (t) => {
+  const { world, group, context } = kafkaWorld(t);
+
+  const report = await runSwitch(context, world.request({ target: 'blue' }));
+
+  assert.equal(report.outcome, 'noop');
+  assert.ok(group.reads > 0, 'the group was read at preflight');
+  assert.deepEqual(world.journal.filter((e) => e.op.startsWith('write')), []);
+});
+
 test('--force switches despite stranded partitions, with a warning naming them', async (t) => {
   const { world, group, context } = kafkaWorld(t);
   group.keepPartitionsWhenPaused.add('consumer-green-1');

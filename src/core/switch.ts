@@ -391,7 +391,8 @@ class SwitchRun {
       return `${pods[from].length} ${from} pods asked to pause`;
     });
 
-    await this.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED`, () => this.verifyPaused(from, signal));
+    const group = this.kafka ? ` (group ${this.kafka.groupId})` : '';
+    await this.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => this.verifyPaused(from, signal));
 
     await this.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       this.lock.assertHeld(this.lockMarginMs);
@@ -412,7 +413,7 @@ class SwitchRun {
       return `${pods[to].length} ${to} pods asked to resume`;
     });
 
-    await this.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready`, () =>
+    await this.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready${group}`, () =>
       this.verifyActive(from, to, this.request.verifyTimeoutMs, signal, true),
     );
 
@@ -474,7 +475,10 @@ class SwitchRun {
         const excuseUnreachable = this.request.force && color === this.from;
         const waiting = observations.filter((o) => !certainlyIdle(o) && !(excuseUnreachable && o.state === 'unreachable'));
         if (waiting.length > 0 || !group) return { done: waiting.length === 0, value: { observations, waiting } };
-        this.pausedAt ??= this.context.clock.now();
+        if (this.pausedAt === undefined) {
+          this.pausedAt = this.context.clock.now();
+          this.emit({ type: 'info', message: `every ${color} pod PAUSED; waiting for them to leave consumer group ${group.groupId}` });
+        }
         const view = await this.readGroupWhileWaiting(observations);
         const stayed = typeof view === 'string' ? [] : membersOfColor(view, color);
         return { done: typeof view !== 'string' && stayed.length === 0, value: { observations, waiting, group: { view, stayed } } };

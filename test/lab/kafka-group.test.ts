@@ -45,7 +45,7 @@ before(async () => {
 after(async () => {
   for (const { consumer, stream } of running) {
     await stream.close().catch(() => undefined);
-    await consumer.close(true).catch(() => undefined);
+    await consumer.close().catch(() => undefined);
   }
   await adapter?.close();
 });
@@ -93,7 +93,7 @@ async function waitForGroup(what: string, condition: (view: GroupView) => boolea
     },
     { clock: systemClock, timeoutMs: 30_000, maxIntervalMs: 250 },
   );
-  assert.ok(result.done, `${what}; last seen: ${JSON.stringify(result.last, null, 1)}`);
+  if (!result.done) assert.fail(`${what}; last seen: ${JSON.stringify(result.last, null, 1)}`);
   console.log(`# ${what}: ${(result.elapsedMs / 1000).toFixed(1)}s`);
   return result.value;
 }
@@ -124,7 +124,7 @@ it('two consumers: members with client ids and hosts, every partition assigned o
 it('a member matched by host, and a member that leaves: its partitions move to the one left', async () => {
   const first = running.shift()!;
   await first.stream.close();
-  await first.consumer.close(true);
+  await first.consumer.close();
   const byHost: ObservedPod = { pod: { name: 'consumer-green-0', color: 'green', phase: 'Running', ready: true, restarts: 0, terminating: false, ip: localAddress } };
   pods.push(byHost);
 

@@ -59,7 +59,7 @@ export function openKafkaGroup(settings: KafkaSettings, options: { timeoutMs: nu
           assignments: [...(member.assignments?.values() ?? [])].map((a) => ({ topic: a.topic, partitions: [...a.partitions] })),
         }),
       );
-      return { state: group.state, members };
+      return { state: groupState(group.state), members };
     },
     async committedOffsets() {
       const [group] = await call(`committed offsets of ${settings.groupId}`, () => admin.listConsumerGroupOffsets({ groups: [settings.groupId] }));
@@ -81,6 +81,11 @@ export function openKafkaGroup(settings: KafkaSettings, options: { timeoutMs: nu
       await admin.close().catch(() => undefined);
     },
   };
+}
+
+/** The library upper-cases Kafka's "PreparingRebalance" to PREPARINGREBALANCE; name it as Kafka's tools do. */
+function groupState(raw: string): string {
+  return raw.replace(/^(PREPARING|COMPLETING)(REBALANCE)$/, '$1_$2');
 }
 
 /** The library nests the real cause (e.g. "Connection to 10.77.0.1:19092 failed.") in `errors`. */

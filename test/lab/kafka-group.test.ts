@@ -32,7 +32,8 @@ before(async () => {
   if (process.env.LAB_KAFKA_BOOTSTRAP === undefined) await ensureLab();
   topics = await createTestTopics('bgswitch-group', PARTITIONS);
   localAddress = await addressTowardsBroker();
-  const producer = new Producer({ clientId: 'bgswitch-test-producer', bootstrapBrokers: [kafkaBootstrap], serializers: stringSerializers });
+  // Idempotent: without it, a batch retried on a freshly created topic can be written twice.
+  const producer = new Producer({ clientId: 'bgswitch-test-producer', bootstrapBrokers: [kafkaBootstrap], serializers: stringSerializers, idempotent: true });
   try {
     const messages = Array.from({ length: PARTITIONS * PER_PARTITION }, (_, i) => ({ topic: topics.input, key: `seq-${i}`, value: `${i}`, partition: i % PARTITIONS }));
     await producer.send({ messages });

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, locallyComplete, resolveKafkaSettings, validateLocalSources, type KafkaSettings, type KafkaSources } from '../core/kafka-settings.js';
-import type { KafkaGroup } from '../core/ports.js';
+import type { Cluster, KafkaGroup } from '../core/ports.js';
 import type { Env } from './options.js';
 import type { Runtime } from './runtime.js';
 
@@ -53,15 +53,15 @@ export function kafkaSettingsToStore(flags: KafkaFlags): KafkaSettings | undefin
 }
 
 /** Flag > environment > the active-version ConfigMap (read only when needed) > off. */
-export async function resolveKafka(choice: KafkaChoice, runtime: Runtime): Promise<KafkaSettings | undefined> {
+export async function resolveKafka(choice: KafkaChoice, cluster: Pick<Cluster, 'getConfigMap'>, activeConfigMap: string): Promise<KafkaSettings | undefined> {
   if (choice.off) return undefined;
-  const stored = locallyComplete(choice.local) ? undefined : (await runtime.cluster.getConfigMap(runtime.names.activeConfigMap))?.data;
-  return resolveKafkaSettings({ ...choice.local, stored: { bootstrap: stored?.[KAFKA_BOOTSTRAP_KEY], group: stored?.[KAFKA_GROUP_KEY] } }, runtime.names.activeConfigMap);
+  const stored = locallyComplete(choice.local) ? undefined : (await cluster.getConfigMap(activeConfigMap))?.data;
+  return resolveKafkaSettings({ ...choice.local, stored: { bootstrap: stored?.[KAFKA_BOOTSTRAP_KEY], group: stored?.[KAFKA_GROUP_KEY] } }, activeConfigMap);
 }
 
 /** Runs `work` with the consumer group when Kafka is configured (else undefined), and closes the client after. */
 export async function withKafka<T>(choice: KafkaChoice, runtime: Runtime, timeoutMs: number, work: (group: KafkaGroup | undefined) => Promise<T>): Promise<T> {
-  const settings = await resolveKafka(choice, runtime);
+  const settings = await resolveKafka(choice, runtime.cluster, runtime.names.activeConfigMap);
   if (!settings) return work(undefined);
   const { openKafkaGroup } = await import('../kafka/admin-group.js');
   const group = openKafkaGroup(settings, { timeoutMs });

@@ -8,6 +8,7 @@ import { after, before, describe, it, test } from 'node:test';
 import { ExitCode, UsageError } from '../../src/core/errors.js';
 import { initialize } from '../../src/core/init.js';
 import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, parseBootstrap, resolveKafkaSettings } from '../../src/core/kafka-settings.js';
+import { parseKafkaFlags, resolveKafka } from '../../src/cli/kafka.js';
 import { closedClusterKubeconfig, runCli } from '../support/capture-io.js';
 import { createWorld, NAMES } from '../support/switch-world.js';
 
@@ -70,6 +71,22 @@ describe('the CLI validates Kafka settings before touching the cluster', () => {
     assert.equal(result.code, ExitCode.refused, result.stderr);
     assert.doesNotMatch(result.stderr, /broker address/);
   });
+});
+
+test('the CLI reads the stored settings only when flag and environment leave something open', async (t) => {
+  const world = createWorld(t);
+  world.cluster.seedConfigMap(CM, { active: 'blue', [KAFKA_BOOTSTRAP_KEY]: '10.77.0.1:19092', [KAFKA_GROUP_KEY]: 'bg-consumer' });
+  const reads = () => world.journal.filter((e) => e.op === 'get-configmap' && e.name === CM).length;
+  const resolve = (flags: Parameters<typeof parseKafkaFlags>[0], env: Record<string, string> = {}) => resolveKafka(parseKafkaFlags(flags, env), world.cluster, CM);
+
+  assert.deepEqual(await resolve({}), { brokers: ['10.77.0.1:19092'], groupId: 'bg-consumer' });
+  assert.equal(reads(), 1);
+  assert.deepEqual(await resolve({ kafkaGroup: 'mine' }), { brokers: ['10.77.0.1:19092'], groupId: 'mine' }, 'the flag wins for the group; the broker still comes from the ConfigMap');
+  assert.equal(reads(), 2);
+  assert.deepEqual(await resolve({ kafkaBootstrap: 'k:9092' }, { KAFKA_GROUP: 'env-group' }), { brokers: ['k:9092'], groupId: 'env-group' });
+  assert.equal(reads(), 2, 'flag and environment settle both: the ConfigMap is not read');
+  assert.equal(await resolve({ kafka: false }), undefined, '--no-kafka');
+  assert.equal(reads(), 2);
 });
 
 describe('init stores the settings in the active-version ConfigMap', () => {

@@ -24,11 +24,17 @@ export const STATE_CONFIGMAP = 'kafka-consumer-state';
 const SWITCH_LEASE = 'bg-consumer-active-lease';
 const PUSH_KEY_SECRET = 'bgswitch-push-key';
 
-/** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes`; returns its output. */
+/**
+ * The lab's broker and the group the reference consumers share: `bgswitch init` stores them in the
+ * active-version ConfigMap, so every later bgswitch command in the lab is Kafka-aware by default.
+ */
+const LAB_KAFKA_INIT_ARGS = ['--kafka-bootstrap', '10.77.0.1:19092', '--kafka-group', 'bg-consumer'];
+
+/** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes` (`init` also gets the lab's Kafka settings); returns its output. */
 export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {
   const compiledCli = join(paths.repoRoot, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(compiledCli)) throw new OperationError(`the bgswitch CLI is not built (${compiledCli} is missing)`, 'run npm run build');
-  const commandLine = [join(paths.repoRoot, 'bin', 'bgswitch.js'), ...args, '--kubeconfig', paths.operatorKubeconfig, '--yes'];
+  const commandLine = [join(paths.repoRoot, 'bin', 'bgswitch.js'), ...args, ...(args[0] === 'init' ? LAB_KAFKA_INIT_ARGS : []), '--kubeconfig', paths.operatorKubeconfig, '--yes'];
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, commandLine, { cwd: paths.repoRoot, encoding: 'utf8', timeout: 180_000 });
     return `${stdout}${stderr}`.trim();

@@ -5,6 +5,7 @@
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import type { CliIO } from '../render/io.js';
+import { addKafkaOptions } from './kafka.js';
 import { addClusterOptions } from './options.js';
 import { packageVersion } from './version.js';
 
@@ -13,7 +14,8 @@ function exampleText(lines: string[]): string {
 }
 
 function addSwitchOptions(command: Command): Command {
-  return addClusterOptions(command)
+  return addKafkaOptions(addClusterOptions(command))
+    .option('--max-lag <n>', 'with --soak and Kafka: roll back when the group lag keeps growing beyond n messages (default: off)')
     .option('--dry-run', 'print the plan (pods, steps, what would be written) and write nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--force', 'switch even if the fleet is inconsistent (dual-active, unreachable pods); the old colour is still paused first')
@@ -56,7 +58,7 @@ export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; e
     .addHelpText('after', examples(['bgswitch rollback', 'bgswitch rollback --to blue --yes']))
     .action(async (flags) => set(await (await import('./rollback.js')).rollbackCommand(flags, io)));
 
-  addClusterOptions(program.command('status'))
+  addKafkaOptions(addClusterOptions(program.command('status')))
     .description('Show every pod: colour, desired vs actual lifecycle, sidecar, fault, and the lock')
     .option('-w, --watch', 'redraw when something changes (Ctrl-C to stop)')
     .option('--interval <duration>', 'with --watch, how often to look (default 2s)')
@@ -78,11 +80,11 @@ export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; e
     .addHelpText('after', examples(['bgswitch history', 'bgswitch history --limit 3 -o yaml']))
     .action(async (flags) => set(await (await import('./history.js')).historyCommand(flags, io)));
 
-  addClusterOptions(program.command('init'))
+  addKafkaOptions(addClusterOptions(program.command('init')), 'store')
     .description('Create what the protocol needs and the manifests do not carry: state entries, the Lease, the push-key Secret (idempotent)')
     .option('--dry-run', 'show what would be created and write nothing')
     .option('-y, --yes', 'accepted for symmetry; init never asks')
-    .addHelpText('after', examples(['kubectl apply -k k8s/ && bgswitch init', 'bgswitch init --dry-run']))
+    .addHelpText('after', examples(['kubectl apply -k k8s/ && bgswitch init', 'bgswitch init --dry-run', 'bgswitch init --kafka-bootstrap kafka-0.kafka:9092 --kafka-group bg-consumer']))
     .action(async (flags) => set(await (await import('./init.js')).initCommand(flags, io)));
 
   program

@@ -84,3 +84,6 @@ export class NoPushKeyError extends PodUnreachableError {}
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The Kafka broker did not answer (in time, or at all). Preflight turns it into a refusal. */
+export class KafkaUnavailableError extends OperationError {}

@@ -3,6 +3,7 @@
  * `data.history`, written in the same update as `data.active` so the two never disagree.
  */
 import { isColor, type Color } from '../shared/model.js';
+import type { KafkaPartitionOffset } from './ports.js';
 
 export const HISTORY_KEY = 'history';
 export const HISTORY_LIMIT = 20;
@@ -28,6 +29,19 @@ export interface HistoryEntry {
   reason?: string;
   generation: number;
   phases: PhaseTiming[];
+  kafka?: KafkaHandoff;
+}
+
+/** What a switch saw of the consumer group (when Kafka is configured). */
+export interface KafkaHandoff {
+  groupId: string;
+  /** The group's total lag at preflight, and once the new colour held every partition (after the soak, if any). */
+  lagBefore?: number;
+  lagAfter?: number;
+  /** The committed offsets once the old colour had left the group: where the new colour starts. */
+  handoffOffsets?: KafkaPartitionOffset[];
+  /** From the old colour's last pod PAUSED to every partition assigned to the new colour (ms). */
+  handoffWaitMs?: number;
 }
 
 /** What `data.history` holds: the readable entries, and why each other part could not be read. */

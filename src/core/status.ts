@@ -4,16 +4,17 @@
  * words and what to run next.
  */
 import { OPERATION_ANNOTATION, resolveEntry } from '../shared/desired-state.js';
-import { isColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
-import { PodUnreachableError } from './errors.js';
+import { isColor, otherColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
+import { errorMessage, PodUnreachableError } from './errors.js';
 import { listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
 import { HISTORY_KEY, readHistory, type HistoryEntry } from './history.js';
+import { describeStranded, readGroup, strandedMembers, type GroupView } from './kafka-group.js';
 import { leaseBlocks, leaseExpiry } from './lease.js';
 import type { OperationRecord } from './operation.js';
-import type { Clock, Cluster, ConfigMapSnapshot, ObjectNames, PodAgent, PodInfo, SidecarStatus } from './ports.js';
+import type { Clock, Cluster, ConfigMapSnapshot, KafkaGroup, ObjectNames, PodAgent, PodInfo, SidecarStatus } from './ports.js';
 import { decodeDesiredState, type DesiredState } from './state-store.js';
 
-export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock';
+export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock' | 'kafka-unreachable' | 'stranded-partitions';
 
 export interface Problem {
   kind: ProblemKind;
@@ -45,10 +46,12 @@ export interface StatusView {
   operation?: OperationRecord;
   lastSwitch?: HistoryEntry;
   pods: PodRow[];
+  /** The consumer group, when Kafka is configured; `error` when the broker did not answer. */
+  kafka?: GroupView | { groupId: string; bootstrap: string; error: string };
   problems: Problem[];
 }
 
-export async function readStatus(context: { cluster: Cluster; pods: PodAgent; names: ObjectNames; clock: Clock }): Promise<StatusView> {
+export async function readStatus(context: { cluster: Cluster; pods: PodAgent; names: ObjectNames; clock: Clock; kafka?: KafkaGroup | undefined }): Promise<StatusView> {
   const { cluster, names } = context;
   const [active, stateSnapshot, lease, fleet] = await Promise.all([
     cluster.getConfigMap(names.activeConfigMap),
@@ -85,6 +88,8 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
     problems.push({ kind: 'lock', message: `the switch lock is held by ${lease?.holderIdentity}`, hint: 'another switch is running' });
   }
   problems.push(...fleetProblems(observations, rows, state, declared), ...storedJsonProblems(active, stateSnapshot, state));
+  const kafka = context.kafka ? await readGroup(context.kafka, observations).catch((error: unknown) => ({ groupId: context.kafka!.groupId, bootstrap: context.kafka!.bootstrap, error: errorMessage(error) })) : undefined;
+  if (kafka) problems.push(...groupProblems(kafka, isColor(declared) ? otherColor(declared) : undefined));
   return {
     namespace: names.namespace,
     ...(isColor(declared) ? { declaredActive: declared } : {}),
@@ -97,8 +102,20 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
     ...(state?.operation ? { operation: state.operation } : {}),
     ...(active ? lastSwitch(readHistory(active.data[HISTORY_KEY]).entries) : {}),
     pods: rows,
+    ...(kafka ? { kafka } : {}),
     problems,
   };
+}
+
+function groupProblems(kafka: NonNullable<StatusView['kafka']>, pausedColor: Color | undefined): Problem[] {
+  if ('error' in kafka) {
+    return [{ kind: 'kafka-unreachable', message: `consumer group ${kafka.groupId} cannot be read: ${kafka.error}`, hint: 'check the broker; a switch refuses until it answers (or run it with --no-kafka)' }];
+  }
+  return strandedMembers(kafka, pausedColor).map((member) => ({
+    kind: 'stranded-partitions',
+    message: describeStranded(member),
+    hint: `the consumer must leave group ${kafka.groupId} when paused (docs/consumer-contract.md); restarting the pod (kubectl delete pod ${member.pod}) releases them now`,
+  }));
 }
 
 /** True when the fleet has any problem worth a non-zero `status --check`. */

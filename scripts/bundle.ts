@@ -36,6 +36,8 @@ export async function bundle(programs: Program[], outdir: string): Promise<strin
       target: 'node20',
       external: OPTIONAL_AT_RUNTIME,
       banner: { js: REQUIRE_SHIM },
+      minify: true,
+      keepNames: true,
       logLevel: 'warning',
     });
     outputs.push(outfile);

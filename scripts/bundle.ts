@@ -1,7 +1,7 @@
 /**
  * Bundles each container program into one self-contained ES module, so its image needs Node and
  * that file only (no node_modules, no npm): `npm run bundle [-- consumer|sidecar ...] [--outdir DIR]`.
- * The Dockerfiles' build stages run this same script. Output: <outdir>/<program>/main.mjs
+ * The Dockerfile's build stage runs this same script. Output: <outdir>/<program>/main.mjs
  * (default outdir: dist/bundle). Targets Node 20, so the bundles run on the CLI's Node as well as
  * on the images' Node 24.
  */

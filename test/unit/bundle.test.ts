@@ -1,5 +1,5 @@
 /**
- * `npm run bundle` (what the Dockerfiles' build stages run) makes each container program one file
+ * `npm run bundle` (what the Dockerfile's build stage runs) makes each container program one file
  * that runs with nothing but Node: the bundles are copied to a directory with no node_modules
  * anywhere above it, started with `node`, and the sidecar drives the consumer over HTTP.
  */
@@ -87,7 +87,7 @@ describe('npm run bundle', () => {
     const built = await run('npm', ['run', '--silent', 'bundle', '--', '--outdir', join(work, 'out')]);
     assert.equal(built.code, 0, built.output);
 
-    // One directory per image, as the Dockerfiles' runtime stages lay them out.
+    // One directory per image, as the Dockerfile's image stages lay them out.
     const images = { consumer: join(work, 'consumer-image'), sidecar: join(work, 'sidecar-image') };
     for (const [program, dir] of Object.entries(images)) {
       await mkdir(dir);

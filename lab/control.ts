@@ -10,10 +10,10 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import { OperationError, UsageError } from '../src/core/errors.js';
-import { applyManifests, readManifests } from './apply.js';
+import { applyManifests, kustomizeBuild } from './apply.js';
 import { adminClient, kubeConfigFrom } from './control-plane/clients.js';
 import { kubeletScript, labComponents, type LabComponent } from './control-plane/components.js';
 import { writeKubeconfig } from './control-plane/kubeconfig.js';
@@ -85,12 +85,12 @@ async function step<T>(report: (line: string) => void, label: string, work: () =
 }
 
 const binariesCached = (binDir: string): boolean =>
-  ['kube-apiserver', 'kube-controller-manager'].every((binary) => existsSync(join(binDir, binary)));
+  ['kube-apiserver', 'kube-controller-manager', 'kubectl'].every((binary) => existsSync(join(binDir, binary)));
 
 async function buildBinaries({ paths, version, binDir, report }: Resolved): Promise<void> {
   mkdirSync(paths.logsDir, { recursive: true });
   const buildLog = join(paths.logsDir, `build-${version}.log`);
-  report(`building kube-apiserver and kube-controller-manager ${version} with Go; the first build takes about 15 minutes on 2 cores (log: ${buildLog})`);
+  report(`building kube-apiserver, kube-controller-manager and kubectl ${version} with Go (only those not built yet); the first build takes about 15 minutes on 2 cores (log: ${buildLog})`);
   const log = openSync(buildLog, 'a');
   try {
     const build = spawn('bash', [join(paths.repoRoot, 'lab', 'control-plane', 'build.sh'), version, binDir], { stdio: ['ignore', log, log] });
@@ -194,10 +194,10 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   for (const component of components) await step(report, component.component, () => ensureComponent(component));
 
   const adminConfig = kubeConfigFrom(paths.adminKubeconfig);
-  const applied = await step(report, 'apply k8s/', async () => {
-    const manifests = readManifests(paths.manifestsDir);
-    const objects = await applyManifests(adminConfig, manifests);
-    return { value: objects, detail: `${objects.length} objects from ${new Set(manifests.map((manifest) => manifest.file)).size} files` };
+  const overlay = relative(paths.repoRoot, paths.manifestsDir);
+  const applied = await step(report, `apply ${overlay}`, async () => {
+    const objects = await applyManifests(adminConfig, await kustomizeBuild(join(binDir, 'kubectl'), paths.manifestsDir));
+    return { value: objects, detail: `${objects.length} objects built by kubectl kustomize ${overlay}` };
   });
   const info: LabInfo = { paths, apiServerUrl: API_SERVER_URL, namespace: WORKLOAD_NAMESPACE };
   if (scope === 'control-plane') return info;

@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('up')
-    .description('start (or repair) the lab, apply k8s/, initialise bgswitch and wait for every consumer pod to be Ready; idempotent')
+    .description('start (or repair) the lab, apply k8s/overlays/lab, initialise bgswitch and wait for every consumer pod to be Ready; idempotent')
     .option('--control-plane-only', 'stop after applying k8s/: no kubelet, no bgswitch init, no pod wait')
     .action(async (flags: { controlPlaneOnly?: boolean }) => {
       const started = performance.now();

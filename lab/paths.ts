@@ -43,6 +43,7 @@ export interface LabPaths {
   adminKubeconfig: string;
   operatorKubeconfig: string;
   controllerManagerKubeconfig: string;
+  /** The kustomize overlay the lab applies. */
   manifestsDir: string;
   pidFile(component: Component): string;
   logFile(component: Component): string;
@@ -65,7 +66,7 @@ export function labPaths(repoRoot: string, labDir?: string): LabPaths {
     adminKubeconfig: join(lab, 'kubeconfig'),
     operatorKubeconfig: join(lab, 'operator.kubeconfig'),
     controllerManagerKubeconfig: join(pkiDir, 'kube-controller-manager.kubeconfig'),
-    manifestsDir: join(root, 'k8s'),
+    manifestsDir: join(root, 'k8s', 'overlays', 'lab'),
     pidFile: (component) => join(pidsDir, `${component}.pid`),
     logFile: (component) => join(logsDir, `${component}.log`),
   };

@@ -84,7 +84,7 @@ export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; e
     .description('Create what the protocol needs and the manifests do not carry: state entries, the Lease, the push-key Secret (idempotent)')
     .option('--dry-run', 'show what would be created and write nothing')
     .option('-y, --yes', 'accepted for symmetry; init never asks')
-    .addHelpText('after', examples(['kubectl apply -k k8s/ && bgswitch init', 'bgswitch init --dry-run', 'bgswitch init --kafka-bootstrap kafka-0.kafka:9092 --kafka-group bg-consumer']))
+    .addHelpText('after', examples(['kubectl apply -k k8s/overlays/production && bgswitch init', 'bgswitch init --dry-run', 'bgswitch init --kafka-bootstrap kafka-0.kafka:9092 --kafka-group bg-consumer']))
     .action(async (flags) => set(await (await import('./init.js')).initCommand(flags, io)));
 
   program

@@ -263,7 +263,7 @@ class SwitchRun {
       cluster.getLease(names.lease),
     ]);
     if (!activeConfigMap) {
-      throw new RefusedError(`ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`, 'apply the manifests (kubectl apply -k k8s/) and run `bgswitch init`');
+      throw new RefusedError(`ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`, 'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`');
     }
     const declaredRaw = activeConfigMap.data.active;
     if (declaredRaw !== undefined && declaredRaw !== 'blue' && declaredRaw !== 'green') {

@@ -79,7 +79,7 @@ describe('help names the CLI as it was invoked', () => {
   it('as bgswitch, they say `bgswitch`', async () => {
     const result = await runCli(['init', '--help'], {}, { argv1: '/usr/local/bin/bgswitch' });
     assert.match(result.stdout, /^Usage: bgswitch init/);
-    assert.match(result.stdout, /kubectl apply -k k8s\/ && bgswitch init/);
+    assert.match(result.stdout, /kubectl apply -k k8s\/overlays\/production && bgswitch init/);
   });
 
   it('the installed kubectl-bgswitch symlink to the launcher prints `kubectl bgswitch` help', () => {

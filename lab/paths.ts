@@ -38,6 +38,8 @@ export const API_SERVER_URL = `https://127.0.0.1:${LAB_NETWORK.apiServerPort}`;
 export const WORKLOAD_NAMESPACE = 'kafka-bg-test';
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kafka' | 'kubelet';
+/** Lab processes with a pid file and a log: the components and the background load generator. */
+export type LabProcessName = Component | 'produce';
 
 export interface LabPaths {
   repoRoot: string;
@@ -56,8 +58,8 @@ export interface LabPaths {
   operatorKubeconfig: string;
   controllerManagerKubeconfig: string;
   manifestsDir: string;
-  pidFile(component: Component): string;
-  logFile(component: Component): string;
+  pidFile(name: LabProcessName): string;
+  logFile(name: LabProcessName): string;
 }
 
 export function labPaths(repoRoot: string, labDir?: string): LabPaths {
@@ -80,8 +82,8 @@ export function labPaths(repoRoot: string, labDir?: string): LabPaths {
     operatorKubeconfig: join(lab, 'operator.kubeconfig'),
     controllerManagerKubeconfig: join(pkiDir, 'kube-controller-manager.kubeconfig'),
     manifestsDir: join(root, 'k8s'),
-    pidFile: (component) => join(pidsDir, `${component}.pid`),
-    logFile: (component) => join(logsDir, `${component}.log`),
+    pidFile: (name) => join(pidsDir, `${name}.pid`),
+    logFile: (name) => join(logsDir, `${name}.log`),
   };
 }
 

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { OperationError } from '../../src/core/errors.js';
 import { DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../../src/shared/kafka-records.js';
 import type { LabComponent } from '../control-plane/components.js';
-import { describeError } from '../control-plane/wait.js';
+import { describeError, waitFor } from '../control-plane/wait.js';
 import { KAFKA_VERSION, LAB_KAFKA_BOOTSTRAP, LAB_NETWORK, kafkaLibsDir, type LabPaths } from '../paths.js';
 import { trackProgress, type ProgressSink } from '../progress.js';
 
@@ -151,7 +151,18 @@ export async function ensureTopics(bootstrap: string, topics: ReadonlyArray<{ na
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((topic) => !existing.has(topic.name));
     for (const topic of missing) await admin.createTopics({ topics: [topic.name], partitions: topic.partitions, replicas: 1 });
-    const metadata = await admin.metadata({ topics: topics.map((topic) => topic.name), forceUpdate: true });
+    // A topic just created shows in the metadata a moment later.
+    const metadata = await waitFor(
+      'the lab topics to show in the metadata',
+      async () => {
+        try {
+          return { done: true, value: await admin.metadata({ topics: topics.map((topic) => topic.name), forceUpdate: true }) };
+        } catch (error) {
+          return { done: false, reason: describeError(error) };
+        }
+      },
+      { timeoutMs: 30_000 },
+    );
     const mismatched = topics.filter((topic) => metadata.topics.get(topic.name)?.partitionsCount !== topic.partitions);
     if (mismatched.length > 0) {
       const found = mismatched.map((topic) => `${topic.name} has ${metadata.topics.get(topic.name)?.partitionsCount ?? 0} partitions, not ${topic.partitions}`);

@@ -8,9 +8,10 @@
  *   A repeat is crash-explained when the copy before it came from another incarnation that never
  *   committed that offset (no CommitRecord of that incarnation covers it: it died before committing,
  *   the at-least-once window); any other repeat is unexplained.
- * - overlap: per partition, in offset order, a stint is a run of consecutive records of one colour;
- *   a blue stint and a green stint whose processing times intersect mean both colours were
- *   processing that partition at once.
+ * - overlap: per partition, a stint is one consumer incarnation's uninterrupted run over it (its
+ *   records in processedAt order with consecutive offsets; a jump means it lost the partition and got
+ *   it back later). A stint of one colour and a stint of the other whose processing times intersect
+ *   mean both colours were processing that partition at once.
  * - hand-offs: in processedAt order over all partitions, each change of colour, with the pause from
  *   the old colour's last record to the new colour's first.
  */
@@ -45,6 +46,7 @@ export interface MessageRef {
 
 export interface Stint {
   color: string;
+  pod: string;
   fromOffset: number;
   toOffset: number;
   /** processedAt of its first and last record. */
@@ -54,7 +56,7 @@ export interface Stint {
 
 export interface Overlap {
   partition: number;
-  /** The earlier stint by offset and the later one. */
+  /** The stint that started first and the other one. */
   first: Stint;
   second: Stint;
   /** How long both were processing at once (0 when one stint is a single instant inside the other). */
@@ -130,18 +132,21 @@ function intersection(a: Stint, b: Stint): number | undefined {
   return length > 0 ? length : undefined;
 }
 
+/** One partition's records split into stints (see the module comment). */
 function stintsOf(records: ProcessedEntry[]): Stint[] {
-  const ordered = [...records].sort((x, y) => x.sourceOffset - y.sourceOffset || x.processedAt - y.processedAt);
+  const ordered = [...records].sort((x, y) => x.processedAt - y.processedAt || x.sourceOffset - y.sourceOffset);
+  const open = new Map<string, Stint>();
   const stints: Stint[] = [];
   for (const record of ordered) {
-    const last = stints.at(-1);
-    if (last && last.color === record.color) {
-      last.toOffset = record.sourceOffset;
-      last.from = Math.min(last.from, record.processedAt);
-      last.to = Math.max(last.to, record.processedAt);
-    } else {
-      stints.push({ color: record.color, fromOffset: record.sourceOffset, toOffset: record.sourceOffset, from: record.processedAt, to: record.processedAt });
+    const current = open.get(record.incarnation);
+    if (current && record.sourceOffset === current.toOffset + 1) {
+      current.toOffset = record.sourceOffset;
+      current.to = record.processedAt;
+      continue;
     }
+    const stint = { color: record.color, pod: record.pod, fromOffset: record.sourceOffset, toOffset: record.sourceOffset, from: record.processedAt, to: record.processedAt };
+    open.set(record.incarnation, stint);
+    stints.push(stint);
   }
   return stints;
 }

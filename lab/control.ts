@@ -22,6 +22,7 @@ import { assertStillRunning, inspectProcess, isAlive, startProcess, stopProcess 
 import { describeError, waitFor } from './control-plane/wait.js';
 import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady } from './control-plane/workload.js';
 import { LAB_TOPICS, ensureTopics, kafkaLibsCached, resolveKafkaLibs } from './kafka/broker.js';
+import { stopBackgroundProduction } from './kafka/commands.js';
 import { ensureLabBridge, removeLabNetwork } from './kubelet/network.js';
 import {
   API_SERVER_URL,
@@ -293,10 +294,11 @@ function assertLooksLikeLabDir(dir: string): void {
   }
 }
 
-/** Stops the kubelet first (it stops the pods), then the broker, the controller manager, API server and etcd. */
+/** Stops the background producer and the kubelet first (it stops the pods), then the broker, the controller manager, API server and etcd. */
 export async function labDown(options: LabDownOptions = {}): Promise<void> {
   const resolved = resolveOptions(options);
   const { paths, report } = resolved;
+  await step(report, 'stop lab produce', async () => ({ value: undefined, detail: await stopBackgroundProduction(paths) }));
   const components = componentsOf(resolved, pkiFiles(paths.pkiDir), await toolsAsFound()).reverse();
   for (const component of components) {
     await step(report, `stop ${component.component}`, async () => ({

@@ -61,7 +61,7 @@ done
 mkdir -p "$out"
 for cmd in kube-apiserver kube-controller-manager; do
   # The progress display (lab/control.ts) counts the packages `go build -v` names against this total.
-  packages=$(go list -tags tools -deps "k8s.io/kubernetes/cmd/$cmd" | wc -l)
+  packages=$(go list -tags tools -deps "k8s.io/kubernetes/cmd/$cmd" 2>/dev/null | wc -l || true)
   echo "build.sh: building $cmd ($packages packages)" >&2
   go build -v -tags tools -trimpath -ldflags "-s -w$version_ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
   mv "$out/$cmd.tmp" "$out/$cmd"

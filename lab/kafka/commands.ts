@@ -109,6 +109,16 @@ export function parseVerifyFlags(flags: RawVerifyFlags): VerifyRequest {
   };
 }
 
+/** A Kafka client's failure as the lab's error (exit 1 with a hint), not a stack trace. */
+async function talkingToKafka<T>(what: string, bootstrap: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof OperationError) throw error;
+    throw new OperationError(`${what} at ${bootstrap} failed: ${describeError(error)}`, 'is the lab up? npm run lab -- status');
+  }
+}
+
 interface Streams {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
@@ -120,7 +130,8 @@ const summaryLine = (summary: ProductionSummary): string =>
 /** Foreground production: a progress line on stderr, Ctrl-C or SIGTERM ends it cleanly with the summary. */
 export async function produceForeground(options: ProductionOptions, io: Streams): Promise<ProductionSummary> {
   const { startProduction } = await import('./load.js');
-  const production = await startProduction(options);
+  const bootstrap = options.bootstrap ?? LAB_KAFKA_BOOTSTRAP;
+  const production = await talkingToKafka('producing', bootstrap, () => startProduction(options));
   io.stdout.write(`run ${production.runId}: producing to ${production.topic} at ${options.rate}/s${options.count ? `, ${options.count} messages` : ''}${options.durationMs ? ` for ${formatElapsed(options.durationMs)}` : ''}\n`);
   const status = new StatusWriter(io.stderr, 5000);
   const started = performance.now();
@@ -132,7 +143,7 @@ export async function produceForeground(options: ProductionOptions, io: Streams)
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    const summary = await production.finished;
+    const summary = await talkingToKafka('producing', bootstrap, () => production.finished);
     status.clear();
     io.stdout.write(`${summaryLine(summary)}\n`);
     return summary;
@@ -190,7 +201,9 @@ export async function produceInBackground(paths: LabPaths, produceArgs: string[]
 
 async function readVerdict(request: VerifyRequest): Promise<Verdict> {
   const [{ readTopic, toVerdictInput }, { judge }] = await Promise.all([import('./read.js'), import('./verdict.js')]);
-  const [inputs, outputs] = await Promise.all([readTopic(request.bootstrap, request.inputTopic), readTopic(request.bootstrap, request.outputTopic)]);
+  const [inputs, outputs] = await talkingToKafka(`reading ${request.inputTopic} and ${request.outputTopic}`, request.bootstrap, () =>
+    Promise.all([readTopic(request.bootstrap, request.inputTopic), readTopic(request.bootstrap, request.outputTopic)]),
+  );
   return judge(toVerdictInput(inputs, outputs, request.runId));
 }
 

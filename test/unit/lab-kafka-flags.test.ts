@@ -1,6 +1,6 @@
 /**
  * `lab produce` and `lab verify` refuse bad flags with exit 2 and a clear message before connecting
- * to anything (the broker address below is never contacted: nothing listens there).
+ * to anything, and name an unreachable broker (nothing listens at the address below).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -53,6 +53,17 @@ describe('lab produce flags', () => {
     });
     assert.deepEqual(parseProduceFlags({ stop: true }), { action: 'stop' });
   });
+});
+
+describe('lab produce and verify without a broker', () => {
+  for (const args of [['produce', '--count', '3'], ['verify']]) {
+    it(`${args[0]} fails with exit 1 and a hint, not a stack trace`, () => {
+      const result = lab([...args, '--bootstrap', NOWHERE]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /at 127\.0\.0\.1:1 failed: .*\nhint: is the lab up\? npm run lab -- status/);
+      assert.doesNotMatch(result.stderr, /    at /);
+    });
+  }
 });
 
 describe('lab verify flags', () => {

@@ -53,6 +53,8 @@ export async function startProduction(options: ProductionOptions): Promise<Produ
     // A retried batch (e.g. after NOT_LEADER on a new topic) must not be written twice: every input
     // message exists exactly once, or the verdict would count duplicates the consumers never made.
     idempotent: true,
+    // Idempotence alone retries without end; a lab without a broker must fail in seconds.
+    retries: 5,
   });
   // A small batch per tick; at least one message.
   const maxBatch = Math.max(1, Math.ceil((options.rate * TICK_MS) / 1000) * 2);

@@ -3,10 +3,10 @@
  * (sidecar/config.ts). Exit codes: 2 invalid env, 0 after a graceful SIGTERM/SIGINT, 1 on a
  * failure to start or to stop.
  */
-import { errorMessage, UsageError } from '../src/core/errors.js';
-import { ApiStateConfigMap, inClusterKubeConfig } from './api-source.js';
+import { errorMessage, OperationError, UsageError } from '../src/core/errors.js';
 import { loadConfig, type SidecarConfig } from './config.js';
-import { startSidecar } from './daemon.js';
+import { startSidecar, type SidecarDeps } from './daemon.js';
+import { ConfigMapApi, inClusterEndpoint } from './kube-api.js';
 import { createJsonLogger } from './log.js';
 
 const log = createJsonLogger((line) => process.stdout.write(`${line}\n`));
@@ -20,13 +20,17 @@ try {
   process.exit(error.exitCode);
 }
 
-if (!process.env['KUBERNETES_SERVICE_HOST']) {
-  log.warn('KUBERNETES_SERVICE_HOST is not set: resumes not pushed to this sidecar cannot be confirmed and stay PAUSED');
-}
-
 try {
-  const api = new ApiStateConfigMap(inClusterKubeConfig(), config.namespace, config.configMapName, config.apiTimeoutMs);
-  const sidecar = await startSidecar(config, { api, log });
+  const endpoint = await inClusterEndpoint(process.env);
+  let apis: Pick<SidecarDeps, 'api' | 'watch'>;
+  if (endpoint) {
+    const api = new ConfigMapApi(endpoint, config.namespace, config.configMapName, config.apiTimeoutMs);
+    apis = { api, watch: api };
+  } else {
+    log.warn('KUBERNETES_SERVICE_HOST is not set: no watch, and resumes not pushed to this sidecar cannot be confirmed and stay PAUSED');
+    apis = { api: { read: () => Promise.reject(new OperationError('KUBERNETES_SERVICE_HOST is not set')) } };
+  }
+  const sidecar = await startSidecar(config, { ...apis, log });
   const stop = (signal: string): void => {
     log.info('signal received', { signal });
     sidecar.shutdown().then(

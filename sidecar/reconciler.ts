@@ -24,6 +24,7 @@ import { errorMessage } from '../src/core/errors.js';
 import type { Clock, SidecarStatus } from '../src/core/ports.js';
 import { resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
 import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
+import type { WatchHealth } from './config-watch.js';
 import type { Logger } from './log.js';
 
 /** The consumer's lifecycle and fault API, as the sidecar uses it. Every method throws on failure. */
@@ -79,6 +80,8 @@ export interface SidecarStatusReport extends SidecarStatus {
   desiredSource?: DesiredSource;
   /** ISO time the last reconcile finished. */
   lastReconcileAt?: string;
+  /** `watching`: changes to the state ConfigMap are acted on at once; `down`: only pushes and the file. */
+  apiWatch?: WatchHealth;
 }
 
 export type PushOutcome = { accepted: true; status: SidecarStatusReport } | { accepted: false; highestGeneration: number };
@@ -93,6 +96,8 @@ export interface ReconcilerOptions {
   clock: Clock;
   log: Logger;
   observer?: ReconcilerObserver;
+  /** The health of the API watch that calls `apiChanged`, for `GET /status`; absent when there is none. */
+  apiWatch?: () => WatchHealth;
 }
 
 interface Candidate {
@@ -162,6 +167,17 @@ export class Reconciler {
     });
   }
 
+  /**
+   * A new version of the state ConfigMap from the API watch: adopted as the `api` candidate and
+   * reconciled at once. It is not a confirmation: a resume still reads the API server again.
+   */
+  apiChanged(data: Readonly<Record<string, string>>): Promise<SidecarStatusReport> {
+    return this.exclusive(async () => {
+      this.fromApi = this.candidateFrom('api', resolveEntry(data, this.options.pod, this.options.color));
+      return this.reconcileNow();
+    });
+  }
+
   /** One level-triggered pass (serialised with pushes). Never throws: problems end up in `lastError`. */
   reconcile(): Promise<SidecarStatusReport> {
     return this.exclusive(() => this.reconcileNow());
@@ -195,6 +211,7 @@ export class Reconciler {
     if (this.actual) report.actual = this.actual;
     if (this.lastError) report.lastError = this.lastError;
     if (this.lastReconcileAt !== undefined) report.lastReconcileAt = new Date(this.lastReconcileAt).toISOString();
+    if (this.options.apiWatch) report.apiWatch = this.options.apiWatch();
     return report;
   }
 

@@ -31,12 +31,11 @@ export interface WatchTiming {
   maxBackoffMs: number;
   /** Each watch asks the server to end it after a random time in [min, 2 × min] seconds. */
   minWatchSeconds: number;
+  /** A watch the server ends sooner than this counts as a failure (backoff), not a normal end. */
+  minWatchLifetimeMs: number;
 }
 
-export const DEFAULT_WATCH_TIMING: WatchTiming = { initialBackoffMs: 250, maxBackoffMs: 30_000, minWatchSeconds: 300 };
-
-/** A watch that the server ends sooner than this counts as a failure (backoff), not a normal end. */
-const MIN_WATCH_LIFETIME_MS = 1000;
+export const DEFAULT_WATCH_TIMING: WatchTiming = { initialBackoffMs: 250, maxBackoffMs: 30_000, minWatchSeconds: 300, minWatchLifetimeMs: 1000 };
 
 export type WatchHealth = 'starting' | 'watching' | 'down';
 
@@ -104,7 +103,7 @@ export class ConfigMapWatcher {
         await api.watch(this.resourceVersion!, watchSeconds, { opened: () => this.markWatching(), event: (event) => this.handle(event) }, signal);
         // Ended by the server (its timeout): resume from the last resourceVersion at once, unless it
         // ended at once (something in between closes watches), which would make this loop spin.
-        if (this.options.clock.now() - startedAt < MIN_WATCH_LIFETIME_MS) throw new Error('the API server ended the watch at once');
+        if (this.options.clock.now() - startedAt < this.timing.minWatchLifetimeMs) throw new Error('the API server ended the watch at once');
       } catch (error) {
         if (signal.aborted) break;
         this.settleFirstList();

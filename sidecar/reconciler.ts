@@ -12,10 +12,13 @@
  *  - Correcting a consumer (pausing it, changing its faults) is decided on the newest information:
  *    the API server is read first (when reachable), so an older push, file or read never undoes a
  *    newer desired state the CLI has already applied directly. A resume is issued without asking the API server only for the first
- *    resume of a push accepted by this process; every other resume (desired from the file or the
- *    API, or a consumer that went PAUSED again later, e.g. restarted or paused by the CLI's L1)
- *    needs the API server's entry to be ACTIVE with a generation at least the desired one, and is
- *    re-checked right after it is applied (a switch that started meanwhile pauses it again).
+ *    resume of a push accepted by this process; every other resume (desired from the file, the API
+ *    watch or a read, or a consumer that went PAUSED again later, e.g. restarted or paused by the
+ *    CLI's L1) needs a fresh read of the API server's entry to be ACTIVE with a generation at least
+ *    the desired one, and is re-checked right after it is applied (a switch that started meanwhile
+ *    pauses it again). A watch event is never that read: it can lag a write whose effect (an L1
+ *    pause) this sidecar has already observed.
+ *  - Every version of the ConfigMap the API watch delivers (`apiChanged`) is reconciled at once.
  *  - Faults are applied when the desired entry has a `fault` that differs from the consumer's, with
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
  * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.

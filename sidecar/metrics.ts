@@ -44,6 +44,12 @@ function labelText(labels: Labels): string {
 export class MetricsRegistry {
   readonly contentType = 'text/plain; version=0.0.4; charset=utf-8';
   private readonly families: Family[] = [];
+  private readonly collectors: Array<() => void> = [];
+
+  /** Runs before every scrape, for values read at that moment. */
+  collect(collector: () => void): void {
+    this.collectors.push(collector);
+  }
 
   family(name: string, help: string, type: 'counter' | 'gauge'): Family {
     const family = new Family(name, help, type);
@@ -52,6 +58,7 @@ export class MetricsRegistry {
   }
 
   async metrics(): Promise<string> {
+    for (const collector of this.collectors) collector();
     return `${this.families.map((family) => family.text()).join('\n')}\n`;
   }
 }
@@ -83,7 +90,19 @@ export class SidecarMetrics implements ReconcilerObserver {
     'counter',
   );
 
+  private readonly residentMemory = this.registry.family('process_resident_memory_bytes', 'Resident memory size in bytes', 'gauge');
+  private readonly heapUsed = this.registry.family('nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes', 'gauge');
+  private readonly heapTotal = this.registry.family('nodejs_heap_size_total_bytes', 'V8 heap reserved, in bytes', 'gauge');
+  private readonly externalMemory = this.registry.family('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript objects, in bytes', 'gauge');
+
   constructor() {
+    this.registry.collect(() => {
+      const memory = process.memoryUsage();
+      this.residentMemory.set({}, memory.rss);
+      this.heapUsed.set({}, memory.heapUsed);
+      this.heapTotal.set({}, memory.heapTotal);
+      this.externalMemory.set({}, memory.external);
+    });
     for (const command of COMMANDS) this.commands.inc({ command }, 0);
     for (const command of CALLS) this.errors.inc({ command }, 0);
     for (const source of SOURCES) this.updates.inc({ source }, 0);

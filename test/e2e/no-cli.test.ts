@@ -104,6 +104,14 @@ function sidecarCommands(pod: string, from: number): SidecarCommand[] {
   return commands;
 }
 
+/** A sidecar's `GET /metrics`, directly at the pod IP on the lab bridge. */
+async function sidecarMetrics(pod: string): Promise<string> {
+  const ip = (await coreApi().readNamespacedPod({ name: pod, namespace })).status?.podIP;
+  const response = await fetch(`http://${ip}:8082/metrics`, { signal: AbortSignal.timeout(2000) });
+  assert.equal(response.status, 200);
+  return response.text();
+}
+
 /** How long until the first of these pods' mounted state files is refreshed by the lab kubelet; waits past a refresh that is too near. */
 async function fileRefreshHeadroom(pods: string[]): Promise<number> {
   const nextRefresh = () => Math.min(...pods.map((pod) => nextStateFileRefresh(pod)));
@@ -185,7 +193,7 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
     assertFleet(await status(), 'green');
   });
 
-  it('the sidecars\' memory and CPU (printed for docs/performance.md)', (t) => {
+  it('the sidecars\' memory and CPU (printed for docs/performance.md)', async (t) => {
     const ticksPerSecond = 100;
     const uptimeSeconds = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
     for (const pod of ALL_PODS) {
@@ -197,8 +205,10 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
       const cpuSeconds = (Number(stat[11]) + Number(stat[12])) / ticksPerSecond;
       const aliveSeconds = uptimeSeconds - Number(stat[19]) / ticksPerSecond;
       assert.ok(kib('VmRSS') > 0);
+      const metrics = await sidecarMetrics(pod);
+      const mib = (name: string) => (Number(metrics.match(new RegExp(`^${name} (\\d+)`, 'm'))?.[1]) / 2 ** 20).toFixed(1);
       t.diagnostic(
-        `${pod} sidecar: RSS ${(kib('VmRSS') / 1024).toFixed(1)} MiB (anon ${(kib('RssAnon') / 1024).toFixed(1)}, file ${(kib('RssFile') / 1024).toFixed(1)}), peak ${(kib('VmHWM') / 1024).toFixed(1)} MiB; CPU ${cpuSeconds.toFixed(2)} s in ${aliveSeconds.toFixed(0)} s (${((100 * cpuSeconds) / aliveSeconds).toFixed(2)}%)`,
+        `${pod} sidecar: RSS ${(kib('VmRSS') / 1024).toFixed(1)} MiB (anon ${(kib('RssAnon') / 1024).toFixed(1)}, file ${(kib('RssFile') / 1024).toFixed(1)}), peak ${(kib('VmHWM') / 1024).toFixed(1)} MiB; V8 heap ${mib('nodejs_heap_size_used_bytes')} of ${mib('nodejs_heap_size_total_bytes')} MiB, external ${mib('nodejs_external_memory_bytes')} MiB; CPU ${cpuSeconds.toFixed(2)} s in ${aliveSeconds.toFixed(0)} s (${((100 * cpuSeconds) / aliveSeconds).toFixed(2)}%)`,
       );
     }
   });

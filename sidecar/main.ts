@@ -2,45 +2,14 @@
  * Entry point of the switch sidecar container: `node dist/sidecar/main.js`, configured by env
  * (sidecar/config.ts). Exit codes: 2 invalid env, 0 after a graceful SIGTERM/SIGINT, 1 on a
  * failure to start or to stop.
+ *
+ * The sidecar runs on V8's interpreter alone: the baseline and optimising compilers (Sparkplug,
+ * Turbofan) are switched off before the rest of the sidecar is loaded, which is why that is a
+ * dynamic import. One reconcile a second needs no JIT, and compilers never used save about 5 MiB of
+ * RSS (docs/performance.md); set after the sidecar's modules were loaded, the flags saved nothing.
  */
-import { errorMessage, OperationError, UsageError } from '../src/core/errors.js';
-import { loadConfig, type SidecarConfig } from './config.js';
-import { startSidecar, type SidecarDeps } from './daemon.js';
-import { ConfigMapApi, inClusterEndpoint } from './kube-api.js';
-import { createJsonLogger } from './log.js';
+import { setFlagsFromString } from 'node:v8';
 
-const log = createJsonLogger((line) => process.stdout.write(`${line}\n`));
-
-let config: SidecarConfig;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (!(error instanceof UsageError)) throw error;
-  log.error(error.message, { hint: error.hint });
-  process.exit(error.exitCode);
-}
-
-try {
-  const endpoint = await inClusterEndpoint(process.env);
-  let apis: Pick<SidecarDeps, 'api' | 'watch'>;
-  if (endpoint) {
-    const api = new ConfigMapApi(endpoint, config.namespace, config.configMapName, config.apiTimeoutMs);
-    apis = { api, watch: api };
-  } else {
-    log.warn('KUBERNETES_SERVICE_HOST is not set: no watch, and resumes not pushed to this sidecar cannot be confirmed and stay PAUSED');
-    apis = { api: { read: () => Promise.reject(new OperationError('KUBERNETES_SERVICE_HOST is not set')) } };
-  }
-  const sidecar = await startSidecar(config, { ...apis, log });
-  const stop = (signal: string): void => {
-    log.info('signal received', { signal });
-    sidecar.shutdown().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-} catch (error) {
-  log.error('sidecar failed to start', { error: errorMessage(error) });
-  process.exit(1);
-}
+setFlagsFromString('--no-turbofan');
+setFlagsFromString('--no-sparkplug');
+await import('./start.js');

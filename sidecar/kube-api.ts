@@ -189,8 +189,7 @@ export class ConfigMapApi {
       return await action();
     } catch (error) {
       if (error instanceof ApiRequestError) throw error;
-      const reason = error instanceof Error && error.name === 'TimeoutError' ? `no answer within ${this.timeoutMs} ms` : (error as Error).message;
-      throw new ApiRequestError(`${what}: ${reason}`, undefined, { cause: error });
+      throw new ApiRequestError(`${what}: ${(error as Error).message}`, undefined, { cause: error });
     }
   }
 }

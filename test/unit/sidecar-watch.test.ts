@@ -32,6 +32,8 @@ class LoopbackApiServer {
   watchAnswer: WatchAnswer = 'stream';
   /** Every request is cut off (connection reset), as when the API server is unreachable. */
   down = false;
+  /** Requests are accepted and never answered (a frozen API server). */
+  hang = false;
   readonly requests: Array<{ kind: 'get' | 'list' | 'watch'; resourceVersion?: string; timeoutSeconds?: string; authorization?: string }> = [];
   private readonly streams = new Set<ServerResponse>();
 
@@ -94,6 +96,7 @@ class LoopbackApiServer {
       req.socket.destroy();
       return;
     }
+    if (this.hang) return;
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -172,6 +175,14 @@ function watcherOn(url: string, options: { clock?: Clock; random?: () => number;
 }
 
 describe('sidecar watch: the protocol', () => {
+  it('gives up on a read the API server never answers, at the API timeout, naming it', async () => {
+    const { fake, url } = await apiServer();
+    fake.hang = true;
+    const api = new ConfigMapApi({ baseUrl: url }, NAMESPACE, NAME, 200);
+    cleanups.push(async () => api.close());
+    await assert.rejects(api.read(), /reading ConfigMap kafka-bg-test\/kafka-consumer-state: no whole answer within 200 ms/);
+  });
+
   it('lists once, then resumes every watch from the last resourceVersion it saw (events and bookmarks)', async () => {
     const { fake, url } = await apiServer();
     fake.data = { [POD]: entryText('PAUSED', 1) };

@@ -3,8 +3,8 @@
  * shutdown. Startup: load the persisted generation, listen (readiness stays 503), start the watch of
  * the state ConfigMap and wait (up to the API timeout) for its first list, which seeds the desired
  * state (without a watch: one best-effort read), then reconcile every tick and on every watch event.
- * Shutdown order: readiness 503 and pushes refused, wait for in-flight requests and the running
- * reconcile, stop the loop and the watch, close the server and the clients. Shutdown never pauses or
+ * Shutdown order: readiness 503 and pushes refused, wait for in-flight requests, stop the watch,
+ * wait for the running reconcile, stop the loop, close the server and the clients. Shutdown never pauses or
  * resumes the consumer.
  */
 import { errorMessage } from '../src/core/errors.js';
@@ -129,10 +129,11 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
       stopping = true;
       log.info('shutting down: readiness off, finishing in-flight work');
       await http.drained();
+      // The watch first: an event must not start a reconcile once shutdown has begun.
+      await watcher?.stop();
       await reconciler.idle();
       stopLoop.abort();
       await loop;
-      await watcher?.stop();
       await new Promise<void>((resolve, reject) => http.server.close((error) => (error ? reject(error) : resolve())));
       await consumer.close?.();
       deps.api.close?.();

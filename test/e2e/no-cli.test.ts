@@ -153,9 +153,13 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
       const resumed = await convergence(PODS[to], 'ACTIVE', activeAt, headroomMs - (activeAt - pausedAt) - 1000);
       resumeTimes.push(resumed - activeAt);
       assert.ok(activeGeneration > pausedGeneration);
-      // Each change was made by the pod's own sidecar, on the API server's entry (not the mounted file).
-      for (const pod of PODS[from]) assert.ok(sidecarCommands(pod, pausedAt).some((c) => c.command === 'pause' && c.source === 'api'), `${pod}: paused by its sidecar on the watch`);
-      for (const pod of PODS[to]) assert.ok(sidecarCommands(pod, activeAt).some((c) => c.command === 'resume' && c.source === 'api'), `${pod}: resumed by its sidecar on the watch`);
+      // Each change was made by the pod's own sidecar, on the API server's entry (not the mounted
+      // file). The sidecar logs a command once the consumer has answered, so its line may trail the
+      // consumer's own record a little.
+      await waitFor(`${from} paused and ${to} resumed by their sidecars on the watch (source api)`, async () =>
+        PODS[from].every((pod) => sidecarCommands(pod, pausedAt).some((c) => c.command === 'pause' && c.source === 'api')) &&
+        PODS[to].every((pod) => sidecarCommands(pod, activeAt).some((c) => c.command === 'resume' && c.source === 'api')),
+      5000);
       t.diagnostic(`${from} -> ${to} by hand: ${from} PAUSED ${(paused - pausedAt).toFixed(0)} ms after the write of generation ${pausedGeneration}, ${to} ACTIVE ${(resumed - activeAt).toFixed(0)} ms after the write of generation ${activeGeneration} (next file refresh was ${(headroomMs / 1000).toFixed(0)} s away)`);
     }
     t.diagnostic(`convergence over ${steps.length} hand-written switches: pause median ${median(pauseTimes).toFixed(0)} ms (max ${Math.max(...pauseTimes).toFixed(0)}), resume median ${median(resumeTimes).toFixed(0)} ms (max ${Math.max(...resumeTimes).toFixed(0)}); target 3 s`);
@@ -180,6 +184,8 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
     }
 
     const resumed = await convergence(PODS.green, 'ACTIVE', start, headroomMs - (killedAt - start) - 1000);
+    // Attribution from the sidecars' logs, which may trail the consumers' records a little.
+    await waitFor('the sidecars\' logs to catch up', async () => PODS.green.every((pod) => sidecarCommands(pod, start).length > 0) || undefined, 3000).catch(() => undefined);
     const bySidecar = PODS.green.filter((pod) => sidecarCommands(pod, killedAt - 50).some((c) => c.command === 'resume' && c.source === 'api'));
     t.diagnostic(`green ACTIVE ${Math.max(0, resumed - killedAt).toFixed(0)} ms after the kill; resumed by their sidecars on the watch: ${bySidecar.length} of 3${bySidecar.length < 3 ? ' (the others got the CLI\'s own resume before the kill)' : ''}`);
     for (const pod of PODS.blue) assert.equal(stateOf(lastRecord(pod, start)), 'PAUSED', `${pod} stays PAUSED`);

@@ -139,3 +139,31 @@ test(
     await runSchedule(schedule);
   },
 );
+
+test(
+  'a CLI whose Lease expired and was taken over must not roll back over the new holder (S3)',
+  { todo: 'open: the rollback writes the desired state without checking the lock' },
+  async () => {
+    // The first CLI soaks green for 20 s while its Lease renewals fail; the Lease expires and a
+    // second CLI switches to blue and records it. The first CLI's soak then sees blue consuming and
+    // rolls back although the lock is gone: it writes every pod PAUSED (undoing the second CLI's
+    // switch), and the second CLI's record has already removed the operation record, so a desired
+    // state with nobody ACTIVE and no operation in progress is left.
+    const schedule: Schedule = {
+      drainMs: 0,
+      podsPerColor: 1,
+      first: { force: false, soakMs: 20_000 },
+      commands: [
+        { t: 'until', phase: 'desired-paused' },
+        { t: 'writeFault', object: 'lease', fault: 'error', count: 3 },
+        { t: 'run', ms: 16_000 },
+        { t: 'cli', target: 'blue', kind: 'switch', soakMs: 2_000 },
+        { t: 'until', phase: 'record' },
+        { t: 'ready', pod: 1, ready: false },
+        { t: 'until', phase: 'rollback:desired-paused' },
+      ],
+      recoveryTarget: 'blue',
+    };
+    await runSchedule(schedule);
+  },
+);

@@ -57,6 +57,7 @@ export type Command =
   | { t: 'restartSidecar'; pod: number }
   | { t: 'stopSidecar'; pod: number }
   | { t: 'partition'; pod: number; on: boolean }
+  | { t: 'cutOff'; pod: number; on: boolean }
   | { t: 'recreatePod'; pod: number }
   | { t: 'refresh'; pod: number; steps: number }
   | { t: 'tick'; pod: number }
@@ -139,6 +140,8 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
     // Down until a restartSidecar (or recovery) brings it back: every push to it fails meanwhile.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('stopSidecar' as const), pod: podIndex }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('partition' as const), pod: podIndex, on: fc.boolean() }) },
+    // The CLI reaches neither the pod's consumer nor its sidecar: what --force excuses on the old colour.
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('cutOff' as const), pod: podIndex, on: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('recreatePod' as const), pod: podIndex }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('refresh' as const), pod: podIndex, steps: fc.integer({ min: 1, max: 4 }) }) },
     // A consumer that is not ready, or answers pause / resume without applying them: forces rollbacks.
@@ -149,7 +152,8 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
 
 /**
  * Short sequences that steer a schedule into the deep phases, each ending where faults matter:
- *  - rollback: a green pod goes unready or deaf, then the network runs until a rollback phase starts;
+ *  - rollback: a green pod goes unready or deaf (and, once green consumes, maybe another is cut off
+ *    from the CLI), then the network runs until a rollback phase starts;
  *  - takeover: mid-switch, another CLI takes the lock while the first is still running, either
  *    because its clock runs 14 s ahead (it judges the Lease expired 1 s after a renewal), or because
  *    the running CLI's three renewals (every 5 s) fail, so the Lease really expires before the
@@ -165,6 +169,11 @@ function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arb
   const midSwitch = until(['desired-paused', 'pause', 'verify-paused', 'resume', 'verify-active', 'soak']);
   return fc.oneof(
     fc.tuple(sick, until(ROLLBACK_PHASES)).map((steps): Command[] => steps),
+    // Once green consumes, one green pod is cut off from the CLI and another fails: the rollback
+    // must see every green pod PAUSED before it resumes blue, --force or not.
+    fc
+      .tuple(greenPod, sick, until(ROLLBACK_PHASES))
+      .map(([cut, fail, rollback]): Command[] => [{ t: 'until', phase: 'verify-active' }, { t: 'cutOff', pod: cut, on: true }, fail, rollback]),
     fc
       .tuple(midSwitch, cliCommand, until(FORWARD_PHASES))
       .map(([mid, cli, next]): Command[] =>
@@ -290,6 +299,9 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
       return world.stopSidecar(podAt(world, command.pod));
     case 'partition':
       world.pod(podAt(world, command.pod)).partitioned = command.on;
+      return;
+    case 'cutOff':
+      world.pod(podAt(world, command.pod)).cutOff = command.on;
       return;
     case 'recreatePod':
       return world.recreatePod(podAt(world, command.pod));
@@ -417,6 +429,7 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
     world.fleet.setReady(pod, true);
     world.fleet.setIgnoresCommands(pod, false);
     world.pod(pod).partitioned = false;
+    world.pod(pod).cutOff = false;
     if (world.pod(pod).sidecarDown) await world.restartSidecar(pod);
   }
   world.autoDeliver = true;

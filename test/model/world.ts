@@ -120,6 +120,8 @@ interface SimPod {
   sidecarDown: boolean;
   /** The CLI cannot reach this sidecar (its port is partitioned off); the sidecar itself runs on. */
   partitioned: boolean;
+  /** The CLI cannot reach this pod at all (consumer and sidecar); the pod itself runs on. */
+  cutOff: boolean;
 }
 
 const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -171,7 +173,7 @@ export class ModelWorld {
     for (const color of COLORS) {
       for (const name of this.podNames(color)) {
         const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
-        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false }, sidecarDown: false, partitioned: false } as SimPod;
+        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false }, sidecarDown: false, partitioned: false, cutOff: false } as SimPod;
         this.pods.set(name, pod);
         await this.startSidecar(pod);
       }
@@ -400,7 +402,10 @@ export class ModelWorld {
   /** The CLI's PodAgent: every call a message on the network. */
   private agentFor(origin: Origin): PodAgent {
     const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>, push = false) =>
-      this.send(origin, pod.name, `${origin.name} ${op}`, MAX_CLI_DELAY_MS, apply, push);
+      this.send(origin, pod.name, `${origin.name} ${op}`, MAX_CLI_DELAY_MS, async () => {
+        if (this.pod(pod.name).cutOff) throw new PodUnreachableError(pod.name, `${pod.name}: ${op}: connect EHOSTUNREACH (simulated)`);
+        return apply();
+      }, push);
     return {
       lifecycle: (pod, action) => call(pod, action, () => this.fleet.lifecycle(pod, action)),
       status: (pod) => call(pod, 'status', () => this.fleet.status(pod)),

@@ -5,7 +5,7 @@
  * messages delayed, reordered, lost and stalled, CLIs (with --force, --soak) killed, started and cut
  * off from the API server, Leases expiring under running CLIs, inject-fault alongside, the API
  * server down, writes failing or conflicting, consumers, sidecars and pods restarting, sidecars
- * partitioned from the CLI and mounted files lagging, 1 to 4 pods per colour.
+ * or whole pods cut off from the CLI, mounted files lagging, 1 to 4 pods per colour.
  * test/model/scheduler.ts lists the events, the recipes that steer schedules into the deep phases,
  * and the checks.
  *

@@ -124,6 +124,12 @@ interface SimPod {
   cutOff: boolean;
 }
 
+/** One version of the state ConfigMap, as written. */
+export interface StateVersion {
+  data: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
 const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
 export class ModelWorld {
@@ -142,7 +148,8 @@ export class ModelWorld {
   /** In recovery every message is delivered at once. */
   autoDeliver = false;
   private messages = 0;
-  private readonly seedVersion: { data: Record<string, string>; annotations: Record<string, string> };
+  private readonly versions: StateVersion[];
+  private journalRead = 0;
 
   readonly allPods: string[];
 
@@ -161,8 +168,9 @@ export class ModelWorld {
         data[name] = encodeEntry({ lifecycle: active ? 'ACTIVE' : 'PAUSED', generation: 1 });
       }
     }
-    this.seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
-    this.cluster.seedConfigMap(NAMES.stateConfigMap, data, this.seedVersion.annotations);
+    const seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
+    this.versions = [seedVersion];
+    this.cluster.seedConfigMap(NAMES.stateConfigMap, data, seedVersion.annotations);
     this.cluster.seedConfigMap(NAMES.activeConfigMap, { active: 'blue' });
     const longAgo = new Date(this.clock.now() - 3_600_000);
     this.cluster.seedLease({ name: NAMES.lease, holderIdentity: 'blue', leaseDurationSeconds: 15, acquireTime: longAgo, renewTime: longAgo, leaseTransitions: 1 });
@@ -186,9 +194,14 @@ export class ModelWorld {
   }
 
   /** Every version the state ConfigMap had, oldest first (the seed, then each successful write). */
-  stateVersions(): { data: Record<string, string>; annotations: Record<string, string> }[] {
-    const writes = this.journal.filter((e) => e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok);
-    return [this.seedVersion, ...writes.map((e) => e.detail as { data: Record<string, string>; annotations: Record<string, string> })];
+  stateVersions(): readonly StateVersion[] {
+    // Kept up to date from the journal's new entries only: every sidecar's file read asks for it.
+    const entries = this.journal.entries;
+    for (; this.journalRead < entries.length; this.journalRead++) {
+      const e = entries[this.journalRead]!;
+      if (e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok) this.versions.push(e.detail as StateVersion);
+    }
+    return this.versions;
   }
 
   // The network ---------------------------------------------------------------------------------

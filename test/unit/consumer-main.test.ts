@@ -63,6 +63,57 @@ describe('parseConsumerEnv', () => {
   });
 });
 
+describe('parseConsumerEnv: Kafka', () => {
+  it('consumes Kafka only with KAFKA_BOOTSTRAP_SERVERS, with the shared defaults', () => {
+    assert.equal(parseConsumerEnv({ MY_COLOR: 'blue', KAFKA_GROUP: 'ignored-without-bootstrap' }, 'h').kafka, undefined);
+    assert.deepEqual(parseConsumerEnv({ MY_COLOR: 'blue', KAFKA_BOOTSTRAP_SERVERS: '10.77.0.1:19092' }, 'h').kafka, {
+      bootstrapServers: ['10.77.0.1:19092'],
+      group: 'bg-consumer',
+      inputTopic: 'bg-events',
+      outputTopic: 'bg-processed',
+      leaveGroupOnPause: true,
+    });
+  });
+
+  it('reads every Kafka variable', () => {
+    const env = {
+      MY_COLOR: 'green',
+      KAFKA_BOOTSTRAP_SERVERS: 'broker-1:9092, broker-2:9093',
+      KAFKA_GROUP: 'g1',
+      KAFKA_INPUT_TOPIC: 'in.topic',
+      KAFKA_OUTPUT_TOPIC: 'out_topic',
+      LEAVE_GROUP_ON_PAUSE: 'false',
+      BATCH_SIZE: '25',
+    };
+    const config = parseConsumerEnv(env, 'h');
+    assert.deepEqual(config.kafka, {
+      bootstrapServers: ['broker-1:9092', 'broker-2:9093'],
+      group: 'g1',
+      inputTopic: 'in.topic',
+      outputTopic: 'out_topic',
+      leaveGroupOnPause: false,
+    });
+    assert.equal(config.batchSize, 25);
+  });
+
+  it('reports every Kafka problem at once, with the others', () => {
+    assert.throws(
+      () =>
+        parseConsumerEnv(
+          { MY_COLOR: 'blue', BATCH_SIZE: '0', KAFKA_BOOTSTRAP_SERVERS: 'broker,b:99999', KAFKA_INPUT_TOPIC: 'bad topic', LEAVE_GROUP_ON_PAUSE: 'no' },
+          'h',
+        ),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        /BATCH_SIZE/.test(error.message) &&
+        /KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port, got "broker"/.test(error.message) &&
+        /got "b:99999"/.test(error.message) &&
+        /KAFKA_INPUT_TOPIC must be/.test(error.message) &&
+        /LEAVE_GROUP_ON_PAUSE must be "true" or "false", got "no"/.test(error.message),
+    );
+  });
+});
+
 interface Running {
   child: ChildProcess;
   stdout: () => string;

@@ -236,6 +236,38 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
     }
   });
 
+  it('a rebalance while ACTIVE (a second member joins, then leaves) duplicates nothing', async () => {
+    const topics = await createTestTopics('rebalance', PARTITIONS);
+    const output = new OutputReader(topics.output);
+    await output.start();
+    const [first, second] = await Promise.all([startConsumer('consumer-green-3', topics), startConsumer('consumer-green-4', topics)]);
+    try {
+      // Slow processing keeps a batch in flight when the rebalance comes.
+      const put = await fetch(`${first.url}/fault/processing-delay`, { method: 'PUT', body: '{"delayMs":3}' });
+      assert.equal(put.status, 200);
+      await produce(topics.input, 400);
+      await lifecycle(first, 'resume');
+      await output.waitForDistinct(50);
+      await lifecycle(second, 'resume');
+      await waitFor('both members hold partitions', async () => {
+        const members = await groupMembers(topics.group, topics.input);
+        return members.get('consumer-green-3')?.length && members.get('consumer-green-4')?.length ? true : undefined;
+      });
+      await produce(topics.input, 200);
+      await output.waitForDistinct(500);
+      await pauseAndWait(second);
+      await produce(topics.input, 100);
+      await output.waitForDistinct(700);
+      const processed = output.processed();
+      assert.equal(await inputSize(topics.input), 700);
+      assert.equal(distinctOffsets(processed), 700);
+      assert.equal(processed.length, 700, 'no offset processed twice across the two rebalances');
+      assert.ok(processed.some((record) => record.pod === 'consumer-green-4'), 'the second member processed its share');
+    } finally {
+      await output.close();
+    }
+  });
+
   it('a SIGKILLed active consumer causes only duplicates of offsets it never committed', async () => {
     const topics = await createTestTopics('sigkill', PARTITIONS);
     const output = new OutputReader(topics.output);

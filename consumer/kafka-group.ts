@@ -118,12 +118,14 @@ export class KafkaGroup implements GroupClient {
   }
 
   /**
-   * Connects, reads metadata and finds the group coordinator ahead of the first resume, so a resume
-   * pays only for joining. Best effort: a broker that is not there yet is retried by the operations.
+   * Connects (the fetch connections too), reads metadata and finds the group coordinator ahead of
+   * the first resume, so a resume pays only for joining, reading offsets and fetching. Best effort: a broker that is not there yet is retried by the operations.
    */
   private async warmUp(): Promise<void> {
     await Promise.allSettled([
-      this.consumer.metadata({ topics: [this.topic] }).then(() => this.consumer.findGroupCoordinator()),
+      this.consumer.metadata({ topics: [this.topic] }).then(async (metadata) => {
+        await Promise.allSettled([this.consumer.findGroupCoordinator(), ...[...metadata.brokers.values()].map((broker) => this.fetchConnections.get(broker))]);
+      }),
       this.producer.metadata({ topics: [this.outputTopic] }),
     ]);
   }

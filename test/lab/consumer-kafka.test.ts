@@ -83,12 +83,9 @@ async function status(consumer: ConsumerProcess): Promise<LifecycleStatus> {
   return (await (await fetch(`${consumer.url}/lifecycle/status`)).json()) as LifecycleStatus;
 }
 
-/** Pauses and waits for PAUSED; returns the milliseconds from the request to the first PAUSED answer. */
-async function pauseAndWait(consumer: ConsumerProcess): Promise<number> {
-  const started = performance.now();
+async function pauseAndWait(consumer: ConsumerProcess): Promise<void> {
   await lifecycle(consumer, 'pause');
   await waitFor(`${consumer.pod} PAUSED`, async () => ((await status(consumer)).state === 'PAUSED' ? true : undefined));
-  return performance.now() - started;
 }
 
 let producer: Producer<string, string, string, string>;
@@ -194,18 +191,16 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
     const [blue, green] = await Promise.all([startConsumer('consumer-blue-0', topics), startConsumer('consumer-green-0', topics)]);
     try {
       await produce(topics.input, 300);
-      const blueResumedAt = Date.now();
       await lifecycle(blue, 'resume');
       await output.waitForDistinct(300);
       const blueFirst = Math.min(...output.processed().map((record) => record.processedAt));
 
-      const pauseMs = await pauseAndWait(blue);
+      await pauseAndWait(blue);
       // PAUSED means committed and left: the group has no blue member at that instant.
       assert.deepEqual([...(await groupMembers(topics.group, topics.input)).keys()], [], 'blue left the group before reporting PAUSED');
       const blueLast = Math.max(...output.processed().map((record) => record.processedAt));
 
       await produce(topics.input, 300);
-      const greenResumedAt = Date.now();
       await lifecycle(green, 'resume');
       await output.waitForDistinct(600);
       const greens = output.processed().filter((record) => record.color === 'green');
@@ -224,12 +219,17 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       );
 
       // The transition logs say the same: blue PAUSED before green ACTIVE.
-      const bluePaused = parseTransitionLog(blue.stdout()).find((record) => record.event === 'transition' && record.to === 'PAUSED');
-      const greenActive = parseTransitionLog(green.stdout()).find((record) => record.event === 'transition' && record.to === 'ACTIVE');
-      assert.ok(bluePaused && greenActive && bluePaused.at < greenActive.at, 'transition logs: blue PAUSED before green ACTIVE');
+      const at = (log: string, to: string): number => {
+        const record = parseTransitionLog(log).find((entry) => entry.event === 'transition' && entry.to === to);
+        assert.ok(record, `a transition to ${to} in the log`);
+        return record.at;
+      };
+      assert.ok(at(blue.stdout(), 'PAUSED') < at(green.stdout(), 'ACTIVE'), 'transition logs: blue PAUSED before green ACTIVE');
+      // Each consumer's own clock: from the transition it logged to the first record it processed or to PAUSED.
       process.stdout.write(
-        `# measured: resume -> first message processed: blue ${(blueFirst - blueResumedAt).toFixed(0)} ms (empty group), ` +
-          `green ${(greenFirst - greenResumedAt).toFixed(0)} ms (after blue left); pause -> PAUSED (commit + leave) ${pauseMs.toFixed(0)} ms\n`,
+        `# measured: resume (ACTIVE) -> first message processed: blue ${(blueFirst - at(blue.stdout(), 'ACTIVE')).toFixed(0)} ms (new group), ` +
+          `green ${(greenFirst - at(green.stdout(), 'ACTIVE')).toFixed(0)} ms (blue's group, just left); ` +
+          `pause (DRAINING) -> PAUSED (commit + leave): ${(at(blue.stdout(), 'PAUSED') - at(blue.stdout(), 'DRAINING')).toFixed(0)} ms\n`,
       );
     } finally {
       await output.close();

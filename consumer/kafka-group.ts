@@ -27,7 +27,9 @@ import {
   stringSerializers,
   type API,
   type Callback,
+  type CallbackWithPromise,
   type ConsumerGroupJoinPayload,
+  type GroupOptions,
 } from '@platformatic/kafka';
 import type { GroupClient, InputMessage, OutputMessage, PartitionOffset, RebalanceListener } from './kafka-engine.js';
 
@@ -53,9 +55,15 @@ type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 const FETCH_MAX_BYTES = 4 * 1024 * 1024;
 const PARTITION_MAX_BYTES = 1024 * 1024;
 
-/** A Consumer that lets the engine commit before each JoinGroup it sends (the library's one hook for that). */
+/**
+ * A Consumer that lets the engine commit before each JoinGroup it sends (the library's one hook for
+ * that), and that does not rejoin from inside a commit: the library would otherwise rejoin when a
+ * commit meets a rebalance and then retry the commit under the new generation, for partitions that
+ * may have moved. Such a commit fails instead; the rebalance goes through partitionsRevoked.
+ */
 class RebalanceAwareConsumer extends Consumer {
   beforeJoinGroup: () => Promise<void> = () => Promise.resolve();
+  committing = false;
 
   override [kGetApi]<RequestArguments extends Array<unknown>, ResponseType>(
     name: string,
@@ -69,6 +77,17 @@ class RebalanceAwareConsumer extends Consumer {
       () => super[kGetApi](name, callback),
       (error: unknown) => callback(error as Error, undefined as never),
     );
+  }
+
+  override joinGroup(options: GroupOptions, callback: CallbackWithPromise<string>): void;
+  override joinGroup(options?: GroupOptions): Promise<string>;
+  override joinGroup(options?: GroupOptions, callback?: CallbackWithPromise<string>): Promise<string> | void {
+    if (this.committing) {
+      const refused = new Error('a commit met a rebalance; not rejoining from inside the commit');
+      if (callback) return callback(refused, undefined as never);
+      return Promise.reject(refused);
+    }
+    return callback ? super.joinGroup(options ?? {}, callback) : super.joinGroup(options);
   }
 }
 
@@ -90,7 +109,6 @@ export class KafkaGroup implements GroupClient {
   private assignment: Promise<void> = Promise.resolve();
   private endRebalance: ((loaded: Promise<void>) => void) | undefined;
   private holdsPartitions = false;
-  private committing = false;
   private brokerFetch: Promise<unknown> = Promise.resolve();
 
   constructor(options: KafkaGroupOptions, listener: RebalanceListener) {
@@ -158,13 +176,13 @@ export class KafkaGroup implements GroupClient {
   }
 
   async commit(offsets: PartitionOffset[]): Promise<void> {
-    this.committing = true;
+    this.consumer.committing = true;
     try {
       await this.consumer.commit({
         offsets: offsets.map(({ partition, offset }) => ({ topic: this.topic, partition, offset: BigInt(offset), leaderEpoch: -1 })),
       });
     } finally {
-      this.committing = false;
+      this.consumer.committing = false;
     }
     for (const { partition, offset } of offsets) this.committed.set(partition, BigInt(offset));
   }
@@ -181,8 +199,6 @@ export class KafkaGroup implements GroupClient {
   }
 
   private async beforeJoinGroup(listener: RebalanceListener): Promise<void> {
-    // The library rejoins from inside a commit refused by a rebalance: the engine is waiting for that commit.
-    if (this.committing) return;
     this.forgetFetched();
     if (this.endRebalance === undefined) {
       this.assignment = new Promise<void>((resolve, reject) => {

@@ -9,31 +9,18 @@
  * `npm run build`.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers, type MessagesStream } from '@platformatic/kafka';
 import { parseTransitionLog } from '../../consumer/transitions.js';
-import { systemClock } from '../../src/core/clock.js';
-import { pollUntil } from '../../src/core/poll.js';
 import type { LifecycleChange, LifecycleStatus } from '../../src/core/ports.js';
 import { parseOutputRecord, type CommitRecord, type OutputRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
 import { createTestTopics, kafkaBootstrap } from '../support/kafka.js';
-import { ensureLab, repoRoot } from '../support/lab.js';
+import { listeningUrl, spawnConsumer } from '../support/consumer-process.js';
+import { ensureLab, waitFor } from '../support/lab.js';
 
 const PARTITIONS = 6;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000): Promise<T> {
-  const outcome = await pollUntil(
-    async () => {
-      const value = await probe();
-      return { done: value !== undefined, value };
-    },
-    { clock: systemClock, timeoutMs, initialIntervalMs: 2, maxIntervalMs: 50 },
-  );
-  assert.ok(outcome.done && outcome.value !== undefined, `timed out waiting for ${what}`);
-  return outcome.value;
-}
 
 interface ConsumerProcess {
   pod: string;
@@ -46,29 +33,19 @@ interface ConsumerProcess {
 const processes: ConsumerProcess[] = [];
 
 async function startConsumer(pod: string, topics: { input: string; output: string; group: string }, env: Record<string, string> = {}): Promise<ConsumerProcess> {
-  const child = spawn(process.execPath, ['dist/consumer/main.js'], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      MY_POD_NAME: pod,
-      MY_COLOR: pod.includes('blue') ? 'blue' : 'green',
-      KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
-      KAFKA_GROUP: topics.group,
-      KAFKA_INPUT_TOPIC: topics.input,
-      KAFKA_OUTPUT_TOPIC: topics.output,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const run = spawnConsumer(['dist/consumer/main.js'], {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MY_POD_NAME: pod,
+    MY_COLOR: pod.includes('blue') ? 'blue' : 'green',
+    KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
+    KAFKA_GROUP: topics.group,
+    KAFKA_INPUT_TOPIC: topics.input,
+    KAFKA_OUTPUT_TOPIC: topics.output,
+    ...env,
   });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const url = await waitFor(`${pod} listening (stderr: ${err})`, () => /"event":"listening".*"url":"([^"]+)"/.exec(out)?.[1]);
-  const started = { pod, child, url, stdout: () => out, exited };
+  const url = await waitFor(`${pod} listening`, async () => listeningUrl(run));
+  const started = { pod, child: run.child, url, stdout: run.stdout, exited: run.exited };
   processes.push(started);
   return started;
 }
@@ -129,7 +106,7 @@ class OutputReader {
 
   /** Waits until `count` distinct input offsets were processed. */
   async waitForDistinct(count: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(`${count} input offsets processed`, () => (distinctOffsets(this.processed()) >= count ? true : undefined), timeoutMs);
+    await waitFor(`${count} input offsets processed`, async () => (distinctOffsets(this.processed()) >= count ? true : undefined), timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -140,6 +117,16 @@ class OutputReader {
 
 function offsetId(record: ProcessedRecord): string {
   return `${record.sourcePartition}:${record.sourceOffset}`;
+}
+
+/** The repeated offsets, who processed each copy when, and the commits around them: what a failure needs. */
+function describeDuplicates(output: OutputReader): string {
+  const byOffset = new Map<string, ProcessedRecord[]>();
+  for (const record of output.processed()) byOffset.set(offsetId(record), [...(byOffset.get(offsetId(record)) ?? []), record]);
+  const repeated = [...byOffset].filter(([, copies]) => copies.length > 1);
+  const copies = repeated.map(([id, list]) => `${id} by ${list.map((record) => `${record.pod}@${record.processedAt.toFixed(1)}`).join(' and ')}`);
+  const commits = output.commits().map((commit) => `${commit.pod}@${commit.committedAt.toFixed(1)} ${JSON.stringify(commit.offsets)}`);
+  return `${repeated.length} repeated: ${copies.join('; ')}\ncommits: ${commits.join('\n')}`;
 }
 
 function distinctOffsets(records: ProcessedRecord[]): number {
@@ -261,7 +248,7 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       const processed = output.processed();
       assert.equal(await inputSize(topics.input), 700);
       assert.equal(distinctOffsets(processed), 700);
-      assert.equal(processed.length, 700, 'no offset processed twice across the two rebalances');
+      assert.equal(processed.length, 700, `no offset processed twice across the two rebalances: ${describeDuplicates(output)}`);
       assert.ok(processed.some((record) => record.pod === 'consumer-green-4'), 'the second member processed its share');
     } finally {
       await output.close();
@@ -280,7 +267,7 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       const put = await fetch(`${blue.url}/fault/commit-delay`, { method: 'PUT', body: '{"delayMs":300}' });
       assert.equal(put.status, 200);
       await lifecycle(blue, 'resume');
-      await waitFor('blue committed a batch and processed more', () => {
+      await waitFor('blue committed a batch and processed more', async () => {
         const committed = new Set(output.commits().flatMap((commit) => commit.offsets.map(({ partition, offset }) => `${partition}:${offset}`)));
         return committed.size > 0 && output.processed().length > 20 ? true : undefined;
       });

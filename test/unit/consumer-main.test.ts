@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/core/errors.js';
 import { systemClock } from '../../src/core/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 import { parseConsumerEnv } from '../../consumer/config.js';
 import { parseTransitionLog } from '../../consumer/transitions.js';
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+import { listeningUrl, spawnConsumer, type ConsumerRun } from '../support/consumer-process.js';
 
 describe('parseConsumerEnv', () => {
   it('applies the defaults', () => {
@@ -114,25 +111,8 @@ describe('parseConsumerEnv: Kafka', () => {
   });
 });
 
-interface Running {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function runMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'consumer/main.ts'], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
+function runMain(env: Record<string, string>): ConsumerRun {
+  return spawnConsumer(['--import', 'tsx', 'consumer/main.ts'], env);
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
@@ -176,10 +156,7 @@ describe('consumer main', () => {
       TRANSITION_LOG_PATH: logPath,
     });
     try {
-      const url = await waitFor('the listening line', () => {
-        const match = /"event":"listening".*"url":"([^"]+)"/.exec(run.stdout());
-        return match?.[1];
-      });
+      const url = await waitFor('the listening line', () => listeningUrl(run));
       const put = await fetch(`${url}/fault/processing-delay`, { method: 'PUT', body: '{"delayMs":100}' });
       assert.equal(put.status, 200);
       assert.equal((await fetch(`${url}/lifecycle/resume`, { method: 'POST' })).status, 200);

@@ -109,6 +109,8 @@ export class KafkaGroup implements GroupClient {
   private assignment: Promise<void> = Promise.resolve();
   private endRebalance: ((loaded: Promise<void>) => void) | undefined;
   private holdsPartitions = false;
+  /** The membership was lost (a commit was refused as from a stale member, or an automatic rejoin failed): join before fetching. */
+  private mustRejoin = false;
   private brokerFetch: Promise<unknown> = Promise.resolve();
 
   constructor(options: KafkaGroupOptions, listener: RebalanceListener) {
@@ -127,8 +129,10 @@ export class KafkaGroup implements GroupClient {
     this.consumer.topics.track(this.topic);
     this.consumer.beforeJoinGroup = () => this.beforeJoinGroup(listener);
     this.consumer.on('consumer:group:join', (payload) => this.joined(payload));
-    // The library reports a failed automatic rejoin as an 'error' event; the next fetch notices the lost membership.
-    this.consumer.on('error', () => {});
+    // The library reports a failed automatic rejoin as an 'error' event; the next fetch rejoins.
+    this.consumer.on('error', () => {
+      this.mustRejoin = true;
+    });
     // Idempotent: a retried send must not write a ProcessedRecord twice (the validator would count a duplicate).
     this.producer = new Producer({ ...common, acks: ProduceAcks.ALL, idempotent: true, serializers: stringSerializers });
     this.fetchConnections = new ConnectionPool(options.clientId);
@@ -149,6 +153,7 @@ export class KafkaGroup implements GroupClient {
   }
 
   async join(): Promise<void> {
+    this.mustRejoin = false;
     await this.consumer.joinGroup();
     await this.assignment;
   }
@@ -161,7 +166,7 @@ export class KafkaGroup implements GroupClient {
   }
 
   async fetch(max: number): Promise<InputMessage[]> {
-    if (this.consumer.memberId === null && this.endRebalance === undefined) await this.join(); // the membership was lost (session expired)
+    if ((this.mustRejoin || this.consumer.memberId === null) && this.endRebalance === undefined) await this.join();
     await this.assignment;
     if (this.buffered.length === 0) await this.fetchFromBroker();
     return this.buffered.splice(0, max);
@@ -181,6 +186,9 @@ export class KafkaGroup implements GroupClient {
       await this.consumer.commit({
         offsets: offsets.map(({ partition, offset }) => ({ topic: this.topic, partition, offset: BigInt(offset), leaderEpoch: -1 })),
       });
+    } catch (error) {
+      if ((error as { findBy?: (key: string, value: unknown) => unknown }).findBy?.('needsRejoin', true)) this.mustRejoin = true;
+      throw error;
     } finally {
       this.consumer.committing = false;
     }

@@ -212,6 +212,14 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
         return record.at;
       };
       assert.ok(at(blue.stdout(), 'PAUSED') < at(green.stdout(), 'ACTIVE'), 'transition logs: blue PAUSED before green ACTIVE');
+      // SIGTERM on the active consumer: drain, commit, leave, exit 0.
+      green.child.kill('SIGTERM');
+      assert.equal(await green.exited, 0);
+      assert.deepEqual([...(await groupMembers(topics.group, topics.input)).keys()], [], 'green left the group on SIGTERM');
+      assert.deepEqual(
+        parseTransitionLog(green.stdout()).slice(-3).map((record) => (record.event === 'transition' ? `${record.from}->${record.to}` : `${record.event} ${record.state}`)),
+        ['ACTIVE->DRAINING', 'DRAINING->PAUSED', 'exit PAUSED'],
+      );
       // Each consumer's own clock: from the transition it logged to the first record it processed or to PAUSED.
       process.stdout.write(
         `# measured: resume (ACTIVE) -> first message processed: blue ${(blueFirst - at(blue.stdout(), 'ACTIVE')).toFixed(0)} ms (new group), ` +

@@ -188,4 +188,27 @@ describe('consumer main', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('on Kafka with an unreachable broker: ready while PAUSED, DOWN while ACTIVE, pause still reaches PAUSED, SIGTERM exits 0', async () => {
+    // Port 1 on loopback refuses connections: the broker is down, no broker is needed.
+    const run = runMain({ PORT: '0', HOST: '127.0.0.1', MY_POD_NAME: 'consumer-blue-0', MY_COLOR: 'blue', KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1' });
+    try {
+      const url = await waitFor('the listening line', () => listeningUrl(run));
+      const readiness = async (): Promise<number> => (await fetch(`${url}/actuator/health/readiness`)).status;
+      assert.equal(await readiness(), 200, 'PAUSED needs no broker');
+      assert.equal((await fetch(`${url}/lifecycle/resume`, { method: 'POST' })).status, 200);
+      await waitFor('readiness DOWN', async () => ((await readiness()) === 503 ? true : undefined));
+      assert.equal((await fetch(`${url}/lifecycle/pause`, { method: 'POST' })).status, 200);
+      await waitFor('PAUSED', async () => {
+        const status = (await (await fetch(`${url}/lifecycle/status`)).json()) as { state: string };
+        return status.state === 'PAUSED' ? true : undefined;
+      });
+      assert.equal(await readiness(), 200);
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0, run.stderr());
+    } finally {
+      run.child.kill('SIGKILL');
+      await run.exited;
+    }
+  });
 });

@@ -130,9 +130,7 @@ export class KafkaGroup implements GroupClient {
     this.consumer.beforeJoinGroup = () => this.beforeJoinGroup(listener);
     this.consumer.on('consumer:group:join', (payload) => this.joined(payload));
     // The library reports a failed automatic rejoin as an 'error' event; the next fetch rejoins.
-    this.consumer.on('error', () => {
-      this.mustRejoin = true;
-    });
+    this.consumer.on('error', (error: Error) => this.membershipLost(error));
     // Idempotent: a retried send must not write a ProcessedRecord twice (the validator would count a duplicate).
     this.producer = new Producer({ ...common, acks: ProduceAcks.ALL, idempotent: true, serializers: stringSerializers });
     this.fetchConnections = new ConnectionPool(options.clientId);
@@ -141,7 +139,8 @@ export class KafkaGroup implements GroupClient {
 
   /**
    * Connects (the fetch connections too), reads metadata and finds the group coordinator ahead of
-   * the first resume, so a resume pays only for joining, reading offsets and fetching. Best effort: a broker that is not there yet is retried by the operations.
+   * the first resume, so a resume pays only for joining, reading offsets and fetching. Best effort:
+   * a broker that is not there yet is retried by the operations.
    */
   private async warmUp(): Promise<void> {
     await Promise.allSettled([
@@ -154,7 +153,12 @@ export class KafkaGroup implements GroupClient {
 
   async join(): Promise<void> {
     this.mustRejoin = false;
-    await this.consumer.joinGroup();
+    try {
+      await this.consumer.joinGroup();
+    } catch (error) {
+      this.membershipLost(error as Error);
+      throw error;
+    }
     await this.assignment;
   }
 
@@ -166,8 +170,14 @@ export class KafkaGroup implements GroupClient {
   }
 
   async fetch(max: number): Promise<InputMessage[]> {
-    if ((this.mustRejoin || this.consumer.memberId === null) && this.endRebalance === undefined) await this.join();
-    await this.assignment;
+    if (this.mustRejoin || this.consumer.memberId === null) await this.join();
+    try {
+      await this.assignment;
+    } catch (error) {
+      // Reading the committed offsets failed: read them again on the next fetch (a lost membership rejoins instead).
+      if (!this.mustRejoin) this.assignment = quietly(this.loadOffsets(this.assigned));
+      throw error;
+    }
     if (this.buffered.length === 0) await this.fetchFromBroker();
     return this.buffered.splice(0, max);
   }
@@ -200,6 +210,14 @@ export class KafkaGroup implements GroupClient {
     await Promise.allSettled([this.consumer.close(true), this.producer.close(), this.fetchConnections.close()]);
   }
 
+  /** A pending rebalance will not complete: whoever waits for it fails, and the next fetch joins again. */
+  private membershipLost(error: Error): void {
+    this.mustRejoin = true;
+    const end = this.endRebalance;
+    this.endRebalance = undefined;
+    end?.(Promise.reject(error));
+  }
+
   private forgetFetched(): void {
     this.epoch += 1;
     this.buffered = [];
@@ -209,10 +227,11 @@ export class KafkaGroup implements GroupClient {
   private async beforeJoinGroup(listener: RebalanceListener): Promise<void> {
     this.forgetFetched();
     if (this.endRebalance === undefined) {
-      this.assignment = new Promise<void>((resolve, reject) => {
-        this.endRebalance = (loaded) => loaded.then(resolve, reject);
-      });
-      this.assignment.catch(() => {});
+      this.assignment = quietly(
+        new Promise<void>((resolve, reject) => {
+          this.endRebalance = (loaded) => loaded.then(resolve, reject);
+        }),
+      );
     }
     if (this.holdsPartitions) {
       this.holdsPartitions = false;
@@ -223,8 +242,7 @@ export class KafkaGroup implements GroupClient {
   private joined(payload: ConsumerGroupJoinPayload): void {
     this.holdsPartitions = true;
     this.assigned = (payload.assignments ?? []).filter(({ topic }) => topic === this.topic).flatMap(({ partitions }) => partitions).sort((a, b) => a - b);
-    const loaded = this.loadOffsets(this.assigned);
-    loaded.catch(() => {});
+    const loaded = quietly(this.loadOffsets(this.assigned));
     const end = this.endRebalance;
     this.endRebalance = undefined;
     if (end) end(loaded);
@@ -306,6 +324,12 @@ export class KafkaGroup implements GroupClient {
     );
     return parseFetched(responses, requested);
   }
+}
+
+/** The promise itself, marked as handled: a rejection surfaces where it is awaited, never as an unhandled rejection. */
+function quietly<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
 }
 
 function parseFetched(responses: FetchResponse[], requested: Map<number, bigint>): { messages: InputMessage[]; next: Map<number, bigint> } {

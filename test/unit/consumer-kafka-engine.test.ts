@@ -80,10 +80,14 @@ class MemoryGroup {
 class MemoryMember implements GroupClient {
   assigned: number[] = [];
   private position = new Map<number, number>();
+  /** Bumped by rewind: a fetch in progress across a rewind is discarded, as the contract says. */
+  private epoch = 0;
   commitGate: Gate | undefined;
   leaveGate: Gate | undefined;
+  fetchGate: Gate | undefined;
   failFetches = false;
   joins = 0;
+  leaves = 0;
 
   constructor(
     private readonly group: MemoryGroup,
@@ -107,6 +111,7 @@ class MemoryMember implements GroupClient {
   }
 
   async leave(): Promise<void> {
+    this.leaves += 1;
     await this.leaveGate?.opened;
     this.group.members.splice(this.group.members.indexOf(this), 1);
     this.assigned = [];
@@ -114,8 +119,11 @@ class MemoryMember implements GroupClient {
   }
 
   async fetch(max: number): Promise<InputMessage[]> {
+    const epoch = this.epoch;
     await new Promise((resolve) => setTimeout(resolve, 1)); // the broker's wait, shortened
+    await this.fetchGate?.opened;
     if (this.failFetches) throw new Error('broker unreachable');
+    if (epoch !== this.epoch) return [];
     const messages: InputMessage[] = [];
     for (const partition of this.assigned) {
       const log = this.group.partitions[partition] as InputMessage[];
@@ -127,6 +135,7 @@ class MemoryMember implements GroupClient {
   }
 
   rewind(): void {
+    this.epoch += 1;
     this.position = new Map(this.assigned.map((partition) => [partition, this.group.committed.get(partition) ?? 0]));
   }
 
@@ -261,6 +270,41 @@ describe('kafka engine: pause and resume', () => {
     assert.equal(blue.engine.isMember, false);
     assertExactlyOnce(group);
     assert.deepEqual(transitions(blue.lines), ['start', 'PAUSED->ACTIVE', 'ACTIVE->DRAINING', 'DRAINING->PAUSED']);
+  });
+
+  it('a fetch still waiting on the broker does not delay PAUSED, and what it brings is not processed', async () => {
+    const group = new MemoryGroup(1);
+    const blue = consumer(group, 'consumer-blue-0');
+    blue.engine.resume();
+    await waitFor('a member', () => blue.engine.isMember);
+    blue.member().fetchGate = new Gate();
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the loop is now inside a held fetch
+    group.produce(3);
+    blue.engine.pause();
+    await waitFor('PAUSED', () => blue.engine.status().state === 'PAUSED');
+    blue.member().fetchGate?.open();
+    await new Promise((resolve) => setTimeout(resolve, 20)); // give the released fetch the chance to be misused
+    assert.equal(group.processed().length, 0);
+    assert.equal(blue.engine.status().totalMessagesReceived, 0);
+  });
+
+  it('resume while DRAINING cancels the drain: after leaving it rejoins and goes on', async () => {
+    const group = new MemoryGroup(2);
+    group.produce(4);
+    const blue = consumer(group, 'consumer-blue-0');
+    blue.engine.resume();
+    await waitFor('4 processed', () => group.processed().length === 4);
+    blue.member().leaveGate = new Gate();
+    blue.engine.pause();
+    await waitFor('leaving the group', () => blue.member().leaves === 1);
+    assert.deepEqual(blue.engine.resume(), { previousState: 'DRAINING', currentState: 'ACTIVE', lastSequenceNumber: 3 });
+    blue.member().leaveGate?.open();
+    group.produce(4);
+    await waitFor('8 processed', () => group.processed().length === 8);
+    assert.equal(blue.engine.status().state, 'ACTIVE');
+    assert.equal(blue.member().joins, 2, 'rejoined after the leave');
+    assertExactlyOnce(group);
+    assert.deepEqual(transitions(blue.lines), ['start', 'PAUSED->ACTIVE', 'ACTIVE->DRAINING', 'DRAINING->ACTIVE']);
   });
 
   it('resume rejoins and continues from the committed offsets', async () => {

@@ -1,89 +1,66 @@
 /**
- * Applies the repository's k8s/ directory exactly as written: the files listed under `resources:`
- * in k8s/kustomization.yaml, every YAML document of each, server-side applied in listed order with
- * field manager `bgswitch-lab`. It implements only that subset of kustomize and refuses any other
- * kustomization field, so a manifest change that relies on kustomize cannot silently differ in the lab.
+ * Applies a kustomize overlay exactly as `kubectl apply -k` would build it: `kubectl kustomize <dir>`
+ * (the real kustomize inside the lab's own kubectl build), then every object of the output
+ * server-side applied in output order with field manager `bgswitch-lab`. kustomize orders the
+ * output so that the Namespace comes first and workloads after what they reference.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { OperationError, UsageError } from '../src/core/errors.js';
 import { apiErrorDetail } from './control-plane/clients.js';
 
+const execFileAsync = promisify(execFile);
+
 export const FIELD_MANAGER = 'bgswitch-lab';
-const SUPPORTED_KUSTOMIZATION_FIELDS = new Set(['apiVersion', 'kind', 'resources']);
 
-export interface Manifest {
-  file: string;
-  object: KubernetesObject & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
-}
+export type ManifestObject = KubernetesObject & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
 
-function parseYamlDocuments(file: string): unknown[] {
-  const documents = parseAllDocuments(readFileSync(file, 'utf8'));
-  if (!Array.isArray(documents)) return [];
-  return documents.map((document) => {
-    if (document.errors.length > 0) throw new UsageError(`${file} is not valid YAML: ${document.errors[0]?.message}`);
-    return document.toJS() as unknown;
-  });
-}
-
-/** The resource files kustomization.yaml lists, checked to be plain files of `dir`. */
-export function kustomizationResources(dir: string): string[] {
-  const file = join(dir, 'kustomization.yaml');
-  const [kustomization] = parseYamlDocuments(file);
-  if (typeof kustomization !== 'object' || kustomization === null) throw new UsageError(`${file} is empty`);
-  const unsupported = Object.keys(kustomization).filter((key) => !SUPPORTED_KUSTOMIZATION_FIELDS.has(key));
-  if (unsupported.length > 0) {
-    throw new UsageError(
-      `${file} uses ${unsupported.map((key) => `'${key}'`).join(', ')}, which the lab does not implement`,
-      'the lab applies the files under resources: as they are; extend lab/apply.ts or drop the field',
-    );
-  }
-  const { resources } = kustomization as { resources?: unknown };
-  if (!Array.isArray(resources) || resources.length === 0) throw new UsageError(`${file} lists no resources`);
-  return resources.map((entry) => {
-    if (typeof entry !== 'string' || !/^[\w.-]+\.ya?ml$/.test(entry)) {
-      throw new UsageError(`${file}: resource ${JSON.stringify(entry)} is not a YAML file of ${dir}; the lab supports only those (no directories, remote bases or components)`);
-    }
-    const path = join(dir, entry);
-    if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`${file} lists ${entry}, which does not exist`);
-    return path;
-  });
-}
-
-function isManifestObject(value: unknown): value is Manifest['object'] {
+function isManifestObject(value: unknown): value is ManifestObject {
   if (typeof value !== 'object' || value === null) return false;
   const { apiVersion, kind, metadata } = value as Record<string, unknown>;
   return typeof apiVersion === 'string' && typeof kind === 'string' && typeof (metadata as { name?: unknown } | undefined)?.name === 'string';
 }
 
-/** Every object of every listed file, in order; empty documents (comments only) are skipped. */
-export function readManifests(dir: string): Manifest[] {
-  return kustomizationResources(dir).flatMap((file) =>
-    parseYamlDocuments(file)
-      .filter((document) => document !== null && document !== undefined)
-      .map((document) => {
-        if (!isManifestObject(document)) throw new UsageError(`${file} holds a document without apiVersion, kind and metadata.name`);
-        return { file, object: document };
-      }),
-  );
+/** The objects of a multi-document YAML stream; empty documents are skipped. */
+export function parseManifests(text: string, source: string): ManifestObject[] {
+  return parseAllDocuments(text).flatMap((document) => {
+    if (document.errors.length > 0) throw new UsageError(`${source} is not valid YAML: ${document.errors[0]?.message}`);
+    const value = document.toJS() as unknown;
+    if (value === null || value === undefined) return [];
+    if (!isManifestObject(value)) throw new UsageError(`${source} holds a document without apiVersion, kind and metadata.name`);
+    return [value];
+  });
 }
 
-export function describeManifest({ object }: Manifest): string {
+/** `kubectl kustomize <dir>`, parsed. */
+export async function kustomizeBuild(kubectl: string, dir: string): Promise<ManifestObject[]> {
+  let stdout: string;
+  try {
+    ({ stdout } = await execFileAsync(kubectl, ['kustomize', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 60_000 }));
+  } catch (error) {
+    const { stderr, code } = error as { stderr?: string; code?: number | string };
+    if (code === 'ENOENT') throw new OperationError(`${kubectl} is missing`, 'run npm run lab -- build');
+    throw new UsageError(`kubectl kustomize ${dir} failed: ${(stderr ?? String(error)).trim()}`);
+  }
+  return parseManifests(stdout, `kubectl kustomize ${dir}`);
+}
+
+export function describeManifest(object: ManifestObject): string {
   const { namespace, name } = object.metadata;
   return `${object.kind} ${namespace ? `${namespace}/` : ''}${name}`;
 }
 
-/** Server-side apply, in order (the Namespace comes first in the list). Returns what was applied. */
-export async function applyManifests(kubeConfig: KubeConfig, manifests: Manifest[]): Promise<KubernetesObject[]> {
+/** Server-side apply, in order. Returns what was applied. */
+export async function applyManifests(kubeConfig: KubeConfig, objects: ManifestObject[]): Promise<KubernetesObject[]> {
   const client = KubernetesObjectApi.makeApiClient(kubeConfig);
   const applied: KubernetesObject[] = [];
-  for (const manifest of manifests) {
+  for (const object of objects) {
     try {
-      applied.push(await client.patch(manifest.object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+      applied.push(await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
     } catch (error) {
-      throw new OperationError(`applying ${describeManifest(manifest)} from ${manifest.file} failed: ${apiErrorDetail(error)}`);
+      throw new OperationError(`applying ${describeManifest(object)} failed: ${apiErrorDetail(error)}`);
     }
   }
   return applied;

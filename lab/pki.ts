@@ -44,7 +44,7 @@ const LEAVES = {
   },
   admin: { name: 'admin', subject: '/O=system:masters/CN=bgswitch-lab-admin', usage: 'clientAuth' },
   controllerManager: { name: 'kube-controller-manager', subject: '/CN=system:kube-controller-manager', usage: 'clientAuth' },
-  /** The group is the one k8s/rbac-operator.yaml binds. */
+  /** The group is the one k8s/base/rbac-operator.yaml binds. */
   operator: { name: 'operator', subject: '/O=bgswitch:operators/CN=bgswitch-operator', usage: 'clientAuth' },
 } as const satisfies Record<string, LeafSpec>;
 

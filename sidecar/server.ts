@@ -83,6 +83,16 @@ export function createSidecarServer(options: SidecarServerOptions): SidecarServe
     }
   }
 
+  /** For `/status`: whether the key file is there and readable, without logging on every status call. */
+  async function keyMounted(): Promise<boolean> {
+    try {
+      pushKeyFromText(await readFile(options.pushKeyFile, 'utf8'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async function handlePush(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (health.shuttingDown()) {
       metrics.pushRejected('shutting_down');
@@ -108,7 +118,7 @@ export function createSidecarServer(options: SidecarServerOptions): SidecarServe
     if (!verdict.ok) {
       metrics.pushRejected(verdict.reason);
       log.warn('push refused', { status: verdict.status, reason: verdict.reason, detail: verdict.message, keyFile: options.pushKeyFile });
-      sendJson(res, verdict.status, { error: verdict.message });
+      sendJson(res, verdict.status, { error: verdict.message, reason: verdict.reason });
       return;
     }
     const outcome = await reconciler.acceptPush(verdict.entry);
@@ -130,7 +140,7 @@ export function createSidecarServer(options: SidecarServerOptions): SidecarServe
     const method = req.method ?? 'GET';
     const routes: Record<string, [string, () => Promise<void> | void]> = {
       '/desired-state': ['POST', () => handlePush(req, res)],
-      '/status': ['GET', () => sendJson(res, 200, reconciler.status())],
+      '/status': ['GET', async () => sendJson(res, 200, { ...reconciler.status(), pushKeyMounted: await keyMounted() })],
       '/healthz': ['GET', () => sendProbe(res, health.unhealthyReason())],
       '/readyz': [
         'GET',

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver and kube-controller-manager for the lab from the Go module proxy.
+# Builds kube-apiserver, kube-controller-manager and kubectl (the lab applies `kubectl kustomize`
+# output) for the lab from the Go module proxy. A binary already in <output dir> is kept, so adding a
+# command to the list builds only that one.
 #
 # `go install k8s.io/kubernetes/cmd/...@vX` is refused because k8s.io/kubernetes replaces its
 # staging modules (k8s.io/api, k8s.io/client-go, ...) with local paths at v0.0.0. A throwaway
@@ -47,6 +49,7 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
 
@@ -59,9 +62,12 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   version_ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
 done
 mkdir -p "$out"
-for cmd in kube-apiserver kube-controller-manager; do
-  echo "build.sh: building $cmd (the first build takes several minutes)" >&2
-  go build -tags tools -trimpath -ldflags "-s -w$version_ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+for cmd in kube-apiserver kube-controller-manager kubectl; do
+  [[ -x $out/$cmd ]] && { echo "build.sh: $cmd already built" >&2; continue; }
+  # The progress display (lab/control.ts) counts the packages `go build -v` names against this total.
+  packages=$(go list -tags tools -deps "k8s.io/kubernetes/cmd/$cmd" 2>/dev/null | wc -l || true)
+  echo "build.sh: building $cmd ($packages packages)" >&2
+  go build -v -tags tools -trimpath -ldflags "-s -w$version_ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
   mv "$out/$cmd.tmp" "$out/$cmd"
 done
 echo "build.sh: built into $out" >&2

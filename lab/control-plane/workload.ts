@@ -9,10 +9,13 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { CoordinationV1Api, CoreV1Api, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { CoordinationV1Api, CoreV1Api, KubeConfig, KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import { systemClock } from '../../src/core/clock.js';
 import { OperationError } from '../../src/core/errors.js';
+import { createPodAgent } from '../../src/pods/agent.js';
 import { parseEntry } from '../../src/shared/desired-state.js';
-import type { LabPaths } from '../paths.js';
+import { DEFAULT_CONSUMER_GROUP } from '../../src/shared/kafka-records.js';
+import { LAB_KAFKA_BOOTSTRAP, type LabPaths } from '../paths.js';
 import { isApiStatus } from './clients.js';
 import { describeError, waitFor } from './wait.js';
 
@@ -22,11 +25,17 @@ export const STATE_CONFIGMAP = 'kafka-consumer-state';
 const SWITCH_LEASE = 'bg-consumer-active-lease';
 const PUSH_KEY_SECRET = 'bgswitch-push-key';
 
-/** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes`; returns its output. */
+/**
+ * The lab's broker and the group the reference consumers share: `bgswitch init` stores them in the
+ * active-version ConfigMap, so every later bgswitch command in the lab is Kafka-aware by default.
+ */
+const LAB_KAFKA_INIT_ARGS = ['--kafka-bootstrap', LAB_KAFKA_BOOTSTRAP, '--kafka-group', DEFAULT_CONSUMER_GROUP];
+
+/** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes` (`init` also gets the lab's Kafka settings); returns its output. */
 export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {
   const compiledCli = join(paths.repoRoot, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(compiledCli)) throw new OperationError(`the bgswitch CLI is not built (${compiledCli} is missing)`, 'run npm run build');
-  const commandLine = [join(paths.repoRoot, 'bin', 'bgswitch.js'), ...args, '--kubeconfig', paths.operatorKubeconfig, '--yes'];
+  const commandLine = [join(paths.repoRoot, 'bin', 'bgswitch.js'), ...args, ...(args[0] === 'init' ? LAB_KAFKA_INIT_ARGS : []), '--kubeconfig', paths.operatorKubeconfig, '--yes'];
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, commandLine, { cwd: paths.repoRoot, encoding: 'utf8', timeout: 180_000 });
     return `${stdout}${stderr}`.trim();
@@ -121,4 +130,34 @@ export async function waitForPodsReady(
     },
     { timeoutMs, firstIntervalMs: 100, hint: 'see .lab/logs/kubelet.log and `npm run lab -- status`' },
   );
+}
+
+/**
+ * Waits until every sidecar reports its push key mounted (the kubelet writes the Secret created by
+ * `bgswitch init` into running pods on its next volume refresh), so the first switch's pushes are
+ * not refused.
+ */
+export async function waitForSidecarPushKeys(kubeConfig: KubeConfig, expected: ExpectedPod[], timeoutMs: number, stillWorking: () => Promise<void>): Promise<void> {
+  const namespace = expected[0]?.namespace ?? 'default';
+  const agent = createPodAgent({ via: 'proxy', kubeConfig, namespace, pushKey: () => Promise.reject(new Error('the lab never pushes')), clock: systemClock });
+  try {
+    await waitFor(
+      `the push key in ${expected.length} sidecars`,
+      async () => {
+        await stillWorking();
+        const missing = await Promise.all(
+          expected.map(async ({ name }) => {
+            const pod = { name, color: name.includes('green') ? 'green' : 'blue', phase: 'Running', ready: true, restarts: 0, terminating: false } as const;
+            const status = await agent.sidecarStatus(pod).catch((error: unknown) => describeError(error));
+            return typeof status === 'string' ? `${name} (${status})` : status.pushKeyMounted === false ? name : undefined;
+          }),
+        );
+        const waiting = missing.filter((name) => name !== undefined);
+        return waiting.length === 0 ? { done: true, value: undefined } : { done: false, reason: `no push key yet: ${waiting.join(', ')}` };
+      },
+      { timeoutMs, firstIntervalMs: 250, hint: 'the lab kubelet refreshes Secret volumes; see .lab/logs/kubelet.log' },
+    );
+  } finally {
+    await agent.close();
+  }
 }

@@ -8,7 +8,8 @@
  *
  * Guarantees: `terminate()` leaves no process, namespace, veth, IP or volume of the pod behind;
  * status writes carry the pod's uid, so they can never land on a recreated pod of the same name.
- * Not supported: init containers, ephemeral containers, readiness gates.
+ * Not supported: init containers, ephemeral containers, readiness gates. Ignored: securityContext
+ * (containers run as root; the API server still enforces the namespace's Pod Security level), resources.
  */
 import type { V1Container, V1Pod, V1PodCondition, V1PodStatus } from '@kubernetes/client-node';
 import { mkdirSync, rmSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /** `bgswitch history` */
 import { UsageError } from '../core/errors.js';
-import { HISTORY_KEY, HISTORY_LIMIT, parseHistory } from '../core/history.js';
+import { HISTORY_KEY, HISTORY_LIMIT, readHistory } from '../core/history.js';
 import { writeDocument } from '../render/format.js';
 import { renderHistory } from '../render/history-view.js';
 import type { CliIO } from '../render/io.js';
@@ -15,8 +15,12 @@ export async function historyCommand(flags: ClusterFlags & { limit?: string }, i
   const settings = resolveClusterSettings(flags, io.env);
   const { withRuntime } = await import('./runtime.js');
   const active = await withRuntime(settings, io, (runtime) => runtime.cluster.getConfigMap(runtime.names.activeConfigMap));
-  const entries = parseHistory(active?.data[HISTORY_KEY]).slice(0, limit);
+  const history = readHistory(active?.data[HISTORY_KEY]);
+  const entries = history.entries.slice(0, limit);
   if (settings.output === 'text') io.stdout.write(renderHistory(entries, createStyle(io.stdout, io.env)));
   else await writeDocument(io.stdout, settings.output, entries);
+  // What cannot be read is named, not fatal: the next switch rewrites the history without it.
+  const warn = createStyle(io.stderr, io.env).yellow;
+  for (const problem of history.unreadable) io.stderr.write(warn(`warning: unreadable history in ConfigMap ${active?.name ?? ''} (not shown): ${problem}\n`));
   return 0;
 }

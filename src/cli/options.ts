@@ -7,13 +7,14 @@ import { Option, type Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_NAMES } from '../core/names.js';
 import type { ObjectNames } from '../core/ports.js';
+import type { ConnectionOverrides } from '../kube/access.js';
 import { parseDuration } from './durations.js';
 
 export type OutputFormat = 'text' | 'json' | 'yaml';
 export type Via = 'proxy' | 'direct' | 'auto';
 
-/** Raw values as commander hands them over. */
-export interface ClusterFlags {
+/** Raw values as commander hands them over (kubectl's connection flags under their own names). */
+export interface ClusterFlags extends Omit<ConnectionOverrides, 'asGroups'> {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -28,6 +29,8 @@ export interface ClusterFlags {
   lifecyclePort?: string;
   sidecarPort?: string;
   requestTimeout?: string;
+  /** Repeated --as-group, collected by commander. */
+  asGroup?: string[];
 }
 
 export interface ClusterSettings {
@@ -40,6 +43,7 @@ export interface ClusterSettings {
   lifecyclePort: number;
   sidecarPort: number;
   requestTimeoutMs: number;
+  connection: ConnectionOverrides;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -59,7 +63,15 @@ export function addClusterOptions(command: Command): Command {
     .option('--push-key-secret <name>', 'Secret holding the sidecar push key (default bgswitch-push-key)')
     .option('--lifecycle-port <port>', 'consumer lifecycle port (env LIFECYCLE_PORT; default 8080)')
     .option('--sidecar-port <port>', 'sidecar port (env SIDECAR_PORT; default 8082)')
-    .option('--request-timeout <duration>', 'timeout of each call to a pod or the API server (default 5s)');
+    .option('--request-timeout <duration>', 'timeout of each call to a pod or the API server (default 5s)')
+    .option('--cluster <name>', 'the kubeconfig cluster to use (overrides the context)')
+    .option('--user <name>', 'the kubeconfig user to use (overrides the context)')
+    .option('-s, --server <url>', 'the API server address (overrides the kubeconfig)')
+    .option('--certificate-authority <path>', 'a CA bundle file to verify the API server with')
+    .option('--insecure-skip-tls-verify', 'do not verify the API server certificate (insecure)')
+    .option('--token <token>', 'bearer token for the API server (replaces the kubeconfig credentials)')
+    .option('--as <user>', 'impersonate this user for every request')
+    .option('--as-group <group>', 'impersonate this group (repeatable; needs --as)', (group: string, groups: string[] = []) => [...groups, group]);
 }
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -102,6 +114,16 @@ export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSe
     lifecyclePort: parsePort(flags.lifecyclePort ?? env.LIFECYCLE_PORT, 8080, '--lifecycle-port'),
     sidecarPort: parsePort(flags.sidecarPort ?? env.SIDECAR_PORT, 8082, '--sidecar-port'),
     requestTimeoutMs: parseDuration(flags.requestTimeout ?? '5s', '--request-timeout'),
+    connection: {
+      ...(flags.cluster !== undefined ? { cluster: flags.cluster } : {}),
+      ...(flags.user !== undefined ? { user: flags.user } : {}),
+      ...(flags.server !== undefined ? { server: flags.server } : {}),
+      ...(flags.certificateAuthority !== undefined ? { certificateAuthority: flags.certificateAuthority } : {}),
+      ...(flags.insecureSkipTlsVerify ? { insecureSkipTlsVerify: true } : {}),
+      ...(flags.token !== undefined ? { token: flags.token } : {}),
+      ...(flags.as !== undefined ? { as: flags.as } : {}),
+      ...(flags.asGroup !== undefined ? { asGroups: flags.asGroup } : {}),
+    },
   };
 }
 

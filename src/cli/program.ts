@@ -2,17 +2,20 @@
  * The command tree. Each command parses and prints; the work is in src/core. Command modules are
  * imported only when their command runs, so `bgswitch --help` loads commander alone.
  */
+import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import type { CliIO } from '../render/io.js';
+import { addKafkaOptions } from './kafka.js';
 import { addClusterOptions } from './options.js';
 import { packageVersion } from './version.js';
 
-function examples(lines: string[]): string {
+function exampleText(lines: string[]): string {
   return `\nExamples:\n${lines.map((line) => `  ${line}`).join('\n')}\n`;
 }
 
 function addSwitchOptions(command: Command): Command {
-  return addClusterOptions(command)
+  return addKafkaOptions(addClusterOptions(command))
+    .option('--max-lag <n>', 'with --soak and Kafka: roll back when the group lag keeps growing beyond n messages (default: off)')
     .option('--dry-run', 'print the plan (pods, steps, what would be written) and write nothing')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--force', 'switch even if the fleet is inconsistent (dual-active, unreachable pods); the old colour is still paused first')
@@ -25,14 +28,20 @@ function addSwitchOptions(command: Command): Command {
     .option('--metrics-file <path>', 'write the switch metrics in Prometheus text format to this file');
 }
 
-export function buildProgram(io: CliIO): { program: Command; exitCode: () => number } {
+/** How help and examples name the CLI: `kubectl bgswitch` when kubectl runs it as the plugin `kubectl-bgswitch`. */
+export function invokedName(argv: string[]): string {
+  return /^kubectl-bgswitch(\.js)?$/.test(basename(argv[1] ?? '')) ? 'kubectl bgswitch' : 'bgswitch';
+}
+
+export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; exitCode: () => number } {
   let exitCode = 0;
   const set = (code: number) => {
     exitCode = code;
   };
-  const program = new Command('bgswitch')
+  const examples = (lines: string[]) => exampleText(lines.map((line) => line.replace(/(^|[\s(])bgswitch(?= )/g, `$1${bin}`)));
+  const program = new Command(bin)
     .description('Switch a Kafka consumer fleet on Kubernetes between blue and green with no moment of dual consumption.')
-    .version(packageVersion(), '-v, --version')
+    .version(packageVersion(), '--version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showSuggestionAfterError()
@@ -49,7 +58,7 @@ export function buildProgram(io: CliIO): { program: Command; exitCode: () => num
     .addHelpText('after', examples(['bgswitch rollback', 'bgswitch rollback --to blue --yes']))
     .action(async (flags) => set(await (await import('./rollback.js')).rollbackCommand(flags, io)));
 
-  addClusterOptions(program.command('status'))
+  addKafkaOptions(addClusterOptions(program.command('status')))
     .description('Show every pod: colour, desired vs actual lifecycle, sidecar, fault, and the lock')
     .option('-w, --watch', 'redraw when something changes (Ctrl-C to stop)')
     .option('--interval <duration>', 'with --watch, how often to look (default 2s)')
@@ -71,12 +80,19 @@ export function buildProgram(io: CliIO): { program: Command; exitCode: () => num
     .addHelpText('after', examples(['bgswitch history', 'bgswitch history --limit 3 -o yaml']))
     .action(async (flags) => set(await (await import('./history.js')).historyCommand(flags, io)));
 
-  addClusterOptions(program.command('init'))
+  addKafkaOptions(addClusterOptions(program.command('init')), 'store')
     .description('Create what the protocol needs and the manifests do not carry: state entries, the Lease, the push-key Secret (idempotent)')
     .option('--dry-run', 'show what would be created and write nothing')
     .option('-y, --yes', 'accepted for symmetry; init never asks')
-    .addHelpText('after', examples(['kubectl apply -k k8s/ && bgswitch init', 'bgswitch init --dry-run']))
+    .addHelpText('after', examples(['kubectl apply -k k8s/overlays/production && bgswitch init', 'bgswitch init --dry-run', 'bgswitch init --kafka-bootstrap kafka-0.kafka:9092 --kafka-group bg-consumer']))
     .action(async (flags) => set(await (await import('./init.js')).initCommand(flags, io)));
+
+  program
+    .command('completion')
+    .argument('<shell>', 'bash, zsh or fish')
+    .description('Print a shell completion script for bgswitch and kubectl-bgswitch')
+    .addHelpText('after', examples(['source <(bgswitch completion bash)      # bash, e.g. in ~/.bashrc', 'source <(bgswitch completion zsh)       # zsh, e.g. in ~/.zshrc', 'bgswitch completion fish > ~/.config/fish/completions/bgswitch.fish']))
+    .action(async (shell: string) => set((await import('./completion.js')).completionCommand(program, shell, io)));
 
   return { program, exitCode: () => exitCode };
 }

@@ -53,6 +53,7 @@ function createRuntime(settings: ClusterSettings, io: CliIO): Runtime {
     ...(settings.kubeconfig !== undefined ? { kubeconfig: settings.kubeconfig } : {}),
     ...(settings.context !== undefined ? { context: settings.context } : {}),
     ...(settings.namespace !== undefined ? { namespace: settings.namespace } : {}),
+    overrides: settings.connection,
     env: io.env,
   });
   const names: ObjectNames = { namespace: access.namespace, ...settings.names };

@@ -4,6 +4,7 @@
  */
 import { BgswitchError, ExitCode, UsageError } from '../core/errors.js';
 import type { OperationKind } from '../core/operation.js';
+import type { KafkaGroup } from '../core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../core/switch.js';
 import type { CliIO } from '../render/io.js';
 import { createProgress } from '../render/progress.js';
@@ -13,11 +14,14 @@ import { renderSwitchReport } from '../render/switch-report.js';
 import type { Color } from '../shared/model.js';
 import { parseColour } from './colour.js';
 import { confirm } from './confirm.js';
+import { onFirstStopSignal } from './signals.js';
 import { parseDuration } from './durations.js';
+import { parseKafkaFlags, withKafka, type KafkaChoice, type KafkaFlags } from './kafka.js';
 import { durationFrom, resolveClusterSettings, type ClusterFlags, type ClusterSettings } from './options.js';
 import { withRuntime, type Runtime } from './runtime.js';
 
-export interface SwitchFlags extends ClusterFlags {
+export interface SwitchFlags extends ClusterFlags, KafkaFlags {
+  maxLag?: string;
   dryRun?: boolean;
   yes?: boolean;
   force?: boolean;
@@ -42,6 +46,7 @@ const EXIT_BY_OUTCOME: Record<SwitchReport['outcome'], number> = {
 export interface ParsedSwitch {
   settings: ClusterSettings;
   request: Omit<SwitchRequest, 'target' | 'kind'>;
+  kafka: KafkaChoice;
   pushgateway?: string;
   metricsFile?: string;
 }
@@ -55,6 +60,9 @@ export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
   if (drainTimeoutMs <= 0) throw new UsageError('--drain-timeout must be longer than 0', 'e.g. --drain-timeout 10s');
   if (maxPollMs <= 0) throw new UsageError('--poll-interval must be longer than 0', 'e.g. --poll-interval 500ms');
   if (leaseDurationMs < 5000) throw new UsageError('--lease-duration must be at least 5s', 'the lock is renewed every third of it');
+  const soakMs = parseDuration(flags.soak ?? '0s', '--soak');
+  const kafka = parseKafkaFlags(flags, io.env);
+  const maxLag = parseMaxLag(flags.maxLag, soakMs, kafka);
   if (flags.pushgateway !== undefined) {
     let url: URL | undefined;
     try {
@@ -73,13 +81,24 @@ export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
       dryRun: flags.dryRun === true,
       drainTimeoutMs,
       verifyTimeoutMs: parseDuration(flags.verifyTimeout ?? '30s', '--verify-timeout'),
-      soakMs: parseDuration(flags.soak ?? '0s', '--soak'),
+      soakMs,
       pollIntervalMs: maxPollMs,
       leaseDurationMs,
+      ...(maxLag !== undefined ? { maxLag } : {}),
     },
+    kafka,
     ...(flags.pushgateway !== undefined ? { pushgateway: flags.pushgateway } : {}),
     ...(flags.metricsFile !== undefined ? { metricsFile: flags.metricsFile } : {}),
   };
+}
+
+/** `--max-lag <n>`: a whole number of messages; it acts during the soak, on the consumer group. */
+function parseMaxLag(raw: string | undefined, soakMs: number, kafka: KafkaChoice): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw.trim())) throw new UsageError(`--max-lag ${JSON.stringify(raw)} is not a whole number of messages`, 'e.g. --max-lag 1000');
+  if (soakMs <= 0) throw new UsageError('--max-lag acts during the soak: it needs --soak', 'e.g. --soak 1m --max-lag 1000');
+  if (kafka.off) throw new UsageError('--max-lag watches the consumer group: it cannot be used with --no-kafka');
+  return Number(raw);
 }
 
 export async function switchCommand(colour: string, flags: SwitchFlags, io: CliIO): Promise<number> {
@@ -98,17 +117,19 @@ export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, targ
       return ExitCode.failure;
     }
   }
+  return withKafka(parsed.kafka, runtime, parsed.settings.requestTimeoutMs, (kafka) => switchWithGroup(runtime, parsed, target, kind, io, kafka));
+}
 
+async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, io: CliIO, kafka: KafkaGroup | undefined): Promise<number> {
+  const { access } = runtime;
   const errStyle = createStyle(io.stderr, io.env);
   const progress = await createProgress(io.stderr, errStyle);
   const aborter = new AbortController();
-  // First Ctrl-C: stop and roll back safely. A second one gets the default behaviour.
-  const onInterrupt = () => {
-    io.stderr.write('\nInterrupted: stopping and rolling back (press Ctrl-C again to abandon; the lock then expires by itself)\n');
-    aborter.abort(new BgswitchError('interrupted by the operator', ExitCode.failure));
-    process.removeListener('SIGINT', onInterrupt);
-  };
-  process.on('SIGINT', onInterrupt);
+  // First Ctrl-C or SIGTERM: stop and roll back safely. A second one gets the default behaviour.
+  const stopListening = onFirstStopSignal((signal) => {
+    io.stderr.write(`\n${signal === 'SIGINT' ? 'Interrupted' : 'SIGTERM received'}: stopping and rolling back (a second Ctrl-C or SIGTERM abandons; the lock then expires by itself)\n`);
+    aborter.abort(new BgswitchError(`interrupted by the operator (${signal})`, ExitCode.failure));
+  });
   let report: SwitchReport;
   try {
     report = await runSwitch(
@@ -122,11 +143,12 @@ export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, targ
         newId: () => `${Date.now().toString(36)}-${runtime.holder.slice(-6)}`,
         emit: progress.sink,
         signal: aborter.signal,
+        kafka,
       },
       { ...parsed.request, target, kind },
     );
   } finally {
-    process.removeListener('SIGINT', onInterrupt);
+    stopListening();
     progress.stop();
   }
 

@@ -77,7 +77,13 @@ export class PodUnreachableError extends OperationError {
   }
 }
 
+/** A sidecar refused a push because it has no push key yet (the Secret is not mounted in the pod yet). */
+export class NoPushKeyError extends PodUnreachableError {}
+
 /** The message of anything thrown, for a warning, a log field or a status line. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** The Kafka broker did not answer (in time, or at all). Preflight turns it into a refusal. */
+export class KafkaUnavailableError extends OperationError {}

@@ -30,7 +30,8 @@ export type ProgressEvent =
   | { type: 'phase-progress'; phase: PhaseRef; detail: string; at: number }
   | { type: 'phase-end'; phase: PhaseRef; ok: boolean; detail: string; durationMs: number; at: number }
   | { type: 'pod'; pod: string; color: Color; state: Lifecycle | 'unreachable' | 'not-running'; detail?: string; at: number }
-  | { type: 'warning'; message: string; at: number }
+  /** With `repeated`, the warnings of one step (the step that caused them) that share it are shown as one line: "<step>: <n> <noun>s <text>". */
+  | { type: 'warning'; message: string; repeated?: { noun: string; text: string; step?: PhaseRef }; at: number }
   | { type: 'info'; message: string; at: number };
 
 export type ProgressSink = (event: ProgressEvent) => void;

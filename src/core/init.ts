@@ -5,7 +5,9 @@
  *
  *  1. the state ConfigMap (created if missing): a PAUSED entry for each colour key and each existing
  *     pod that has none;
- *  2. the active-version ConfigMap (created if missing, no `active` until the first switch);
+ *  2. the active-version ConfigMap (created if missing, no `active` until the first switch), and the
+ *     Kafka settings when given (`kafkaBootstrapServers`, `kafkaGroup`: every operator's CLI reads
+ *     them from there; given again with other values, they are updated);
  *  3. the Lease (created if missing, no holder);
  *  4. the push-key Secret (random key, created if missing; never printed).
  */
@@ -13,7 +15,9 @@ import { encodeEntry, GENERATION_ANNOTATION, parseGeneration } from '../shared/d
 import { COLORS } from '../shared/model.js';
 import { ConflictError } from './errors.js';
 import { listFleet } from './fleet.js';
+import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, type KafkaSettings } from './kafka-settings.js';
 import type { Clock, Cluster, ObjectNames } from './ports.js';
+import { retryOnConflict } from './state-store.js';
 
 /** Creating the push key is not part of the protocol's Cluster port: the kube adapter provides it. */
 export interface PushKeyStore {
@@ -35,7 +39,7 @@ export interface InitReport {
 
 export async function initialize(
   context: { cluster: Cluster; keys: PushKeyStore; names: ObjectNames; clock: Clock },
-  options: { dryRun: boolean },
+  options: { dryRun: boolean; kafka?: KafkaSettings | undefined },
 ): Promise<InitReport> {
   const { cluster, names, dryRun } = { ...context, ...options };
   const steps: InitStep[] = [];
@@ -71,6 +75,7 @@ export async function initialize(
     action: act(!active, true),
     detail: active?.data.active ? `active: ${active.data.active}` : 'no active colour yet: the first `bgswitch switch <colour>` sets it',
   });
+  if (options.kafka) steps.push(await storeKafkaSettings(cluster, names.activeConfigMap, options.kafka, dryRun, act));
 
   // 3. Lease
   const lease = await cluster.getLease(names.lease);
@@ -87,6 +92,22 @@ export async function initialize(
   steps.push({ object: `Secret/${names.pushKeySecret}`, action: act(key === 'created', true), detail: 'signs sidecar pushes (value never shown)' });
 
   return { dryRun, steps };
+}
+
+/** The Kafka settings in the active-version ConfigMap (just created, unless dry run), updated when they differ. */
+async function storeKafkaSettings(cluster: Cluster, name: string, kafka: KafkaSettings, dryRun: boolean, act: (changed: boolean, create: boolean) => InitStep['action']): Promise<InitStep> {
+  const wanted = { [KAFKA_BOOTSTRAP_KEY]: kafka.brokers.join(','), [KAFKA_GROUP_KEY]: kafka.groupId };
+  const detail = `Kafka ${wanted[KAFKA_BOOTSTRAP_KEY]}, group ${kafka.groupId}`;
+  const changed = await retryOnConflict(name, async () => {
+    const current = await cluster.getConfigMap(name);
+    const data = current?.data ?? {};
+    const differs = Object.entries(wanted).some(([key, value]) => data[key] !== value);
+    if (differs && !dryRun && current) {
+      await cluster.writeConfigMap({ name, data: { ...data, ...wanted }, annotations: current.annotations, resourceVersion: current.resourceVersion });
+    }
+    return differs;
+  });
+  return { object: `ConfigMap/${name}`, action: act(changed, false), detail: changed ? detail : `${detail} (as stored)` };
 }
 
 /** Another init racing us created it first: that is the outcome we wanted. */

@@ -45,6 +45,6 @@ export async function assertPermissions(cluster: Cluster, pods: PodAgent, checks
   if (missing.length === 0) return;
   throw new RefusedError(
     `forbidden: these credentials lack ${missing.map(describePermission).join(', ')} in namespace ${namespace}`,
-    `ask for the bgswitch-operator Role (k8s/rbac-operator.yaml) on pods/proxy and the objects above; nothing was changed`,
+    `ask for the bgswitch-operator Role (k8s/base/rbac-operator.yaml) on pods/proxy and the objects above; nothing was changed`,
   );
 }

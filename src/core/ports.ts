@@ -108,6 +108,8 @@ export interface SidecarStatus {
   desiredSource?: string;
   actual?: Lifecycle;
   lastError?: string;
+  /** False when the sidecar has no push key (the Secret is not mounted yet); absent from older sidecars. */
+  pushKeyMounted?: boolean;
 }
 
 /**
@@ -143,4 +145,37 @@ export interface ObjectNames {
   lease: string;
   services: Record<Color, string>;
   pushKeySecret: string;
+}
+
+/** One member of the consumer group, as the group coordinator describes it. */
+export interface KafkaGroupMember {
+  memberId: string;
+  clientId: string;
+  /** The address the member connected from, without Kafka's leading "/". */
+  host: string;
+  /** Assigned partitions per topic (empty while the group rebalances). */
+  assignments: Array<{ topic: string; partitions: number[] }>;
+}
+
+/** An offset of one partition: committed (the next offset to read) or log end. */
+export interface KafkaPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * The consumer group the fleet shares, read-only (src/kafka implements it over a Kafka admin
+ * client). Every method throws KafkaUnavailableError when the broker cannot answer in time.
+ */
+export interface KafkaGroup {
+  readonly groupId: string;
+  /** host:port,... as configured, for messages. */
+  readonly bootstrap: string;
+  /** Group state (STABLE, PREPARING_REBALANCE, COMPLETING_REBALANCE, EMPTY, DEAD) and members. */
+  describe(): Promise<{ state: string; members: KafkaGroupMember[] }>;
+  /** The group's committed offsets, every topic it has committed for. */
+  committedOffsets(): Promise<KafkaPartitionOffset[]>;
+  /** The log-end offset of every partition of these topics. */
+  endOffsets(topics: string[]): Promise<KafkaPartitionOffset[]>;
 }

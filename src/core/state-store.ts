@@ -64,7 +64,7 @@ export class DesiredStateStore {
   async read(): Promise<DesiredState> {
     const snapshot = await this.cluster.getConfigMap(this.name);
     if (!snapshot) {
-      throw new RefusedError(`ConfigMap ${this.name} does not exist`, 'apply the manifests (kubectl apply -k k8s/) and run `bgswitch init`');
+      throw new RefusedError(`ConfigMap ${this.name} does not exist`, 'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`');
     }
     return decodeDesiredState(snapshot);
   }

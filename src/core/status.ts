@@ -3,17 +3,18 @@
  * switch, and every pod's actual vs desired state, sidecar and fault — with every problem named in
  * words and what to run next.
  */
-import { resolveEntry } from '../shared/desired-state.js';
-import { isColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
-import { PodUnreachableError } from './errors.js';
+import { OPERATION_ANNOTATION, resolveEntry } from '../shared/desired-state.js';
+import { isColor, otherColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
+import { errorMessage, PodUnreachableError } from './errors.js';
 import { listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
-import { HISTORY_KEY, parseHistory, type HistoryEntry } from './history.js';
+import { HISTORY_KEY, readHistory, type HistoryEntry } from './history.js';
+import { describeStranded, readGroup, strandedMembers, type GroupView } from './kafka-group.js';
 import { leaseBlocks, leaseExpiry } from './lease.js';
 import type { OperationRecord } from './operation.js';
-import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo, SidecarStatus } from './ports.js';
+import type { Clock, Cluster, ConfigMapSnapshot, KafkaGroup, ObjectNames, PodAgent, PodInfo, SidecarStatus } from './ports.js';
 import { decodeDesiredState, type DesiredState } from './state-store.js';
 
-export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock';
+export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock' | 'kafka-unreachable' | 'stranded-partitions';
 
 export interface Problem {
   kind: ProblemKind;
@@ -31,7 +32,7 @@ export interface PodRow {
   desired: DesiredLifecycle | 'missing' | 'malformed';
   desiredGeneration?: number;
   desiredFault?: Fault;
-  sidecar: { reachable: boolean; generation?: number; error?: string };
+  sidecar: { reachable: boolean; generation?: number; error?: string; pushKeyMounted?: boolean };
   fault?: Fault;
   lastSequenceNumber?: number;
   totalMessagesReceived?: number;
@@ -45,10 +46,12 @@ export interface StatusView {
   operation?: OperationRecord;
   lastSwitch?: HistoryEntry;
   pods: PodRow[];
+  /** The consumer group, when Kafka is configured; `error` when the broker did not answer. */
+  kafka?: GroupView | { groupId: string; bootstrap: string; error: string };
   problems: Problem[];
 }
 
-export async function readStatus(context: { cluster: Cluster; pods: PodAgent; names: ObjectNames; clock: Clock }): Promise<StatusView> {
+export async function readStatus(context: { cluster: Cluster; pods: PodAgent; names: ObjectNames; clock: Clock; kafka?: KafkaGroup | undefined }): Promise<StatusView> {
   const { cluster, names } = context;
   const [active, stateSnapshot, lease, fleet] = await Promise.all([
     cluster.getConfigMap(names.activeConfigMap),
@@ -84,7 +87,9 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
   } else if (blocking) {
     problems.push({ kind: 'lock', message: `the switch lock is held by ${lease?.holderIdentity}`, hint: 'another switch is running' });
   }
-  problems.push(...fleetProblems(observations, rows, state, declared));
+  problems.push(...fleetProblems(observations, rows, state, declared), ...storedJsonProblems(active, stateSnapshot, state));
+  const kafka = context.kafka ? await readGroup(context.kafka, observations).catch((error: unknown) => ({ groupId: context.kafka!.groupId, bootstrap: context.kafka!.bootstrap, error: errorMessage(error) })) : undefined;
+  if (kafka) problems.push(...groupProblems(kafka, isColor(declared) ? otherColor(declared) : undefined));
   return {
     namespace: names.namespace,
     ...(isColor(declared) ? { declaredActive: declared } : {}),
@@ -95,15 +100,43 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
     },
     generation: state?.generation ?? 0,
     ...(state?.operation ? { operation: state.operation } : {}),
-    ...(active ? lastSwitch(parseHistory(active.data[HISTORY_KEY])) : {}),
+    ...(active ? lastSwitch(readHistory(active.data[HISTORY_KEY]).entries) : {}),
     pods: rows,
+    ...(kafka ? { kafka } : {}),
     problems,
   };
+}
+
+function groupProblems(kafka: NonNullable<StatusView['kafka']>, pausedColor: Color | undefined): Problem[] {
+  if ('error' in kafka) {
+    return [{ kind: 'kafka-unreachable', message: `consumer group ${kafka.groupId} cannot be read: ${kafka.error}`, hint: 'check the broker; a switch refuses until it answers (or run it with --no-kafka)' }];
+  }
+  return strandedMembers(kafka, pausedColor).map((member) => ({
+    kind: 'stranded-partitions',
+    message: describeStranded(member),
+    hint: `the consumer must leave group ${kafka.groupId} when paused (docs/consumer-contract.md); restarting the pod (kubectl delete pod ${member.pod}) releases them now`,
+  }));
 }
 
 /** True when the fleet has any problem worth a non-zero `status --check`. */
 export function hasProblems(view: StatusView): boolean {
   return view.problems.length > 0;
+}
+
+/** Stored values nothing acts on when unreadable; each is named so nobody mistakes it for absent. */
+function storedJsonProblems(active: ConfigMapSnapshot | undefined, stateSnapshot: ConfigMapSnapshot | undefined, state: DesiredState | undefined): Problem[] {
+  const problems: Problem[] = [];
+  const declared = active?.data.active;
+  if (active && declared !== undefined && !isColor(declared)) {
+    problems.push({ kind: 'malformed', message: `ConfigMap ${active.name} declares active=${JSON.stringify(declared.slice(0, 40))}, which is neither blue nor green`, hint: 'run `bgswitch switch <colour>` to set it' });
+  }
+  for (const problem of active ? readHistory(active.data[HISTORY_KEY]).unreadable : []) {
+    problems.push({ kind: 'malformed', message: `unreadable switch history in ConfigMap ${active!.name}: ${problem}`, hint: '`bgswitch history` skips it; the next switch rewrites the history without it' });
+  }
+  if (stateSnapshot?.annotations[OPERATION_ANNOTATION] !== undefined && !state?.operation) {
+    problems.push({ kind: 'malformed', message: `the switch-in-progress record (annotation ${OPERATION_ANNOTATION} on ${stateSnapshot.name}) is unreadable`, hint: 'check `bgswitch history` and the pods; the next switch replaces it' });
+  }
+  return problems;
 }
 
 function lastSwitch(history: HistoryEntry[]): { lastSwitch?: HistoryEntry } {
@@ -140,7 +173,7 @@ function row(o: PodObservation, extras: { sidecar: SidecarStatus | Error; fault:
     sidecar:
       extras.sidecar instanceof Error
         ? { reachable: false, error: extras.sidecar.message }
-        : { reachable: true, generation: extras.sidecar.generation },
+        : { reachable: true, generation: extras.sidecar.generation, ...(extras.sidecar.pushKeyMounted === false ? { pushKeyMounted: false } : {}) },
     ...(extras.fault instanceof Error ? {} : { fault: extras.fault }),
     ...(o.status ? { lastSequenceNumber: o.status.lastSequenceNumber, totalMessagesReceived: o.status.totalMessagesReceived } : {}),
   };
@@ -167,6 +200,9 @@ function fleetProblems(observations: PodObservation[], rows: PodRow[], state: De
       problems.push({ kind: 'drift', message: `${r.name}: desired ${r.desired}, actual ${r.actual}`, hint: 'the sidecar converges within seconds; if it persists, check its logs' });
     }
     if (r.actual !== 'not-running' && !r.sidecar.reachable) problems.push({ kind: 'sidecar', message: `${r.name}: sidecar unreachable (${r.sidecar.error ?? 'no answer'})` });
+    if (r.sidecar.pushKeyMounted === false) {
+      problems.push({ kind: 'sidecar', message: `${r.name}: the sidecar has no push key, so it refuses pushes`, hint: 'the kubelet mounts the push-key Secret within about a minute of `bgswitch init`; if it persists, run `bgswitch init` and check the pod mounts the Secret' });
+    }
   }
   for (const [key, error] of state?.malformed ?? []) {
     problems.push({ kind: 'malformed', message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`, hint: 'the next switch rewrites it; or fix it with kubectl edit' });

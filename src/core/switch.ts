@@ -20,26 +20,32 @@
  *  3. desired-paused both colours PAUSED in the state ConfigMap, new generation, operation recorded
  *  4. pause          L1 pause to every old pod, in parallel; L2 signed pushes to every pod in the
  *                    background (in generation order per pod; never on the critical path)
- *  5. verify-paused  poll until every old pod is PAUSED, within the drain timeout
+ *  5. verify-paused  poll until every old pod is PAUSED, within the drain timeout (with Kafka: and no
+ *                    old pod is left in the consumer group; the committed offsets are the hand-off)
  *  6. desired-active lock still ours? new colour ACTIVE, new generation
  *  7. resume         L1 resume to every new pod, in parallel; L2 pushes to every pod in the background
- *  8. verify-active  poll until every new pod is ACTIVE and ready (old still PAUSED); optional soak
+ *  8. verify-active  poll until every new pod is ACTIVE and ready (old still PAUSED; with Kafka: and
+ *                    every partition assigned to a new pod); optional soak (with --max-lag: the lag trigger)
  *  9. record         active-version ConfigMap + history, operation removed, Event, Lease holder = colour
  * Any failure in 3-8 after something changed runs 3-8 back towards the old colour.
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type DesiredLifecycle } from '../shared/model.js';
-import { errorMessage, OperationError, RefusedError } from './errors.js';
+import { errorMessage, KafkaUnavailableError, NoPushKeyError, OperationError, RefusedError } from './errors.js';
 import type { PhaseName, PhaseRef, ProgressEventInput, ProgressSink } from './events.js';
 import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
-import { appendHistory, HISTORY_KEY, type HistoryEntry, type PhaseTiming, type SwitchOutcome } from './history.js';
+import { appendHistory, HISTORY_KEY, type HistoryEntry, type KafkaHandoff, type PhaseTiming, type SwitchOutcome } from './history.js';
+import { committedOffsetsOf, describePartitions, describeStranded, membersOfColor, partitionsNotHeldBy, readGroup, strandedMembers, type GroupMemberView, type GroupView, type ObservedPod } from './kafka-group.js';
 import { LeaseLostError, leaseBlocks, SwitchLock } from './lease.js';
 import type { OperationKind, OperationRecord } from './operation.js';
 import { assertPermissions, switchPermissions } from './permissions.js';
 import { pollUntil } from './poll.js';
-import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
+import type { Clock, Cluster, KafkaGroup, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import { DesiredStateStore, retryOnConflict, type DesiredState } from './state-store.js';
 
+
+/** Before the kubelet mounts the push-key Secret, every sidecar refuses pushes; the L1 calls do the work. */
+const NO_PUSH_KEY = { noun: 'sidecar', text: 'refused the push: no push key mounted yet; the lifecycle calls carried the step' };
 export interface SwitchRequest {
   target: Color;
   kind: OperationKind;
@@ -56,6 +62,8 @@ export interface SwitchRequest {
   pollIntervalMs: number;
   /** Lease duration while switching (ms). */
   leaseDurationMs: number;
+  /** The lag trigger: during the soak, a group lag that keeps growing beyond this rolls back (undefined = off). */
+  maxLag?: number | undefined;
 }
 
 export interface SwitchContext {
@@ -71,6 +79,8 @@ export interface SwitchContext {
   emit: ProgressSink;
   /** Aborting (Ctrl-C) stops the forward switch and rolls back; the rollback itself is not abortable. */
   signal?: AbortSignal;
+  /** The consumer group both colours share, when Kafka is configured (off with --no-kafka). */
+  kafka?: KafkaGroup | undefined;
 }
 
 export interface PodSummary {
@@ -104,6 +114,8 @@ export interface SwitchReport {
   plan?: string[];
   /** rollback-failed / failed: what is left where, and what to run next. */
   leftovers?: string[];
+  /** The consumer group's hand-off, when Kafka is configured. */
+  kafka?: KafkaHandoff;
 }
 
 /** A verification or step failure that calls for a rollback. */
@@ -115,6 +127,22 @@ export class StepFailedError extends OperationError {}
  */
 const LOCK_MARGIN_MS = 5_000;
 const FIRST_POLL_INTERVAL_MS = 50;
+/** The lag trigger fires after this many soak checks in a row above --max-lag, each higher than the one before. */
+const LAG_GROWTH_CHECKS = 3;
+
+/** What a verify-paused poll saw; `group` once every pod was PAUSED (with Kafka). */
+interface PausedWait {
+  observations: PodObservation[];
+  waiting: PodObservation[];
+  group?: { view: GroupView | string; stayed: GroupMemberView[] };
+}
+
+/** What a verify-active poll saw; `group.wait` says what the group still lacks. */
+interface ActiveWait {
+  fresh: PodObservation[];
+  waiting: PodObservation[];
+  group?: { wait?: string; partitions?: number };
+}
 
 interface Preflight {
   declared: Color | undefined;
@@ -137,6 +165,8 @@ class SwitchRun {
   private readonly lock: SwitchLock;
   private readonly startedAt: number;
   private readonly phases: PhaseTiming[] = [];
+  /** The step running now: a background push's warning names the step that sent it. */
+  private currentPhase: PhaseRef | undefined;
   private generation = 0;
   /** Set once the first desired-state write succeeded: from then on a failure means rollback. */
   private changedFleet = false;
@@ -144,6 +174,11 @@ class SwitchRun {
   private readonly lastPodState = new Map<string, PodState>();
   private readonly pushQueues = new Map<string, Promise<void>>();
   private readonly lockMarginMs: number;
+  private readonly kafka: KafkaHandoff | undefined;
+  /** Every topic the group was seen with during this run, so a rebalance cannot hide one. */
+  private readonly kafkaTopics = new Set<string>();
+  /** When the colour being left was last seen all PAUSED: the start of the Kafka hand-off wait. */
+  private pausedAt: number | undefined;
 
   constructor(
     private readonly context: SwitchContext,
@@ -158,6 +193,7 @@ class SwitchRun {
     });
     this.lockMarginMs = Math.min(LOCK_MARGIN_MS, request.leaseDurationMs / 3);
     this.startedAt = context.clock.now();
+    this.kafka = context.kafka ? { groupId: context.kafka.groupId } : undefined;
   }
 
   async run(): Promise<SwitchReport> {
@@ -214,7 +250,7 @@ class SwitchRun {
       await this.releaseLock(active ?? preflight.declared);
     }
     const podsAfter = summarize(await this.observeAll(true).catch(() => []), await this.store.read().catch(() => preflight.state));
-    return { ...this.report(outcome, podsBefore, podsAfter), ...(reason ? { reason } : {}), ...(leftovers ? { leftovers } : {}) };
+    return { ...this.report(outcome, podsBefore, podsAfter), ...(reason ? { reason } : {}), ...(leftovers ? { leftovers } : {}), ...(this.kafka ? { kafka: this.kafka } : {}) };
   }
 
   // Step 1 ------------------------------------------------------------------------------------
@@ -227,7 +263,7 @@ class SwitchRun {
       cluster.getLease(names.lease),
     ]);
     if (!activeConfigMap) {
-      throw new RefusedError(`ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`, 'apply the manifests (kubectl apply -k k8s/) and run `bgswitch init`');
+      throw new RefusedError(`ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`, 'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`');
     }
     const declaredRaw = activeConfigMap.data.active;
     if (declaredRaw !== undefined && declaredRaw !== 'blue' && declaredRaw !== 'green') {
@@ -266,6 +302,9 @@ class SwitchRun {
       this.emit({ type: 'warning', message: `--force: proceeding although ${problems.join('; ')}` });
     }
 
+    // The paused side: the colour not declared active (nothing declared yet: the target, not consuming).
+    if (this.context.kafka) await this.preflightGroup(observations, declared ? otherColor(declared) : this.to);
+
     const desiredOf = (pod: PodInfo) => {
       const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
       return resolved.status === 'ok' ? resolved.entry.lifecycle : undefined;
@@ -277,6 +316,32 @@ class SwitchRun {
       byColor(this.from).every((o) => certainlyIdle(o) && desiredOf(o.pod) !== 'ACTIVE');
     const staleHolder = lease && lease.holderIdentity !== this.to ? (lease.holderIdentity ?? '') : undefined;
     return { declared, state, observations, noop, staleHolder };
+  }
+
+  /**
+   * The group must answer, and no pod of the paused side (`pausedColor`, or any PAUSED pod) may
+   * hold partitions: nobody consumes those, and the switch could not hand them over.
+   */
+  private async preflightGroup(observations: PodObservation[], pausedColor: Color): Promise<void> {
+    let group: GroupView;
+    try {
+      group = await this.readGroup(observations);
+    } catch (error) {
+      if (!(error instanceof KafkaUnavailableError)) throw error;
+      throw new RefusedError(error.message, 'check the broker; `--no-kafka` switches without the consumer-group checks', { cause: error });
+    }
+    const stranded = strandedMembers(group, pausedColor);
+    if (stranded.length > 0) {
+      const what = stranded.map(describeStranded).join('; ');
+      if (!this.request.force) {
+        throw new RefusedError(
+          `consumer group ${group.groupId}: ${what}`,
+          'paused consumers must leave the group (docs/operations.md, stranded partitions); --force switches anyway, and those partitions stay unconsumed while they are held',
+        );
+      }
+      this.emit({ type: 'warning', message: `--force: proceeding although ${what}` });
+    }
+    this.kafka!.lagBefore = group.lag.total;
   }
 
   /**
@@ -300,11 +365,11 @@ class SwitchRun {
       `take Lease ${this.context.names.lease} as ${this.context.holder} (${Math.round(this.request.leaseDurationMs / 1000)}s, renewed)`,
       `write ConfigMap ${this.context.names.stateConfigMap}: every pod PAUSED, generation ${next}, operation recorded`,
       `pause ${this.from}: ${podsOf(this.from).join(', ') || 'no pods'} (lifecycle call + signed sidecar push)`,
-      `wait up to ${this.request.drainTimeoutMs / 1000}s until every ${this.from} pod is PAUSED, else roll back`,
+      `wait up to ${this.request.drainTimeoutMs / 1000}s until every ${this.from} pod is PAUSED${this.kafka ? ` and none is left in consumer group ${this.kafka.groupId}` : ''}, else roll back`,
       `write ConfigMap ${this.context.names.stateConfigMap}: ${this.to} ACTIVE, generation ${next + 1}`,
       `resume ${this.to}: ${podsOf(this.to).join(', ')} (lifecycle call + signed sidecar push)`,
-      `wait up to ${this.request.verifyTimeoutMs / 1000}s until every ${this.to} pod is ACTIVE and ready, else roll back` +
-        (this.request.soakMs > 0 ? `; then soak ${this.request.soakMs / 1000}s` : ''),
+      `wait up to ${this.request.verifyTimeoutMs / 1000}s until every ${this.to} pod is ACTIVE and ready${this.kafka ? ` and every partition of ${this.kafkaTopics.size > 0 ? [...this.kafkaTopics].join(', ') : 'the group'} is assigned to a ${this.to} pod` : ''}, else roll back` +
+        (this.request.soakMs > 0 ? `; then soak ${this.request.soakMs / 1000}s${this.request.maxLag !== undefined && this.kafka ? ` (roll back if the lag keeps growing beyond ${this.request.maxLag})` : ''}` : ''),
       `write ConfigMap ${this.context.names.activeConfigMap}: active=${this.to} + history; Event; Lease holder ${this.to}`,
     ];
   }
@@ -331,7 +396,8 @@ class SwitchRun {
       return `${pods[from].length} ${from} pods asked to pause`;
     });
 
-    await this.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED`, () => this.verifyPaused(from, signal));
+    const group = this.kafka ? ` (group ${this.kafka.groupId})` : '';
+    await this.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => this.verifyPaused(from, signal));
 
     await this.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       this.lock.assertHeld(this.lockMarginMs);
@@ -352,8 +418,8 @@ class SwitchRun {
       return `${pods[to].length} ${to} pods asked to resume`;
     });
 
-    await this.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready`, () =>
-      this.verifyActive(from, to, this.request.verifyTimeoutMs, signal),
+    await this.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready${group}`, () =>
+      this.verifyActive(from, to, this.request.verifyTimeoutMs, signal, true),
     );
 
     if (this.request.soakMs > 0) {
@@ -394,35 +460,68 @@ class SwitchRun {
   private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): void {
     const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
     if (resolved.status !== 'ok') return;
+    const step = this.currentPhase;
     const send = async () => {
       try {
         await this.context.pods.push(pod, resolved.entry, signal);
       } catch (error) {
-        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}` });
+        const repeated = error instanceof NoPushKeyError ? { repeated: { ...NO_PUSH_KEY, ...(step ? { step } : {}) } } : {};
+        this.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}`, ...repeated });
       }
     };
     this.pushQueues.set(pod.name, (this.pushQueues.get(pod.name) ?? Promise.resolve()).then(send));
   }
 
   private async verifyPaused(color: Color, signal: AbortSignal | undefined): Promise<string> {
-    const result = await pollUntil(
+    this.pausedAt = undefined;
+    const group = this.context.kafka;
+    const result = await pollUntil<PausedWait>(
       async () => {
         const observations = await this.observeColor(color, false, signal);
         // --force excuses unreachable pods of the colour being left, never the ones this run resumed.
         const excuseUnreachable = this.request.force && color === this.from;
         const waiting = observations.filter((o) => !certainlyIdle(o) && !(excuseUnreachable && o.state === 'unreachable'));
-        return { done: waiting.length === 0, value: { observations, waiting } };
+        if (waiting.length > 0 || !group) return { done: waiting.length === 0, value: { observations, waiting } };
+        if (this.pausedAt === undefined) {
+          this.pausedAt = this.context.clock.now();
+          this.emit({ type: 'info', message: `every ${color} pod PAUSED; waiting for them to leave consumer group ${group.groupId}` });
+        }
+        const view = await this.readGroupWhileWaiting(observations);
+        const stayed = typeof view === 'string' ? [] : membersOfColor(view, color);
+        return { done: typeof view !== 'string' && stayed.length === 0, value: { observations, waiting, group: { view, stayed } } };
       },
       this.pollOptions(this.request.drainTimeoutMs, signal),
     );
-    if (!result.done) {
-      throw new StepFailedError(`${color} did not pause within ${this.request.drainTimeoutMs / 1000}s: ${describeStates(result.last?.waiting ?? [])}`);
+    const last = result.done ? result.value : result.last;
+    const seconds = (result.elapsedMs / 1000).toFixed(1);
+    if (!result.done && (last === undefined || last.waiting.length > 0)) {
+      throw new StepFailedError(`${color} did not pause within ${this.request.drainTimeoutMs / 1000}s: ${describeStates(last?.waiting ?? [])}`);
     }
-    return `${result.value.observations.length} pods PAUSED in ${(result.elapsedMs / 1000).toFixed(1)}s`;
+    const paused = `${last!.observations.length} pods PAUSED`;
+    if (!group || !last?.group) return `${paused} in ${seconds}s`;
+    const { view, stayed } = last.group;
+    if (!result.done) {
+      const detail =
+        typeof view === 'string'
+          ? view
+          : `still members: ${stayed.map((m) => `${m.pod}${m.assignments.length > 0 ? ` (${m.assignments.map((a) => `${a.topic} ${a.partitions.join(', ')}`).join('; ')})` : ''}`).join(', ')}`;
+      const message = `${color} pods are PAUSED but did not leave consumer group ${group.groupId} within ${this.request.drainTimeoutMs / 1000}s: ${detail}`;
+      if (!this.request.force) throw new StepFailedError(message);
+      this.emit({ type: 'warning', message: `--force: continuing although ${message}` });
+      return `${paused}; ${color} still in group ${group.groupId} (--force)`;
+    }
+    if (typeof view !== 'string') this.kafka!.handoffOffsets = committedOffsetsOf(view);
+    return `${paused} and out of group ${group.groupId} in ${seconds}s`;
   }
 
-  private async verifyActive(from: Color, to: Color, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
-    const result = await pollUntil(
+  /**
+   * Every pod of `to` ACTIVE and ready, none of `from` consuming. With `waitForGroup` (step 8, not
+   * the soak: a rebalance there is no failure) also every partition assigned to a `to` pod and no
+   * `from` pod left in the group; the time since `from` was all PAUSED is the Kafka hand-off wait.
+   */
+  private async verifyActive(from: Color, to: Color, timeoutMs: number, signal: AbortSignal | undefined, waitForGroup = false): Promise<string> {
+    const group = waitForGroup ? this.context.kafka : undefined;
+    const result = await pollUntil<ActiveWait>(
       async () => {
         const [old, fresh] = await Promise.all([this.observeColor(from, false, signal), this.observeColor(to, true, signal)]);
         const resumedOld = old.filter((o) => !certainlyIdle(o) && o.state !== 'unreachable');
@@ -431,28 +530,74 @@ class SwitchRun {
         }
         const reachable = fresh.filter((o) => o.state !== 'unreachable' || !this.request.force);
         const waiting = reachable.filter((o) => o.state !== 'ACTIVE' || o.ready !== true);
-        return { done: waiting.length === 0 && reachable.length > 0, value: { fresh, waiting } };
+        const podsDone = waiting.length === 0 && reachable.length > 0;
+        if (!podsDone || !group) return { done: podsDone, value: { fresh, waiting } };
+        const view = await this.readGroupWhileWaiting([...old, ...fresh]);
+        if (typeof view === 'string') return { done: false, value: { fresh, waiting, group: { wait: view } } };
+        const notHeld = partitionsNotHeldBy(view, to);
+        const stayed = membersOfColor(view, from);
+        const groupWait =
+          notHeld.length > 0 ? `not yet assigned to ${to}: ${describePartitions(notHeld)}` : stayed.length > 0 ? `${from} still in the group: ${stayed.map((m) => m.pod).join(', ')}` : undefined;
+        if (groupWait === undefined) {
+          this.kafka!.lagAfter = view.lag.total;
+          if (this.pausedAt !== undefined) this.kafka!.handoffWaitMs = this.context.clock.now() - this.pausedAt;
+        }
+        return { done: groupWait === undefined, value: { fresh, waiting, group: { ...(groupWait ? { wait: groupWait } : {}), partitions: view.partitions.length } } };
       },
       this.pollOptions(timeoutMs, signal),
     );
-    if (!result.done) {
-      const waiting = result.last?.waiting ?? [];
+    const last = result.done ? result.value : result.last;
+    if (!result.done && (last === undefined || last.waiting.length > 0 || !last.group)) {
+      const waiting = last?.waiting ?? [];
       const detail = waiting.map((o) => `${o.pod.name} ${o.state}${o.state === 'ACTIVE' && o.ready === false ? ' but not ready' : ''}`).join(', ');
       throw new StepFailedError(`${to} is not ACTIVE and ready within ${timeoutMs / 1000}s: ${detail || 'no reachable pods'}`);
     }
-    return `${result.value.fresh.length} pods ACTIVE and ready in ${(result.elapsedMs / 1000).toFixed(1)}s`;
+    const ready = `${last!.fresh.length} pods ACTIVE and ready`;
+    if (!group || !last?.group) return `${ready} in ${(result.elapsedMs / 1000).toFixed(1)}s`;
+    if (!result.done) {
+      const message = `${to} pods are ACTIVE but consumer group ${group.groupId} was not handed over within ${timeoutMs / 1000}s: ${last.group.wait}`;
+      if (!this.request.force) throw new StepFailedError(message);
+      this.emit({ type: 'warning', message: `--force: continuing although ${message}` });
+      return `${ready}; group ${group.groupId} not handed over (--force)`;
+    }
+    const handoff = this.kafka?.handoffWaitMs === undefined ? '' : `, Kafka hand-off ${(this.kafka.handoffWaitMs / 1000).toFixed(1)}s`;
+    return `${ready}, ${last.group.partitions ?? 0} partitions on ${to} in ${(result.elapsedMs / 1000).toFixed(1)}s${handoff}`;
   }
 
-  /** The new colour must stay ACTIVE and ready, and the old one PAUSED, for the whole soak. */
+  /**
+   * The new colour must stay ACTIVE and ready, and the old one PAUSED, for the whole soak. With
+   * --max-lag (and Kafka), the lag trigger: LAG_GROWTH_CHECKS checks in a row above the limit, each
+   * higher than the last, roll the switch back. A lag that is high but falling is catching up.
+   */
   private async soak(from: Color, to: Color, signal: AbortSignal | undefined): Promise<string> {
     const end = this.context.clock.now() + this.request.soakMs;
+    const watchLag = this.context.kafka !== undefined && this.request.maxLag !== undefined;
+    const growing: number[] = [];
     let checks = 0;
     while (this.context.clock.now() < end) {
       await this.verifyActive(from, to, 0, signal);
+      if (watchLag) await this.checkLag(growing);
       checks++;
       await this.context.clock.sleep(Math.min(1000, Math.max(0, end - this.context.clock.now())), signal);
     }
-    return `${to} stayed healthy (${checks} checks)`;
+    return `${to} stayed healthy (${checks} checks${watchLag ? `, lag ${this.kafka!.lagAfter ?? '?'}` : ''})`;
+  }
+
+  /** One lag sample of the soak; `growing` holds the current run of rising samples above the limit. */
+  private async checkLag(growing: number[]): Promise<void> {
+    const limit = this.request.maxLag!;
+    const view = await this.readGroupWhileWaiting([]);
+    if (typeof view === 'string') {
+      this.emit({ type: 'warning', message: `lag check skipped: ${view}` });
+      return;
+    }
+    const lag = view.lag.total;
+    this.kafka!.lagAfter = lag;
+    if (lag > limit && (growing.length === 0 || lag > growing[growing.length - 1]!)) growing.push(lag);
+    else growing.splice(0, growing.length, ...(lag > limit ? [lag] : []));
+    if (growing.length >= LAG_GROWTH_CHECKS) {
+      throw new StepFailedError(`lag: consumer group ${view.groupId}'s lag keeps growing beyond --max-lag ${limit} (${growing.join(' -> ')})`);
+    }
   }
 
   // Step 9 --------------------------------------------------------------------------------------
@@ -472,6 +617,7 @@ class SwitchRun {
         generation: this.generation,
         phases: [...this.phases],
         ...(reason ? { reason } : {}),
+        ...(this.kafka ? { kafka: this.kafka } : {}),
       };
       // After losing the lock another switch may own the ConfigMaps: leave them (and our operation
       // record, for `status` and the next run) alone; only the Event is written.
@@ -542,6 +688,24 @@ class SwitchRun {
   }
 
   // Helpers ------------------------------------------------------------------------------------
+  /** The group now, its members matched to `pods` (listed afresh when none are given). */
+  private async readGroup(pods: ObservedPod[]): Promise<GroupView> {
+    const known = pods.length > 0 ? pods : await listFleet(this.context.cluster).then((fleet) => [...fleet.blue, ...fleet.green].map((pod) => ({ pod })));
+    const view = await readGroup(this.context.kafka!, known, this.kafkaTopics);
+    for (const topic of view.topics) this.kafkaTopics.add(topic);
+    return view;
+  }
+
+  /** Inside a wait an unanswered broker is "not yet": its message is kept for the deadline's report. */
+  private async readGroupWhileWaiting(pods: ObservedPod[]): Promise<GroupView | string> {
+    try {
+      return await this.readGroup(pods);
+    } catch (error) {
+      if (error instanceof KafkaUnavailableError) return error.message;
+      throw error;
+    }
+  }
+
   private async observeAll(withReadiness: boolean): Promise<PodObservation[]> {
     const pods = await listFleet(this.context.cluster);
     return observePods(this.context.pods, [...pods.blue, ...pods.green], { withReadiness });
@@ -581,6 +745,7 @@ class SwitchRun {
 
   private async phase<T>(name: PhaseName, rollback: boolean, title: string, work: () => Promise<T>): Promise<T> {
     const phase: PhaseRef = { name, rollback, title };
+    this.currentPhase = phase;
     const start = this.context.clock.now();
     this.emit({ type: 'phase-start', phase });
     try {

@@ -6,6 +6,12 @@
  * in-cluster service account. Namespace: the value passed in (flag, or the seed's NAMESPACE), else
  * the context's namespace, else `kafka-bg-test`.
  *
+ * kubectl's connection flags then override the context: --cluster/--user pick other entries,
+ * --server, --certificate-authority, --insecure-skip-tls-verify change the cluster, --token the
+ * credentials, --as/--as-group impersonate. A cluster without `proxy-url` gets one from
+ * HTTPS_PROXY/HTTP_PROXY unless NO_PROXY exempts its server, so every request (API and pod proxy)
+ * takes the same path.
+ *
  * Guarantees: every problem is a UsageError naming the file or context and the flag that fixes it;
  * nothing is sent to the cluster. Not checked here: whether the credentials work.
  */
@@ -15,7 +21,7 @@ import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_NAMES } from '../core/names.js';
-import { currentServer } from './credentials.js';
+import { currentServer, impersonateGroups, proxyFromEnv } from './credentials.js';
 
 export const DEFAULT_NAMESPACE = DEFAULT_NAMES.namespace;
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -24,10 +30,23 @@ export interface KubeAccessOptions {
   kubeconfig?: string;
   context?: string;
   namespace?: string;
+  overrides?: ConnectionOverrides;
   /** Defaults to process.env; injectable for tests. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Defaults to the user's home directory; injectable for tests. */
   homeDir?: string;
+}
+
+/** kubectl's connection flags, each overriding what the kubeconfig context says. */
+export interface ConnectionOverrides {
+  cluster?: string;
+  user?: string;
+  server?: string;
+  certificateAuthority?: string;
+  insecureSkipTlsVerify?: boolean;
+  token?: string;
+  as?: string;
+  asGroups?: string[];
 }
 
 export interface KubeAccess {
@@ -115,16 +134,62 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
     const problem = current ? `its current context "${current}" is not defined` : 'it sets no current context';
     throw new UsageError(`cannot use ${source}: ${problem}; available contexts: ${availableText}`, 'pass --context');
   }
-  if (!kubeConfig.getCluster(context.cluster)) {
-    throw new UsageError(`context "${context.name}" in ${source} names cluster "${context.cluster}", which is not defined`, 'fix the kubeconfig or pass another --context');
+  const overrides = options.overrides ?? {};
+  for (const [flag, name, known] of [
+    ['--cluster', overrides.cluster, kubeConfig.clusters],
+    ['--user', overrides.user, kubeConfig.users],
+  ] as const) {
+    if (name !== undefined && !known.some((entry) => entry.name === name)) {
+      throw new UsageError(`${flag} "${name}" is not in ${source}; available: ${known.map((entry) => entry.name).join(', ') || 'none'}`, `pass one of them with ${flag}`);
+    }
   }
+  if (overrides.cluster !== undefined || overrides.user !== undefined) {
+    const picked = { ...context, cluster: overrides.cluster ?? context.cluster, user: overrides.user ?? context.user };
+    kubeConfig.contexts = kubeConfig.contexts.map((entry) => (entry.name === context.name ? picked : entry));
+  }
+  const current = kubeConfig.getContextObject(kubeConfig.getCurrentContext())!;
+  if (!kubeConfig.getCluster(current.cluster)) {
+    throw new UsageError(`context "${current.name}" in ${source} names cluster "${current.cluster}", which is not defined`, 'fix the kubeconfig or pass another --context');
+  }
+  applyOverrides(kubeConfig, overrides, options.env ?? process.env);
   return {
     kubeConfig,
     source,
     inCluster,
     contextName: context.name,
     server: currentServer(kubeConfig),
-    userName: context.user,
+    userName: current.user,
     namespace: options.namespace || context.namespace || DEFAULT_NAMESPACE,
   };
+}
+
+/** Rewrites the current cluster and user entries (client-node reads them on every request). */
+function applyOverrides(kubeConfig: KubeConfig, overrides: ConnectionOverrides, env: Readonly<Record<string, string | undefined>>): void {
+  const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext())!;
+  const cluster = { ...kubeConfig.getCluster(context.cluster)! };
+  if (overrides.server !== undefined) {
+    if (!/^https?:\/\/[^/]/i.test(overrides.server)) throw new UsageError(`--server ${JSON.stringify(overrides.server)} is not an http(s) URL`, 'e.g. --server https://10.0.0.1:6443');
+    Object.assign(cluster, { server: overrides.server });
+  }
+  if (overrides.certificateAuthority !== undefined) {
+    if (overrides.insecureSkipTlsVerify) throw new UsageError('--certificate-authority and --insecure-skip-tls-verify contradict each other', 'pass one of them');
+    if (!readable(overrides.certificateAuthority)) throw new UsageError(`--certificate-authority ${overrides.certificateAuthority} does not exist or cannot be read`, 'pass the CA bundle file of the API server');
+    Object.assign(cluster, { caFile: overrides.certificateAuthority, caData: undefined, skipTLSVerify: false });
+  }
+  if (overrides.insecureSkipTlsVerify) Object.assign(cluster, { skipTLSVerify: true, caFile: undefined, caData: undefined });
+  if (!cluster.proxyUrl) {
+    const proxyUrl = proxyFromEnv(cluster.server, env);
+    if (proxyUrl) Object.assign(cluster, { proxyUrl });
+  }
+  kubeConfig.clusters = kubeConfig.clusters.map((entry) => (entry.name === cluster.name ? cluster : entry));
+
+  const user = { ...(kubeConfig.getUser(context.user) ?? { name: context.user }) };
+  // A token replaces every other way the user authenticates, as with kubectl --token.
+  if (overrides.token !== undefined) Object.assign(user, { token: overrides.token, exec: undefined, authProvider: undefined, username: undefined, password: undefined });
+  if (overrides.as !== undefined) Object.assign(user, { impersonateUser: overrides.as });
+  kubeConfig.users = [...kubeConfig.users.filter((entry) => entry.name !== user.name), user];
+  if (overrides.asGroups?.length) {
+    if (overrides.as === undefined) throw new UsageError('--as-group needs --as', 'name the user to impersonate with --as');
+    impersonateGroups(kubeConfig, overrides.asGroups);
+  }
 }

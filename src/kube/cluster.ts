@@ -211,7 +211,7 @@ export class KubeCluster implements Cluster {
     const description: CallDescription = { verb: 'get', resource: 'services', name };
     const service = await this.read(description, () => this.core.readNamespacedService({ name, namespace: this.namespace }));
     if (!service) {
-      throw new RefusedError(`Service "${name}" does not exist in namespace ${this.namespace}`, 'apply the manifests (kubectl apply -k k8s/), or name the Service with --blue-service/--green-service');
+      throw new RefusedError(`Service "${name}" does not exist in namespace ${this.namespace}`, 'apply the manifests (kubectl apply -k k8s/overlays/production), or name the Service with --blue-service/--green-service');
     }
     const selector = service.spec?.selector ?? {};
     if (Object.keys(selector).length === 0) {

@@ -18,6 +18,13 @@ export function switchRegistry(report: SwitchReport, namespace: string): Registr
   const success = new Counter({ name: 'bg_switch_success_total', help: 'Switches that completed', labelNames: ['from', 'to'], registers: [registry] });
   const rollback = new Counter({ name: 'bg_switch_rollback_total', help: 'Switches rolled back', labelNames: ['from', 'to'], registers: [registry] });
   const active = new Gauge({ name: 'bg_switch_active_color', help: 'Active colour after the run (0 blue, 1 green)', registers: [registry] });
+  if (report.kafka) {
+    const handoff = new Gauge({ name: 'bg_switch_kafka_handoff_seconds', help: 'From the old colour PAUSED to every partition assigned to the new colour', registers: [registry] });
+    const lag = new Gauge({ name: 'bg_switch_kafka_lag', help: 'Consumer group lag (messages) before and after the switch', labelNames: ['when'], registers: [registry] });
+    if (report.kafka.handoffWaitMs !== undefined) handoff.set(report.kafka.handoffWaitMs / 1000);
+    if (report.kafka.lagBefore !== undefined) lag.set({ when: 'before' }, report.kafka.lagBefore);
+    if (report.kafka.lagAfter !== undefined) lag.set({ when: 'after' }, report.kafka.lagAfter);
+  }
   const dual = new Gauge({ name: 'bg_switch_dual_active_detected', help: '1 when both colours were seen consuming at once', registers: [registry] });
   if (attempted) {
     total.inc(labels);

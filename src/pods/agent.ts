@@ -13,7 +13,7 @@
 import pRetry from 'p-retry';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
-import { PodUnreachableError } from '../core/errors.js';
+import { NoPushKeyError, PodUnreachableError } from '../core/errors.js';
 import type { Clock, LifecycleChange, LifecycleStatus, PermissionCheck, PodAgent, PodInfo, SidecarStatus } from '../core/ports.js';
 import type { ParseResult } from '../shared/desired-state.js';
 import type { DesiredEntry, Fault } from '../shared/model.js';
@@ -56,7 +56,7 @@ export interface PodAgentOptions {
   timeoutMs?: number;
   clock: Pick<Clock, 'now'>;
   retry?: Partial<RetryPolicy>;
-  /** Defaults to process.env; only KUBERNETES_SERVICE_HOST is read. */
+  /** Defaults to process.env; KUBERNETES_SERVICE_HOST and, for direct calls, HTTP_PROXY/NO_PROXY are read. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Tests only: an undici MockAgent in place of real connections. */
   dispatcher?: Dispatcher;
@@ -90,7 +90,7 @@ export function createPodAgent(options: PodAgentOptions): PodClient {
   const transport =
     via === 'proxy'
       ? new ProxyTransport(apiServerCredentials(options.kubeConfig), options.namespace, timeoutMs, options.dispatcher)
-      : new DirectTransport(timeoutMs, options.dispatcher);
+      : new DirectTransport(timeoutMs, options.dispatcher, options.env);
   return new HttpPodAgent(transport, {
     lifecyclePort: options.lifecyclePort ?? DEFAULT_LIFECYCLE_PORT,
     sidecarPort: options.sidecarPort ?? DEFAULT_SIDECAR_PORT,
@@ -255,6 +255,9 @@ class HttpPodAgent implements PodClient {
     };
     const reply = await this.send(call, signal);
     if (reply.status >= 200 && reply.status <= 299) return;
+    if (reply.status === 401 && NO_KEY_REFUSAL.test(reply.body)) {
+      throw new NoPushKeyError(pod.name, `pod ${pod.name}: ${label(call)} refused: the sidecar has no push key yet (the kubelet mounts the push-key Secret within about a minute of \`bgswitch init\`)`);
+    }
     throw new PushRejectedError(pod.name, reply.status, `pod ${pod.name}: ${label(call)} failed: ${pushRefusal(reply, entry.generation)}`);
   }
 
@@ -266,6 +269,9 @@ class HttpPodAgent implements PodClient {
     return this.transport.close();
   }
 }
+
+/** The sidecar's answer when its push-key file is missing: `reason` since this release, the message before. */
+const NO_KEY_REFUSAL = /"reason"\s*:\s*"no_key"|has no push key/;
 
 function pushRefusal(reply: PodReply, generation: number): string {
   const said = shortBody(reply.body);

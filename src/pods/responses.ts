@@ -104,6 +104,11 @@ export function parseSidecarStatus(body: string): ParseResult<SidecarStatus> {
     if (typeof value !== 'string') return { ok: false, error: `field "${field}" must be a string` };
     status[field] = value;
   }
+  const pushKeyMounted = record['pushKeyMounted'];
+  if (pushKeyMounted !== undefined && pushKeyMounted !== null) {
+    if (typeof pushKeyMounted !== 'boolean') return { ok: false, error: 'field "pushKeyMounted" must be true or false' };
+    status.pushKeyMounted = pushKeyMounted;
+  }
   const actual = record['actual'];
   if (actual !== undefined && actual !== null) {
     if (!isLifecycle(actual)) return { ok: false, error: `field "actual" must be ACTIVE, DRAINING or PAUSED, got ${JSON.stringify(actual)}` };

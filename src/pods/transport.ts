@@ -7,12 +7,14 @@
  * when not idempotent), broke off after being sent (`interrupted`), ran out of time (`timed-out`) or
  * cannot succeed by retrying (`permanent`); through the proxy, the API server's own refusals become
  * ForbiddenError (naming `pods/proxy` and the verb) or RefusedError (credentials rejected).
- * An abort by the caller's signal rethrows the signal's reason. Not done here: retries.
+ * An abort by the caller's signal rethrows the signal's reason. Both go through the proxy the
+ * operator configured: the cluster's proxy-url for the pod proxy, HTTP_PROXY/NO_PROXY for pod IPs.
+ * Not done here: retries.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { ForbiddenError, RefusedError } from '../core/errors.js';
 import type { PodInfo } from '../core/ports.js';
-import type { ApiServerCredentials } from '../kube/credentials.js';
+import { httpDispatcher, proxyFromEnv, type ApiServerCredentials } from '../kube/credentials.js';
 import { parseApiStatus, redact } from '../kube/errors.js';
 
 export type Via = 'proxy' | 'direct';
@@ -72,7 +74,7 @@ function classify(error: unknown): TransportFailure {
 async function exchange(
   dispatcher: Dispatcher,
   url: string,
-  init: { method: HttpMethod; headers: Record<string, string>; body?: string },
+  init: { method: HttpMethod; headers: Record<string, string | string[]>; body?: string },
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<PodReply> {
@@ -125,7 +127,7 @@ export class ProxyTransport implements PodTransport {
   }
 
   private agent(): Promise<Dispatcher> {
-    this.dispatcher ??= this.credentials.tls().then((tls) => new Agent({ connect: { ...tls, timeout: this.timeoutMs } }));
+    this.dispatcher ??= this.credentials.tls().then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
     return this.dispatcher;
   }
 
@@ -170,16 +172,28 @@ export class ProxyTransport implements PodTransport {
 
 export class DirectTransport implements PodTransport {
   readonly via = 'direct';
-  private readonly dispatcher: Dispatcher;
-  private readonly ownsDispatcher: boolean;
+  /** One dispatcher per proxy (or none), made on first use. */
+  private readonly dispatchers = new Map<string, Dispatcher>();
+  private readonly given: Dispatcher | undefined;
 
   /** A given dispatcher (tests: an undici MockAgent) is used as is and not closed here. */
   constructor(
     private readonly timeoutMs: number,
     dispatcher?: Dispatcher,
+    private readonly env: Readonly<Record<string, string | undefined>> = process.env,
   ) {
-    this.ownsDispatcher = dispatcher === undefined;
-    this.dispatcher = dispatcher ?? new Agent({ connect: { timeout: timeoutMs } });
+    this.given = dispatcher;
+  }
+
+  private dispatcherFor(url: string): Dispatcher {
+    if (this.given) return this.given;
+    const proxy = proxyFromEnv(url, this.env);
+    let dispatcher = this.dispatchers.get(proxy ?? '');
+    if (!dispatcher) {
+      dispatcher = httpDispatcher(proxy, { timeout: this.timeoutMs });
+      this.dispatchers.set(proxy ?? '', dispatcher);
+    }
+    return dispatcher;
   }
 
   url(pod: PodInfo, port: number, path: string): string {
@@ -190,10 +204,11 @@ export class DirectTransport implements PodTransport {
 
   async send(req: PodRequest, signal?: AbortSignal): Promise<PodReply> {
     const init = { method: req.method, headers: { ...req.headers }, ...(req.body !== undefined ? { body: req.body } : {}) };
-    return exchange(this.dispatcher, this.url(req.pod, req.port, req.path), init, this.timeoutMs, signal);
+    const url = this.url(req.pod, req.port, req.path);
+    return exchange(this.dispatcherFor(url), url, init, this.timeoutMs, signal);
   }
 
   async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+    await Promise.all([...this.dispatchers.values()].map((dispatcher) => dispatcher.close()));
   }
 }

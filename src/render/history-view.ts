@@ -4,6 +4,7 @@ import { formatDuration, table } from './text.js';
 
 export function renderHistory(entries: HistoryEntry[], style: Style): string {
   if (entries.length === 0) return 'No switches recorded yet.\n';
+  const withKafka = entries.some((e) => e.kafka);
   const rows = entries.map((e) => [
     e.finishedAt,
     e.actor,
@@ -11,6 +12,7 @@ export function renderHistory(entries: HistoryEntry[], style: Style): string {
     e.outcome === 'switched' ? style.green(e.outcome) : style.red(e.outcome),
     formatDuration(e.durationMs),
     e.phases.map((p) => `${p.name} ${formatDuration(p.durationMs)}${p.ok ? '' : ' ✗'}`).join(', '),
+    ...(withKafka ? [e.kafka ? `hand-off ${e.kafka.handoffWaitMs === undefined ? '?' : formatDuration(e.kafka.handoffWaitMs)}, lag ${e.kafka.lagBefore ?? '?'} -> ${e.kafka.lagAfter ?? '?'}` : '-'] : []),
   ]);
-  return `${table(['WHEN', 'WHO', 'FROM -> TO', 'OUTCOME', 'DURATION', 'PHASES'], rows, style)}\n`;
+  return `${table(['WHEN', 'WHO', 'FROM -> TO', 'OUTCOME', 'DURATION', 'PHASES', ...(withKafka ? ['KAFKA'] : [])], rows, style)}\n`;
 }

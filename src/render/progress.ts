@@ -2,6 +2,9 @@
  * Progress of a long command, on stderr (stdout stays for the result):
  *  - on a TTY, an ora spinner per phase with its elapsed time, redrawn only while it runs;
  *  - otherwise plain timestamped lines, one per event (CI logs, pipes).
+ * Either way, warnings marked `repeated` (e.g. every sidecar refusing a push before its key is
+ * mounted) are counted per step and shown as one line per step at the end: they come from
+ * background calls, which may finish after their step has ended.
  */
 import type { ProgressEvent, ProgressSink } from '../core/events.js';
 import type { OutStream } from './io.js';
@@ -14,7 +17,7 @@ export interface ProgressRenderer {
   stop(): void;
 }
 
-function phaseLabel(event: Extract<ProgressEvent, { phase: unknown }>): string {
+function phaseLabel(event: Pick<Extract<ProgressEvent, { phase: unknown }>, 'phase'>): string {
   return event.phase.rollback ? `[rollback] ${event.phase.title}` : event.phase.title;
 }
 
@@ -101,6 +104,27 @@ export async function ttyProgress(stream: OutStream, style: Style): Promise<Prog
   };
 }
 
+/** Holds back `repeated` warnings until stop() and then shows each kind once per step, with its count. */
+export function collapseRepeated(renderer: ProgressRenderer): ProgressRenderer {
+  const pending = new Map<string, { label: string; noun: string; text: string; count: number; at: number }>();
+  return {
+    stop: () => {
+      for (const { label, noun, text, count, at } of pending.values()) {
+        renderer.sink({ type: 'warning', message: `${label}${count} ${noun}${count === 1 ? '' : 's'} ${text}`, at });
+      }
+      pending.clear();
+      renderer.stop();
+    },
+    sink: (event) => {
+      if (event.type !== 'warning' || !event.repeated) return renderer.sink(event);
+      const { noun, text, step } = event.repeated;
+      const label = step ? `${phaseLabel({ phase: step })}: ` : '';
+      const key = `${label}${noun} ${text}`;
+      pending.set(key, { label, noun, text, count: (pending.get(key)?.count ?? 0) + 1, at: event.at });
+    },
+  };
+}
+
 export async function createProgress(stream: OutStream, style: Style): Promise<ProgressRenderer> {
-  return stream.isTTY ? ttyProgress(stream, style) : plainProgress(stream, style);
+  return collapseRepeated(stream.isTTY ? await ttyProgress(stream, style) : plainProgress(stream, style));
 }

@@ -1,4 +1,5 @@
 /** The end of `switch` / `rollback`: outcome, pods before and after, phase timings. */
+import type { KafkaHandoff } from '../core/history.js';
 import type { SwitchReport } from '../core/switch.js';
 import type { Style } from './style.js';
 import { formatDuration, paintState, table } from './text.js';
@@ -52,8 +53,23 @@ export function renderSwitchReport(report: SwitchReport, style: Style): string {
       style,
     ),
   );
+  if (report.kafka) lines.push(...describeHandoff(report.kafka));
   if (report.phases.length > 0) {
     lines.push(table(['PHASE', 'RESULT', 'DURATION'], report.phases.map((p) => [p.name, p.ok ? style.green('ok') : style.red('failed'), formatDuration(p.durationMs)]), style));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The consumer group's part of a switch: lag before and after, the hand-off wait and offsets. */
+export function describeHandoff(kafka: KafkaHandoff): string[] {
+  const lag = (value: number | undefined) => (value === undefined ? '?' : String(value));
+  const lines = [
+    `Kafka group ${kafka.groupId}: lag ${lag(kafka.lagBefore)} before, ${lag(kafka.lagAfter)} after; hand-off wait ${kafka.handoffWaitMs === undefined ? 'not measured' : formatDuration(kafka.handoffWaitMs)} (old colour PAUSED -> every partition on the new colour)`,
+  ];
+  if (kafka.handoffOffsets && kafka.handoffOffsets.length > 0) {
+    const byTopic = new Map<string, string[]>();
+    for (const o of kafka.handoffOffsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), `${o.partition}:${o.offset}`]);
+    lines.push(`Hand-off offsets (partition:committed): ${[...byTopic].map(([topic, offsets]) => `${topic} ${offsets.join(' ')}`).join('; ')}`);
+  }
+  return lines;
 }

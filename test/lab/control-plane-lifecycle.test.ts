@@ -1,7 +1,6 @@
 /**
  * `lab up` is idempotent and repairs a half-up lab; the process layer never signals a process that
- * is not the lab's; the manifest reader applies k8s/ as written and refuses kustomize features it
- * does not implement. Needs root (labUp); the last two groups need no cluster.
+ * is not the lab's (test/unit/manifests.test.ts covers the manifests the lab applies). Needs root (labUp).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,10 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { readManifests } from '../../lab/apply.js';
 import { inspectProcess, isAlive, stopProcess, type ProcessSpec } from '../../lab/control-plane/process.js';
 import { labStatus, labUp } from '../../lab/control.js';
-import { findRepoRoot } from '../../lab/paths.js';
 
 const controlPlane = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
 
@@ -73,33 +70,5 @@ describe('lab processes', () => {
     } finally {
       stranger.kill('SIGKILL');
     }
-  });
-});
-
-describe('applying k8s/', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'bgswitch-lab-manifests-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('reads every document of the listed files, in order', () => {
-    const manifests = readManifests(join(findRepoRoot(import.meta.url), 'k8s'));
-    const names = manifests.map(({ object }) => `${object.kind}/${object.metadata.name}`);
-    assert.equal(names[0], 'Namespace/kafka-bg-test');
-    for (const expected of ['ConfigMap/kafka-consumer-state', 'ConfigMap/kafka-consumer-active-version', 'RoleBinding/bgswitch-operator', 'StatefulSet/consumer-blue', 'StatefulSet/consumer-green']) {
-      assert.ok(names.includes(expected), `${expected} missing from ${names.join(', ')}`);
-    }
-  });
-
-  it('refuses kustomization fields it does not implement instead of ignoring them', () => {
-    writeFileSync(join(dir, 'kustomization.yaml'), 'resources: [a.yaml]\nnamePrefix: staging-\n');
-    writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Namespace\nmetadata: { name: x }\n');
-    assert.throws(() => readManifests(dir), /uses 'namePrefix', which the lab does not implement/);
-  });
-
-  it('refuses resources that are not YAML files of the directory', () => {
-    writeFileSync(join(dir, 'kustomization.yaml'), 'resources: [../base]\n');
-    assert.throws(() => readManifests(dir), /is not a YAML file/);
   });
 });

@@ -102,7 +102,7 @@ describe('lab control plane', { timeout: 30 * 60_000 }, () => {
     assert.equal(status, 401);
   });
 
-  it('gives the operator exactly the rights of k8s/rbac-operator.yaml', async () => {
+  it('gives the operator exactly the rights of k8s/base/rbac-operator.yaml', async () => {
     const core = operator.makeApiClient(CoreV1Api);
     const state = await core.readNamespacedConfigMap({ name: STATE_CONFIGMAP, namespace: NAMESPACE });
     assert.equal(state.metadata?.name, STATE_CONFIGMAP);

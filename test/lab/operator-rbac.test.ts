@@ -1,5 +1,5 @@
 /**
- * The operator Role (k8s/rbac-operator.yaml) against the real API server: the operator kubeconfig
+ * The operator Role (k8s/base/rbac-operator.yaml) against the real API server: the operator kubeconfig
  * has every permission the CLI uses and is denied the rest (the denied list is printed and kept in
  * docs/operations.md). Asked through the product's own SelfSubjectAccessReview call.
  */

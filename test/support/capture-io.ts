@@ -21,13 +21,13 @@ class Capture extends Writable {
   }
 }
 
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { stdinTTY?: boolean; input?: string } = {}): Promise<CapturedRun> {
+export async function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { stdinTTY?: boolean; input?: string; argv1?: string } = {}): Promise<CapturedRun> {
   const stdout = new Capture();
   const stderr = new Capture();
   const stdin = Object.assign(new PassThrough(), { isTTY: options.stdinTTY ?? false });
   if (options.input !== undefined) stdin.end(options.input);
   const io: CliIO = { stdout, stderr, stdin, env: { NO_COLOR: '1', HOME: '/nonexistent-home', ...env } };
-  const code = await run(['node', 'bgswitch', ...args], io);
+  const code = await run(['node', options.argv1 ?? 'bgswitch', ...args], io);
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 

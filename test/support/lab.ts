@@ -194,9 +194,16 @@ export function assertFleet(view: StatusJson, active: 'blue' | 'green'): void {
   assert.deepEqual(view.problems, []);
 }
 
+/** The consumer pods of the lab's two StatefulSets at their default size. */
+export const STATEFUL_SET_PODS: readonly string[] = ['blue', 'green'].flatMap((color) => [0, 1, 2].map((index) => `consumer-${color}-${index}`));
+
 /** S1 over [from, now] from the consumers' logs; reports the gap (no pod ACTIVE). Returns both for tables. */
-export function assertNoDualActive(t: TestContext, from: number, label: string): { dualActive: number; gapMs: number } {
-  const analysis = analyzeWindow(from);
+export function assertNoDualActive(t: TestContext, from: number, label: string, pods: readonly string[] = STATEFUL_SET_PODS): { dualActive: number; gapMs: number } {
+  const records = readLifecycleRecords();
+  // An analysis of no records finds no dual-active: first make sure every pod's log was read.
+  const logged = new Set(records.filter((record) => record.at <= Date.now()).map((record) => record.pod));
+  assert.deepEqual(pods.filter((pod) => !logged.has(pod)), [], `${label}: no transition log records for these pods`);
+  const analysis = analyzeTransitions(records, { from, to: Date.now() });
   assert.deepEqual(analysis.dualActive, [], `${label}: a blue and a green consumer were both consuming`);
   const gapMs = analysis.gaps.reduce((sum, gap) => sum + gap.durationMs, 0);
   t.diagnostic(`${label}: dual-active 0, gap (no pod ACTIVE) ${gapMs.toFixed(1)} ms in ${analysis.gaps.length} interval(s)`);

@@ -1,6 +1,6 @@
 /**
  * A whole simulated installation for switch-protocol tests and the model explorer: a virtual clock,
- * the in-memory cluster seeded as `kubectl apply -k k8s/` + `bgswitch init` leave it (one colour
+ * the in-memory cluster seeded as `kubectl apply -k k8s/overlays/production` + `bgswitch init` leave it (one colour
  * active, generation 1, Lease at rest naming that colour), and the in-memory fleet in the matching
  * states. Plus the checks every switch test makes on the end state.
  */

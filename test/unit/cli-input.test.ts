@@ -123,7 +123,7 @@ describe('help and version', () => {
       assert.equal(result.code, 0);
       assert.match(result.stdout, /--kubeconfig/);
       assert.match(result.stdout, /-n, --namespace/);
-      assert.match(result.stdout, /Examples:\n {2}(kubectl apply -k k8s\/ && )?bgswitch /);
+      assert.match(result.stdout, /Examples:\n {2}(kubectl apply -k k8s\/overlays\/production && )?bgswitch /);
     });
   }
 

@@ -6,18 +6,18 @@
  * failing or conflicting, consumers, sidecars and pods restarting, sidecars partitioned from the
  * CLI and mounted files lagging. test/model/scheduler.ts lists the events and the checks.
  *
- * Environment: BGSWITCH_MODEL_RUNS (default 3000), BGSWITCH_MODEL_SEED (default fixed, printed),
- * BGSWITCH_MODEL_PATH (with the seed, replays the shrunk counterexample fast-check printed).
+ * Environment: BGSWITCH_MODEL_RUNS (default 3000), BGSWITCH_MODEL_SEED (default: a new seed every
+ * run, printed, so every run searches new schedules), BGSWITCH_MODEL_PATH (with the seed, replays the
+ * shrunk counterexample). A failure prints the broken invariant's own message, the schedule log and
+ * the command that replays it.
  */
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { runSchedule, scheduleArbitrary } from '../model/scheduler.js';
 
-const DEFAULT_SEED = 20250401;
-
 test('S1 after every event, S2 and S3 after recovery, over generated schedules', async (t) => {
   const runs = Number(process.env.BGSWITCH_MODEL_RUNS ?? 3000);
-  const seed = Number(process.env.BGSWITCH_MODEL_SEED ?? DEFAULT_SEED);
+  const seed = process.env.BGSWITCH_MODEL_SEED ? Number(process.env.BGSWITCH_MODEL_SEED) : Math.floor(Math.random() * 2 ** 31);
   const path = process.env.BGSWITCH_MODEL_PATH;
   t.diagnostic(`seed ${seed}${path ? `, path ${path}` : ''} (reproduce: BGSWITCH_MODEL_SEED=${seed} BGSWITCH_MODEL_RUNS=${runs})`);
   const started = Date.now();
@@ -25,7 +25,7 @@ test('S1 after every event, S2 and S3 after recovery, over generated schedules',
   const phases = new Map<string, number>();
   const outcomes = new Map<string, number>();
   let interrupted = 0;
-  await fc.assert(
+  const result = await fc.check(
     fc.asyncProperty(scheduleArbitrary, async (schedule) => {
       explored++;
       const outcome = await runSchedule(schedule);
@@ -35,6 +35,11 @@ test('S1 after every event, S2 and S3 after recovery, over generated schedules',
     }),
     { numRuns: runs, seed, ...(path ? { path } : {}) },
   );
+  if (result.failed) {
+    const replay = `BGSWITCH_MODEL_SEED=${seed} BGSWITCH_MODEL_PATH=${result.counterexamplePath} BGSWITCH_MODEL_RUNS=1`;
+    const cause = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
+    throw new Error(`invariant broken after ${result.numRuns} schedules (shrunk ${result.numShrinks} times):\n${cause}\nreplay: ${replay} node --import tsx --test test/unit/model-switch.test.ts`);
+  }
   const count = (map: Map<string, number>) => [...map].sort().map(([key, n]) => `${key} ${n}`).join(', ');
   t.diagnostic(`explored ${explored} schedules, 0 violations, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   t.diagnostic(`schedules in which some CLI started each phase: ${count(phases)}`);

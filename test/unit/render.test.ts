@@ -9,7 +9,7 @@ import type { StatusView } from '../../src/core/status.js';
 import type { OutStream } from '../../src/render/io.js';
 import { plainProgress } from '../../src/render/progress.js';
 import { renderStatus } from '../../src/render/status-view.js';
-import { colorEnabled, createStyle } from '../../src/render/style.js';
+import { colorEnabled, colorLevel, createStyle } from '../../src/render/style.js';
 import { renderSwitchReport } from '../../src/render/switch-report.js';
 import { sampleReport } from '../support/reports.js';
 
@@ -36,6 +36,18 @@ describe('colour', () => {
     assert.equal(colorEnabled(new Capture(true) as OutStream, { TERM: 'dumb' }), false);
     assert.ok(createStyle(new Capture(true), {}).green('x').includes(ESC));
     assert.ok(!createStyle(new Capture(true), { NO_COLOR: '1' }).green('x').includes(ESC));
+  });
+
+  it('follows FORCE_COLOR off a TTY and with TERM=dumb, but NO_COLOR still wins', () => {
+    const pipe = new Capture(false) as OutStream;
+    assert.ok(createStyle(pipe, { FORCE_COLOR: '1' }).green('x').includes(ESC), 'FORCE_COLOR=1 colours a pipe');
+    assert.ok(createStyle(pipe, { FORCE_COLOR: '' }).green('x').includes(ESC), 'an empty FORCE_COLOR forces colour, as in chalk');
+    assert.equal(colorLevel(pipe, { FORCE_COLOR: '3' }), 3);
+    assert.equal(colorLevel(pipe, { FORCE_COLOR: 'true', TERM: 'dumb' }), 1);
+    assert.ok(!createStyle(new Capture(true), { FORCE_COLOR: '0' }).green('x').includes(ESC), 'FORCE_COLOR=0 turns colour off on a TTY');
+    assert.equal(colorLevel(new Capture(true) as OutStream, { FORCE_COLOR: 'false' }), 0);
+    assert.ok(!createStyle(pipe, { FORCE_COLOR: '1', NO_COLOR: '1' }).green('x').includes(ESC), 'NO_COLOR beats FORCE_COLOR');
+    assert.ok(createStyle(pipe, { FORCE_COLOR: '1', NO_COLOR: '' }).green('x').includes(ESC), 'an empty NO_COLOR does not count');
   });
 });
 

@@ -21,7 +21,8 @@
  *   normal hand-off duplicates nothing;
  * - faults: processingDelayMs before each message; errorRatePercent fails that share of messages
  *   (their ProcessedRecord says `failed: true` and they are committed with their batch, as a
- *   dead-letter policy would); commitDelayMs before each commit; pollTimeoutExceed: no fetching
+ *   dead-letter policy would); commitDelayMs before each commit, the drain's own included (a pause
+ *   always commits, even with nothing new to commit); pollTimeoutExceed: no fetching
  *   and no processing until cleared (a pause stays DRAINING), though a rebalance still takes the
  *   batch's processed part to a commit;
  * - not ready while ACTIVE when the last broker operation failed (until one succeeds again).
@@ -108,6 +109,8 @@ export class KafkaEngine extends LifecycleEngine {
   private brokerHealthy = true;
   /** A rebalance waits for the batch in hand to stop and commit. */
   private revoking = false;
+  /** A commit happened since the last pause: the drain's commit is done. */
+  private committedSincePause = false;
   private batchInFlight: Promise<void> | undefined;
   /** The loop's current wait, if any (the loop is sequential, so there is at most one). */
   private waiting: { reasons: readonly WakeReason[]; wake: () => void } | undefined;
@@ -124,6 +127,7 @@ export class KafkaEngine extends LifecycleEngine {
     const previous = this.state;
     if (previous === 'ACTIVE') {
       // Commit and leave take broker round trips: PAUSED is reported when they are done.
+      this.committedSincePause = false;
       this.transition('DRAINING');
       this.wake('pause');
       this.run();
@@ -226,6 +230,11 @@ export class KafkaEngine extends LifecycleEngine {
         } else {
           await this.fetchAndProcess();
         }
+      } else if (!this.committedSincePause) {
+        // The drain always commits (Java: commitSync on pause), even when nothing new was processed
+        // and there is no offset to send, so the commit-delay fault lengthens every drain.
+        if (this.member && this.currentFault.commitDelayMs > 0) await this.sleep(this.currentFault.commitDelayMs, ['stop']);
+        this.committedSincePause = true;
       } else if (this.member && this.leaveGroupOnPause) {
         if (await this.broker(() => this.group.leave())) this.member = false;
       } else {
@@ -285,6 +294,7 @@ export class KafkaEngine extends LifecycleEngine {
     if (this.currentFault.commitDelayMs > 0) await this.sleep(this.currentFault.commitDelayMs, ['stop']);
     const offsets = nextOffsets(processed.map(({ message }) => message));
     if (!(await this.broker(() => this.group.commit(offsets)))) return false;
+    this.committedSincePause = true;
     for (const { message } of processed) this.lastCommitted = Math.max(this.lastCommitted, parseEventValue(message.value)?.seq ?? 0);
     const commitRecord: CommitRecord = {
       type: 'commit',

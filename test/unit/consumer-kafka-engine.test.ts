@@ -9,7 +9,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 import { parseOutputRecord, type CommitRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
 import { KafkaEngine, type GroupClient, type InputMessage, type OutputMessage, type PartitionOffset, type RebalanceListener } from '../../consumer/kafka-engine.js';
-import { ShuttingDownError } from '../../consumer/lifecycle-engine.js';
+import { realTimers, ShuttingDownError } from '../../consumer/lifecycle-engine.js';
 import { parseTransitionLog } from '../../consumer/transitions.js';
 
 /** A promise the test resolves when it wants. */
@@ -88,6 +88,7 @@ class MemoryMember implements GroupClient {
   failFetches = false;
   joins = 0;
   leaves = 0;
+  onLeave: (() => void) | undefined;
 
   constructor(
     private readonly group: MemoryGroup,
@@ -112,6 +113,7 @@ class MemoryMember implements GroupClient {
 
   async leave(): Promise<void> {
     this.leaves += 1;
+    this.onLeave?.();
     await this.leaveGate?.opened;
     this.group.members.splice(this.group.members.indexOf(this), 1);
     this.assigned = [];
@@ -155,6 +157,8 @@ interface Consumer {
   engine: KafkaEngine;
   member: () => MemoryMember;
   lines: string[];
+  /** Every wait the engine scheduled, as "<ms> ms", in order. */
+  scheduled: string[];
 }
 
 /** Every engine a test made; stopped after each test so no loop outlives it. */
@@ -165,8 +169,16 @@ afterEach(() => {
 
 function consumer(group: MemoryGroup, pod: string, options: { batchSize?: number; leaveGroupOnPause?: boolean } = {}): Consumer {
   const lines: string[] = [];
+  const scheduled: string[] = [];
   let member: MemoryMember | undefined;
   const engine = new KafkaEngine({
+    timers: {
+      now: realTimers.now,
+      schedule: (callback, delayMs) => {
+        scheduled.push(`${delayMs} ms`);
+        return realTimers.schedule(callback, delayMs);
+      },
+    },
     podName: pod,
     color: pod.includes('blue') ? 'blue' : 'green',
     batchSize: options.batchSize ?? 5,
@@ -177,7 +189,7 @@ function consumer(group: MemoryGroup, pod: string, options: { batchSize?: number
   });
   engine.start();
   running.push(engine);
-  return { engine, member: () => member as MemoryMember, lines };
+  return { engine, member: () => member as MemoryMember, lines, scheduled };
 }
 
 async function waitFor(what: string, condition: () => boolean): Promise<void> {
@@ -401,6 +413,20 @@ describe('kafka engine: faults', () => {
     assert.equal(group.processed().length, 0);
     blue.engine.setFault({ pollTimeoutExceed: false });
     await waitFor('PAUSED', () => blue.engine.status().state === 'PAUSED');
+    assert.equal(group.members.length, 0);
+  });
+
+  it('commit delay: a pause with nothing in flight still waits for its commit before leaving', async () => {
+    const group = new MemoryGroup(1);
+    const blue = consumer(group, 'consumer-blue-0');
+    blue.engine.resume();
+    await waitFor('a member', () => blue.engine.isMember);
+    blue.engine.setFault({ commitDelayMs: 40 });
+    const leavesBefore: string[] = [];
+    blue.member().onLeave = () => leavesBefore.push(...blue.scheduled);
+    blue.engine.pause();
+    await waitFor('PAUSED', () => blue.engine.status().state === 'PAUSED');
+    assert.ok(leavesBefore.includes('40 ms'), `the commit delay was waited before leaving: ${leavesBefore.join(', ')}`);
     assert.equal(group.members.length, 0);
   });
 

@@ -86,7 +86,7 @@ export class SidecarMetrics implements ReconcilerObserver {
   private readonly rejections = this.registry.family('bg_sidecar_push_rejections_total', 'Desired-state pushes refused, by reason', 'counter');
   private readonly confirmations = this.registry.family(
     'bg_sidecar_resume_confirmations_total',
-    'API server confirmations of resumes not pushed to this process, by result',
+    'API server confirmations of resumes, by result',
     'counter',
   );
 

@@ -11,13 +11,14 @@
  *    is skipped because it "was already applied". Reconciles and pushes never run concurrently.
  *  - Correcting a consumer (pausing it, changing its faults) is decided on the newest information:
  *    the API server is read first (when reachable), so an older push, file or read never undoes a
- *    newer desired state the CLI has already applied directly. A resume is issued without asking the API server only for the first
- *    resume of a push accepted by this process; every other resume (desired from the file, the API
- *    watch or a read, or a consumer that went PAUSED again later, e.g. restarted or paused by the
- *    CLI's L1) needs a fresh read of the API server's entry to be ACTIVE with a generation at least
- *    the desired one, and is re-checked right after it is applied (a switch that started meanwhile
- *    pauses it again). A watch event is never that read: it can lag a write whose effect (an L1
- *    pause) this sidecar has already observed.
+ *    newer desired state the CLI has already applied directly. Every resume, a pushed one included,
+ *    needs a fresh read of the API server's entry to be ACTIVE with a generation at least the
+ *    desired one, and is re-checked right after it is applied (a switch that started meanwhile
+ *    pauses it again). A push can be stale by the time it is applied (delivered late, or an
+ *    inject-fault push landing after a switch paused the pod: found by the model explorer), and the
+ *    CLI resumes the consumer directly anyway, so the push path gains nothing by skipping the read.
+ *    A watch event is never that read either: it can lag a write whose effect (an L1 pause) this
+ *    sidecar has already observed.
  *  - Every version of the ConfigMap the API watch delivers (`apiChanged`) is reconciled at once.
  *  - Faults are applied when the desired entry has a `fault` that differs from the consumer's, with
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
@@ -130,8 +131,6 @@ export class Reconciler {
   private fromApi: Candidate | undefined;
   private fromFile: Candidate | undefined;
   private desired: Candidate | undefined;
-  /** The accepted push may resume once without asking the API server; see the module header. */
-  private pushResumeAvailable = false;
   private actual: Lifecycle | undefined;
   private lastError: string | undefined;
   private lastReconcileAt: number | undefined;
@@ -190,9 +189,6 @@ export class Reconciler {
   acceptPush(entry: DesiredEntry): Promise<PushOutcome> {
     return this.exclusive(async () => {
       if (entry.generation < this.highest) return { accepted: false, highestGeneration: this.highest };
-      // A repeat of the current push (a retry or a replay) must not re-arm its one unconfirmed resume.
-      const repeat = this.pushed?.entry.generation === entry.generation;
-      this.pushResumeAvailable = entry.lifecycle === 'ACTIVE' && (!repeat || this.pushResumeAvailable);
       this.pushed = { entry, source: 'push' };
       await this.raiseHighest(entry.generation);
       return { accepted: true, status: await this.reconcileNow() };
@@ -294,16 +290,11 @@ export class Reconciler {
       return actual === 'PAUSED' ? actual : ((await this.command('pause', desired, problems)) ?? actual);
     }
     // ACTIVE or DRAINING: nothing to resume (DRAINING means someone is pausing it; never fight that).
-    if (actual !== 'PAUSED') {
-      if (desired.source === 'push') this.pushResumeAvailable = false;
-      return actual;
-    }
-    const trusted = desired.source === 'push' && this.pushResumeAvailable;
-    if (!trusted && !(await this.confirmResume(desired.entry, problems))) return actual;
+    if (actual !== 'PAUSED') return actual;
+    if (!(await this.confirmResume(desired.entry, problems))) return actual;
     const resumed = await this.command('resume', desired, problems);
     if (resumed === undefined) return actual;
-    if (desired.source === 'push') this.pushResumeAvailable = false;
-    if (trusted || (await this.confirmResume(desired.entry, problems))) return resumed;
+    if (await this.confirmResume(desired.entry, problems)) return resumed;
     this.options.log.warn('the API server withdrew the resume while it was applied; pausing again', { generation: desired.entry.generation });
     return (await this.command('pause', desired, problems)) ?? resumed;
   }

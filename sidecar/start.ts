@@ -26,7 +26,7 @@ try {
     const api = new ConfigMapApi(endpoint, config.namespace, config.configMapName, config.apiTimeoutMs);
     apis = { api, watch: api };
   } else {
-    log.warn('KUBERNETES_SERVICE_HOST is not set: no watch, and resumes not pushed to this sidecar cannot be confirmed and stay PAUSED');
+    log.warn('KUBERNETES_SERVICE_HOST is not set: no watch, and resumes cannot be confirmed: the consumer stays PAUSED');
     apis = { api: { read: () => Promise.reject(new OperationError('KUBERNETES_SERVICE_HOST is not set')) } };
   }
   const sidecar = await startSidecar(config, { ...apis, log });

@@ -222,7 +222,9 @@ class SwitchRun {
         await this.transition(this.from, this.to, false, this.context.signal);
       } catch (error) {
         reason = errorMessage(error);
-        if (error instanceof LeaseLostError || !this.changedFleet) {
+        // No rollback without the lock: once it expired another CLI may have taken it over and
+        // switched, and rolling back would write every pod PAUSED over that switch (model-2).
+        if (error instanceof LeaseLostError || !this.changedFleet || !this.holdsLock()) {
           outcome = 'failed';
           active = preflight.declared;
           leftovers = this.changedFleet ? await this.describeFleet() : ['nothing was changed'];

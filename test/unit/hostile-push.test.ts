@@ -75,9 +75,10 @@ before(async () => {
   // The scene: an accepted PAUSED push at generation 4 (captured), then ACTIVE with a fault at 5.
   captured = signed({ pod: POD, generation: 4, lifecycle: 'PAUSED' });
   assert.equal((await send(captured.body, captured.headers)).status, 200);
+  // The CLI writes the state ConfigMap before it pushes; the sidecar confirms the resume there.
+  api.data = { [POD]: entryText('ACTIVE', 5, FAULT) };
   const current = signed({ pod: POD, generation: 5, lifecycle: 'ACTIVE', fault: FAULT });
   assert.equal((await send(current.body, current.headers)).status, 200);
-  api.data = { [POD]: entryText('ACTIVE', 5, FAULT) };
   assert.equal(await consumerState(), 'ACTIVE');
   assert.deepEqual((await httpCall(`${consumer.url}/fault`)).body, FAULT);
 });

@@ -64,23 +64,15 @@ test('the model catches a sidecar that resumes from a stale file without asking 
 });
 
 // Found by the explorer once it modelled inject-fault, late pushes and Lease takeovers (issue 11).
-// Open product bugs: each replays its shrunk schedule as a `todo` test, which fails until the fix
-// lands (then make it a plain test). docs/safety.md, "Model exploration", describes them.
+// docs/safety.md, "Model exploration", describes them.
 
-function openBug(name: string, todo: string, schedule: Schedule): void {
-  test(name, { todo }, async () => {
-    await runSchedule(schedule);
-  });
-}
-
-// inject-fault writes blue-0's entry (still ACTIVE) and pushes it; the switch then writes every
-// pod PAUSED, pauses blue-0 directly, verifies it and resumes green. The push lands after that on
-// a sidecar that has not seen the newer generation: it is accepted and its one unconfirmed resume
-// resumes blue-0 while green consumes.
-openBug(
-  'an inject-fault push that lands after the switch paused its pod must not resume it (S1)',
-  'open: the sidecar resumes on an accepted ACTIVE push without asking the API server',
-  {
+// model-1. inject-fault writes blue-0's entry (still ACTIVE) and pushes it; the switch then writes
+// every pod PAUSED, pauses blue-0 directly, verifies it and resumes green. The push lands after
+// that on a sidecar that has not seen the newer generation: it used to be accepted and its one
+// unconfirmed resume resumed blue-0 while green consumed. Fixed: every resume, a pushed one
+// included, is confirmed by the API server (sidecar/reconciler.ts, applyLifecycle).
+test('an inject-fault push that lands after the switch paused its pod does not resume it (S1, model-1)', async () => {
+  const outcome = await runSchedule({
     drainMs: 0,
     podsPerColor: 4,
     commands: [
@@ -92,17 +84,17 @@ openBug(
       { t: 'flush' },
     ],
     recoveryTarget: 'blue',
-  },
-);
+  });
+  assert.deepEqual(outcome.outcomes, ['switched']);
+  assert.ok(outcome.scenarios.includes('inject-fault alongside a switch'), 'the schedule still runs inject-fault alongside the switch');
+});
 
-// The switch to green's push of green-0 ACTIVE stalls and arrives after the switch ended; the
-// sidecar accepts it (same generation as it knows) and arms its one unconfirmed resume, but cannot
-// read its consumer yet. Recovery switches to blue: green-0 is paused directly, blue resumed, and
-// the sidecar's pending reconcile then resumes green-0 on the old push, without asking the API server.
-openBug(
-  'a late ACTIVE push must not resume its pod after the next switch paused it (S1)',
-  'open: the unconfirmed resume of an accepted push stays armed while its consumer cannot be read',
-  {
+// model-1, another way in. The switch to green's push of green-0 ACTIVE stalls and arrives after
+// the switch ended; the sidecar accepts it (same generation as it knows) but cannot read its
+// consumer yet. Recovery switches to blue: green-0 is paused directly, blue resumed, and the
+// sidecar's pending reconcile used to resume green-0 on the old push, without asking the API server.
+test('a late ACTIVE push does not resume its pod after the next switch paused it (S1, model-1)', async () => {
+  const outcome = await runSchedule({
     drainMs: 500,
     podsPerColor: 1,
     commands: [
@@ -114,38 +106,42 @@ openBug(
       { t: 'api', up: false },
     ],
     recoveryTarget: 'blue',
-  },
-);
+  });
+  assert.deepEqual(outcome.outcomes, ['switched']);
+  assert.ok(outcome.scenarios.includes('push arrived after its sender timed out'), 'the schedule still delivers a push late');
+  assert.equal(outcome.recovery, 'switched');
+});
 
-// The first CLI resumes green; a second CLI, 14 s ahead, judges its Lease expired and writes
-// every pod PAUSED with its own operation record. The first CLI has not renewed since, still
-// believes it holds the lock, and records its switch: the record write removes the second CLI's
-// operation record, leaving a desired state with nobody ACTIVE and no operation in progress.
-openBug(
+// model-3, open and outside the claims: the first CLI resumes green; a second CLI, 14 s ahead,
+// judges its Lease expired and writes every pod PAUSED with its own operation record. The first
+// CLI has not renewed since, still believes it holds the lock, and records its switch: the record
+// write removes the second CLI's operation record, leaving a desired state with nobody ACTIVE and
+// no operation in progress. Replayed as a `todo` test, which fails until it is fixed.
+test(
   'a CLI whose clock runs ahead takes over a running switch: the first CLI must not remove the new operation record (S3)',
-  'not guaranteed under clock skew (docs/safety.md, "Not covered"); found with BGSWITCH_MODEL_CLOCK_SKEW=1',
-  {
-    drainMs: 3000,
-    podsPerColor: 3,
-    commands: [
-      { t: 'until', phase: 'resume' },
-      { t: 'cli', target: 'blue', kind: 'switch', skewMs: 14_000 },
-      { t: 'until', phase: 'lease' },
-      { t: 'flush' },
-    ],
-    recoveryTarget: 'blue',
+  { todo: 'not guaranteed under clock skew (docs/safety.md, "Not covered"); found with BGSWITCH_MODEL_CLOCK_SKEW=1' },
+  async () => {
+    await runSchedule({
+      drainMs: 3000,
+      podsPerColor: 3,
+      commands: [
+        { t: 'until', phase: 'resume' },
+        { t: 'cli', target: 'blue', kind: 'switch', skewMs: 14_000 },
+        { t: 'until', phase: 'lease' },
+        { t: 'flush' },
+      ],
+      recoveryTarget: 'blue',
+    });
   },
 );
 
-// The first CLI soaks green for 20 s while its Lease renewals fail; the Lease expires and a
-// second CLI switches to blue and records it. The first CLI's soak then sees blue consuming and
-// rolls back although the lock is gone: it writes every pod PAUSED (undoing the second CLI's
-// switch), and the second CLI's record has already removed the operation record, so a desired
-// state with nobody ACTIVE and no operation in progress is left.
-openBug(
-  'a CLI whose Lease expired and was taken over must not roll back over the new holder (S3)',
-  'open: the rollback writes the desired state without checking the lock',
-  {
+// model-2. The first CLI soaks green for 20 s while its Lease renewals fail; the Lease expires and
+// a second CLI switches to blue and records it. The first CLI's soak then sees blue consuming and
+// used to roll back although the lock was gone: it wrote every pod PAUSED (undoing the second
+// CLI's switch), leaving a desired state with nobody ACTIVE and no operation in progress. Fixed:
+// no rollback without the lock (src/core/switch.ts, run()); the first CLI ends `failed`.
+test('a CLI whose Lease expired and was taken over does not roll back over the new holder (S3, model-2)', async () => {
+  const outcome = await runSchedule({
     drainMs: 0,
     podsPerColor: 1,
     first: { force: false, soakMs: 20_000 },
@@ -159,5 +155,9 @@ openBug(
       { t: 'until', phase: 'rollback:desired-paused' },
     ],
     recoveryTarget: 'blue',
-  },
-);
+  });
+  assert.ok(outcome.scenarios.includes('lock taken over from a running CLI'), 'the Lease is still taken over from the running CLI');
+  assert.deepEqual(outcome.outcomes, ['failed', 'switched'], 'the first CLI fails (lock lost) without rolling back; the second switched');
+  assert.ok(!outcome.phasesStarted.has('rollback:desired-paused'), 'no rollback was started');
+  assert.equal(outcome.recovery, 'noop', 'blue is left active and settled by the second CLI');
+});

@@ -120,8 +120,9 @@ function desired(lifecycle: 'ACTIVE' | 'PAUSED', generation: number, extra: Reco
 }
 
 describe('sidecar push endpoint (L2)', () => {
-  it('accepts a correctly signed push, resumes at once and answers the resulting status', async () => {
-    const { sidecar, consumerState } = await harness();
+  it('accepts a correctly signed push, resumes at once (confirmed by the API server) and answers the resulting status', async () => {
+    const { sidecar, api, consumerState } = await harness();
+    api.data = { [POD]: entryText('ACTIVE', 1) }; // what the CLI writes before it pushes
     const answer = await push(sidecar.url, desired('ACTIVE', 1), { key: KEY });
     assert.equal(answer.status, 200);
     assert.equal(answer.body['actual'], 'ACTIVE');
@@ -194,7 +195,8 @@ describe('sidecar push endpoint (L2)', () => {
 
 describe('sidecar mounted file (L4) and reconcile loop (L3)', () => {
   it('pauses from the file, ignores a stale file after a higher push, and follows a higher file generation', async () => {
-    const { sidecar, config, consumerState } = await harness();
+    const { sidecar, config, api, consumerState } = await harness();
+    api.data = { [POD]: entryText('ACTIVE', 3) }; // what the CLI writes before it pushes
     assert.equal((await push(sidecar.url, desired('ACTIVE', 3), { key: KEY })).status, 200);
     await projectConfigMap(config.stateDir, { [POD]: entryText('PAUSED', 2) });
     await ticksFinished(sidecar, 2);
@@ -206,7 +208,8 @@ describe('sidecar mounted file (L4) and reconcile loop (L3)', () => {
   });
 
   it('ignores a malformed file entry and logs it', async () => {
-    const { sidecar, config, consumerState, logs } = await harness();
+    const { sidecar, config, api, consumerState, logs } = await harness();
+    api.data = { [POD]: entryText('ACTIVE', 1) }; // what the CLI writes before it pushes
     await push(sidecar.url, desired('ACTIVE', 1), { key: KEY });
     await projectConfigMap(config.stateDir, { [POD]: '{"lifecycle":"PAUSED","generation":"9"}' });
     await waitFor('malformed entry logged', () => logs.lines.some((line) => line['msg'] === 'ignoring a malformed desired-state entry'));
@@ -269,7 +272,8 @@ describe('sidecar mounted file (L4) and reconcile loop (L3)', () => {
 
 describe('sidecar probes, metrics and shutdown', () => {
   it('serves /status, /healthz and the Prometheus metrics', async () => {
-    const { sidecar } = await harness();
+    const { sidecar, api } = await harness();
+    api.data = { [POD]: entryText('ACTIVE', 1) }; // what the CLI writes before it pushes
     await push(sidecar.url, desired('ACTIVE', 1), { key: KEY });
     const status = await httpCall(`${sidecar.url}/status`);
     assert.equal(status.status, 200);
@@ -308,7 +312,8 @@ describe('sidecar probes, metrics and shutdown', () => {
     consumer.resumeGate = new Promise((resolve) => (release = resolve));
     let offsetMs = 0;
     const clock: Clock = { now: () => Date.now() + offsetMs, sleep: systemClock.sleep };
-    const { sidecar } = await harness({ consumer, clock });
+    const { sidecar, api } = await harness({ consumer, clock });
+    api.data = { [POD]: entryText('ACTIVE', 1) }; // what the CLI writes before it pushes
     const inFlight = push(sidecar.url, desired('ACTIVE', 1), { key: KEY });
     await waitFor('resume in flight', () => consumer.calls.includes('resume'));
     assert.equal((await httpCall(`${sidecar.url}/healthz`)).status, 200);
@@ -327,7 +332,8 @@ describe('sidecar probes, metrics and shutdown', () => {
     const consumer = new MemoryConsumer();
     let release!: () => void;
     consumer.resumeGate = new Promise((resolve) => (release = resolve));
-    const { sidecar, logs } = await harness({ consumer });
+    const { sidecar, api, logs } = await harness({ consumer });
+    api.data = { [POD]: entryText('ACTIVE', 1) }; // what the CLI writes before it pushes
 
     const inFlight = push(sidecar.url, desired('ACTIVE', 1), { key: KEY });
     await waitFor('resume in flight', () => consumer.calls.includes('resume'));

@@ -79,8 +79,9 @@ describe('sidecar reconciler: desired state', () => {
   });
 
   it('ignores a stale file after a higher push, and follows a file with a higher generation than the push', async () => {
-    const { consumer, file, reconciler } = await setup();
+    const { consumer, file, api, reconciler } = await setup();
     file.data = { [POD]: entryText('PAUSED', 4) };
+    api.data = { [POD]: entryText('ACTIVE', 5) }; // the CLI writes before it pushes
     const pushed = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 5 });
     assert.ok(pushed.accepted);
     assert.equal(pushed.status.desiredSource, 'push');
@@ -151,13 +152,45 @@ describe('sidecar reconciler: desired state', () => {
 });
 
 describe('sidecar reconciler: resumes', () => {
-  it('resumes from a push at once, without the API server', async () => {
+  it('resumes from a push at once when the API server confirms it, and checks again after', async () => {
     const { api, reconciler } = await setup();
-    api.unreachable = true;
+    api.data = { [POD]: entryText('ACTIVE', 2) };
     const outcome = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 2 });
     assert.ok(outcome.accepted);
     assert.equal(outcome.status.actual, 'ACTIVE');
-    assert.equal(api.reads, 0);
+    assert.equal(api.reads, 2, 'one read before the resume, one after');
+  });
+
+  it('does not resume on a pushed ACTIVE that the API server does not confirm (model-1)', async () => {
+    // `inject-fault --clear` wrote and pushed blue-0's entry (still ACTIVE, generation 5); a switch
+    // then wrote every pod PAUSED at 6 and paused blue-0 directly (L1). The push lands after that,
+    // on a sidecar that has not seen generation 6: it is accepted, but must not resume blue-0. (The
+    // consumer has no fault, so there is no fault correction that would read the API server first.)
+    const { consumer, api, reconciler } = await setup();
+    api.data = { [POD]: entryText('PAUSED', 6, CLEAR) };
+    const outcome = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 5, fault: CLEAR });
+    assert.ok(outcome.accepted);
+    assert.equal(consumer.lifecycle, 'PAUSED');
+    assert.match(outcome.status.lastError ?? '', /resume not confirmed.*PAUSED/);
+    const next = await reconciler.reconcile();
+    assert.equal(next.desired?.lifecycle, 'PAUSED', 'the newer entry read from the API server wins');
+    assert.equal(next.generation, 6);
+    assert.ok(!consumer.commands().includes('resume'), 'never resumed');
+    assert.equal(consumer.lifecycle, 'PAUSED');
+  });
+
+  it('does not resume on a pushed ACTIVE while the API server cannot be read, and resumes once it confirms', async () => {
+    const { consumer, api, reconciler } = await setup();
+    api.unreachable = true;
+    const outcome = await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 2 });
+    assert.ok(outcome.accepted);
+    assert.equal(outcome.status.actual, 'PAUSED');
+    assert.match(outcome.status.lastError ?? '', /resume not confirmed.*could not be read/);
+    assert.deepEqual(consumer.commands(), []);
+
+    api.unreachable = false;
+    api.data = { [POD]: entryText('ACTIVE', 2) };
+    assert.equal((await reconciler.reconcile()).actual, 'ACTIVE');
   });
 
   it('resumes from the file only when the API server confirms ACTIVE at that generation or newer', async () => {
@@ -213,22 +246,23 @@ describe('sidecar reconciler: resumes', () => {
 
   it('resumes a restarted consumer (PAUSED again) on the active side, confirmed by the API server', async () => {
     const { consumer, api, reconciler } = await setup();
+    api.data = { [POD]: entryText('ACTIVE', 3) };
     await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 3 });
     assert.equal(consumer.lifecycle, 'ACTIVE');
 
     consumer.lifecycle = 'PAUSED'; // the consumer restarted
     api.unreachable = true;
     await reconciler.reconcile();
-    assert.equal(consumer.lifecycle, 'PAUSED', 'a second resume of the same push is not trusted blindly');
+    assert.equal(consumer.lifecycle, 'PAUSED', 'no resume while the API server cannot confirm it');
 
     api.unreachable = false;
-    api.data = { [POD]: entryText('ACTIVE', 3) };
     await reconciler.reconcile();
     assert.equal(consumer.lifecycle, 'ACTIVE');
   });
 
-  it('does not let a repeated push re-arm the unconfirmed resume after the consumer was paused', async () => {
+  it('does not resume on a repeated push after the consumer was paused for a newer switch', async () => {
     const { consumer, api, reconciler } = await setup();
+    api.data = { [POD]: entryText('ACTIVE', 4) };
     await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 4 });
     consumer.lifecycle = 'PAUSED'; // paused by the CLI's L1 while a newer switch is under way
     api.data = { [POD]: entryText('PAUSED', 5) };

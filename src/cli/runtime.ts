@@ -44,7 +44,7 @@ export async function withRuntime<T>(settings: ClusterSettings, io: CliIO, work:
   try {
     return await work(runtime);
   } finally {
-    await runtime.pods.close();
+    await Promise.all([runtime.pods.close(), runtime.cluster.close()]);
   }
 }
 

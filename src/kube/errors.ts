@@ -6,7 +6,6 @@
  * redacted). A BgswitchError passes through unchanged. Not decided here: whether a 404 on a read
  * means "absent" — callers check isNotFound() first.
  */
-import { ApiException } from '@kubernetes/client-node';
 import {
   BgswitchError,
   ClusterUnreachableError,
@@ -62,8 +61,40 @@ export function parseApiStatus(body: unknown): ApiStatus | undefined {
   return status;
 }
 
+/**
+ * The API server answered with an HTTP error. Structural on purpose: client-node's ApiException (the
+ * lab's clients) has the same `code` and `body`, and importing it would load the whole client.
+ */
+export class ApiStatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: string,
+  ) {
+    super(`HTTP ${code}`);
+    this.name = 'ApiStatusError';
+  }
+}
+
+/** The request never got an HTTP answer: refused, reset, TLS, DNS, or our timeout (`timedOut`). */
+export class ApiUnreachableError extends Error {
+  constructor(
+    message: string,
+    readonly timedOut: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
+function apiStatusCode(error: unknown): number | undefined {
+  if (!(error instanceof Error) || !('body' in error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' && code >= 300 && code < 600 ? code : undefined;
+}
+
 export function isNotFound(error: unknown): boolean {
-  return error instanceof ApiException && error.code === 404;
+  return apiStatusCode(error) === 404;
 }
 
 /** Connection-level failure codes: the API server (or a pod) was never reached or the link broke. */
@@ -92,6 +123,7 @@ function errorCode(error: unknown): string | undefined {
  */
 export function isTransportFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
+  if (error instanceof ApiUnreachableError) return true;
   const type = (error as { type?: unknown }).type;
   if (error.name === 'FetchError' && type === 'system') return true;
   if (error.name === 'AbortError' || error.name === 'TimeoutError') return true;
@@ -101,6 +133,7 @@ export function isTransportFailure(error: unknown): boolean {
 
 /** node-fetch puts the cause after "reason: "; the rest of its message repeats the URL. */
 function transportCause(error: Error): string {
+  if (error instanceof ApiUnreachableError) return error.timedOut ? 'no answer before the request timeout' : redact(error.message);
   if (error.name === 'AbortError' || error.name === 'TimeoutError') return 'no answer before the request timeout';
   const reason = /reason:\s*(.*)$/s.exec(error.message)?.[1] ?? error.message;
   return redact(reason.trim());
@@ -117,11 +150,11 @@ function forbiddenError(context: KubeCallContext, status: ApiStatus | undefined)
   return new ForbiddenError(context.verb, context.resource, base + detail);
 }
 
-function apiError(error: ApiException<unknown>, context: KubeCallContext): BgswitchError {
-  const status = parseApiStatus(error.body);
+function apiError(code: number, body: unknown, context: KubeCallContext): BgswitchError {
+  const status = parseApiStatus(body);
   const object = describeObject(context);
   const said = status?.message ? `: ${redact(status.message)}` : '';
-  switch (error.code) {
+  switch (code) {
     case 401:
       return new RefusedError(
         `credentials rejected by the API server ${context.server} (401 Unauthorized)`,
@@ -136,14 +169,15 @@ function apiError(error: ApiException<unknown>, context: KubeCallContext): Bgswi
         ? new ConflictError(`${object} already exists in namespace ${context.namespace}`)
         : new ConflictError(`${object} was changed by someone else since it was read (409 Conflict)`);
     default:
-      return new OperationError(`cannot ${context.verb} ${object} in namespace ${context.namespace}: HTTP ${error.code}${said}`);
+      return new OperationError(`cannot ${context.verb} ${object} in namespace ${context.namespace}: HTTP ${code}${said}`);
   }
 }
 
-/** Maps anything thrown by a client-node call into a BgswitchError. */
+/** Maps anything thrown by an API call (src/kube/rest.ts, or client-node's) into a BgswitchError. */
 export function toBgswitchError(error: unknown, context: KubeCallContext): BgswitchError {
   if (error instanceof BgswitchError) return error;
-  if (error instanceof ApiException) return apiError(error, context);
+  const code = apiStatusCode(error);
+  if (code !== undefined) return apiError(code, (error as { body?: unknown }).body, context);
   if (isTransportFailure(error)) {
     return new ClusterUnreachableError(
       `cannot reach the Kubernetes API server at ${context.server}: ${transportCause(error as Error)}`,

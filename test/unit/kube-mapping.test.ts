@@ -93,7 +93,7 @@ describe('Lease times', () => {
 
   it('come back as Dates from the strings the API server sends', () => {
     const fromServer = { metadata: { name: 'bg-consumer-active-lease', resourceVersion: '77' }, spec: { holderIdentity: 'green', leaseDurationSeconds: 30, renewTime: '2024-01-02T03:04:06.654321Z' } };
-    const lease = fromServer as V1Lease;
+    const lease = fromServer as unknown as V1Lease;
     assert.deepEqual(leaseSnapshot(lease, 'bg-consumer-active-lease'), {
       name: 'bg-consumer-active-lease',
       resourceVersion: '77',

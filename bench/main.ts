@@ -20,7 +20,6 @@ import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { labDown, labUp } from '../lab/control.js';
 import { loadKubeAccess } from '../src/kube/access.js';
-import { apiServerCredentials } from '../src/kube/credentials.js';
 import { ApiServerClient } from '../src/kube/rest.js';
 import { DirectTransport, ProxyTransport, type PodTransport } from '../src/pods/transport.js';
 import type { PodInfo } from '../src/core/ports.js';
@@ -99,8 +98,7 @@ async function samples(count: number, run: () => Promise<unknown>): Promise<numb
 
 /** Raw round trips with a warm keep-alive connection, as the CLI's own clients make them. */
 async function measureFloor(pod: PodInfo): Promise<{ apiGet: number; apiWrite: number; podDirect: number; podProxy: number }> {
-  const access = loadKubeAccess({ kubeconfig: paths.operatorKubeconfig, env: {} });
-  const credentials = apiServerCredentials(access.kubeConfig);
+  const { credentials } = loadKubeAccess({ kubeconfig: paths.operatorKubeconfig, env: {} });
   const api = new ApiServerClient(credentials, 10_000);
   const configMap = `/api/v1/namespaces/${namespace}/configmaps/kafka-consumer-active-version`;
   const transports: PodTransport[] = [new DirectTransport(10_000, undefined, {}), new ProxyTransport(credentials, namespace, 10_000)];

@@ -1,7 +1,7 @@
 /**
  * The Cluster port over the API server's REST endpoints (src/kube/rest.ts): ConfigMaps, the Lease,
  * pod discovery through the Services' selectors, audit Events, the push-key Secret, and the
- * permission preflight. The kubeconfig (client-node's KubeConfig) supplies server and credentials.
+ * permission preflight.
  *
  * Guarantees: writes are optimistic (replace carries the resourceVersion it was given; create fails
  * on an existing object) and a lost race is a ConflictError; a replace keeps the object's other
@@ -26,7 +26,7 @@ import type {
 } from '../core/ports.js';
 import type { Color } from '../shared/model.js';
 import { pushKeyFromText } from '../shared/push-signature.js';
-import { apiServerCredentials } from './credentials.js';
+import { apiServerCredentials, type ApiServerCredentials } from './credentials.js';
 import { isNotFound, toBgswitchError, type KubeCallContext } from './errors.js';
 import {
   auditEventBody,
@@ -64,13 +64,15 @@ export class KubeCluster implements Cluster {
   private readonly lastConfigMaps = new Map<string, V1ConfigMap>();
   private readonly lastLeases = new Map<string, V1Lease>();
 
+  /** The CLI passes the credentials of src/kube/kubeconfig.ts; the lab and tests a client-node KubeConfig. */
   constructor(
-    kubeConfig: KubeConfig,
+    apiServer: ApiServerCredentials | KubeConfig,
     private readonly names: ObjectNames,
     options: KubeClusterOptions = {},
   ) {
     this.namespace = names.namespace;
-    this.api = new ApiServerClient(apiServerCredentials(kubeConfig), options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS);
+    const credentials = 'applyToHTTPSOptions' in apiServer ? apiServerCredentials(apiServer) : apiServer;
+    this.api = new ApiServerClient(credentials, options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS);
     this.server = this.api.server;
     this.now = options.now ?? Date.now;
   }

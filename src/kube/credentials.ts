@@ -70,16 +70,6 @@ export function httpDispatcher(proxyUrl: string | undefined, connect: ApiServerT
   return new ProxyAgent({ uri: proxyUrl, requestTls: connect, connect: { timeout: connect.timeout } });
 }
 
-const impersonatedGroups = new WeakMap<KubeConfig, string[]>();
-
-/**
- * `--as-group`: client-node knows no Impersonate-Group, and its headers are single strings (the API
- * server would read "a,b" as one group), so headers() adds one header line per group.
- */
-export function impersonateGroups(kubeConfig: KubeConfig, groups: string[]): void {
-  if (groups.length > 0) impersonatedGroups.set(kubeConfig, groups);
-}
-
 /** What a TLS connection to the API server needs (undici `connect` options accept these). */
 export interface ApiServerTls {
   ca?: string | Buffer | Array<string | Buffer>;
@@ -134,8 +124,6 @@ export function apiServerCredentials(kubeConfig: KubeConfig): ApiServerCredentia
         headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
       }
       if (options.auth) headers['authorization'] = `Basic ${Buffer.from(options.auth).toString('base64')}`;
-      const groups = impersonatedGroups.get(kubeConfig);
-      if (groups) headers['impersonate-group'] = groups;
       return headers;
     },
   };

@@ -238,8 +238,8 @@ function writeDoc(started: Date, finished: Date): void {
 async function main(): Promise<void> {
   const started = new Date();
   log('bringing the lab up');
-  await labUp({ repoRoot, report: (line) => log(`[lab] ${line}`) });
   try {
+    await labUp({ repoRoot, report: (line) => log(`[lab] ${line}`) });
     const bin = join(repoRoot, 'bin', 'bgswitch.js');
     row('–', 'bgswitch --help: whole process', await samples(10, () => runProcess(process.execPath, [bin, '--help'])));
     row('–', 'node -e 0 (the process floor)', await samples(10, () => runProcess(process.execPath, ['-e', '0'])));
@@ -279,8 +279,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    if (SIZES.some((size) => size !== 3)) await scale(3).catch((error: unknown) => log(`scaling back to 3 failed: ${String(error)}`));
-    writeDoc(started, new Date());
+    if (rows.length > 0) writeDoc(started, new Date());
     if (process.env.BENCH_KEEP_LAB !== '1') {
       log('taking the lab down');
       await labDown({ repoRoot, report: (line) => log(`[lab] ${line}`) });

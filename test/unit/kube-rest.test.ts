@@ -48,7 +48,7 @@ before(async () => {
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
       const peer = (req.socket as TLSSocket).getPeerCertificate();
-      const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: req.rawHeaders, peer: peer && 'subject' in peer ? peer.subject?.CN : undefined, body };
+      const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: req.rawHeaders, peer: peer && 'subject' in peer && peer.subject ? String(peer.subject.CN) : undefined, body };
       seen.push(entry);
       const { status, body: reply } = answer(entry);
       res.writeHead(status, { 'content-type': 'application/json' });

@@ -2,7 +2,7 @@
  * The one place where failures of Kubernetes API calls become the errors of src/core/errors.ts.
  *
  * Guarantees: every message names the verb and the object (or the API server); no credential ever
- * reaches a message (client-node error texts are not passed through verbatim, and what is quoted is
+ * reaches a message (error texts are not passed through verbatim, and what is quoted is
  * redacted). A BgswitchError passes through unchanged. Not decided here: whether a 404 on a read
  * means "absent" — callers check isNotFound() first.
  */
@@ -42,7 +42,7 @@ export function redact(text: string): string {
   return cleaned.length > MAX_QUOTED ? `${cleaned.slice(0, MAX_QUOTED)}…` : cleaned;
 }
 
-/** Reads a Kubernetes `Status` object from an error body (client-node hands it over as JSON text). */
+/** Reads a Kubernetes `Status` object from an error body (JSON text). */
 export function parseApiStatus(body: unknown): ApiStatus | undefined {
   let value = body;
   if (typeof body === 'string') {
@@ -61,10 +61,7 @@ export function parseApiStatus(body: unknown): ApiStatus | undefined {
   return status;
 }
 
-/**
- * The API server answered with an HTTP error. Structural on purpose: client-node's ApiException (the
- * lab's clients) has the same `code` and `body`, and importing it would load the whole client.
- */
+/** The API server answered with an HTTP error (src/kube/rest.ts). */
 export class ApiStatusError extends Error {
   constructor(
     readonly code: number,
@@ -87,14 +84,8 @@ export class ApiUnreachableError extends Error {
   }
 }
 
-function apiStatusCode(error: unknown): number | undefined {
-  if (!(error instanceof Error) || !('body' in error)) return undefined;
-  const code = (error as { code?: unknown }).code;
-  return typeof code === 'number' && code >= 300 && code < 600 ? code : undefined;
-}
-
 export function isNotFound(error: unknown): boolean {
-  return apiStatusCode(error) === 404;
+  return error instanceof ApiStatusError && error.code === 404;
 }
 
 /** Connection-level failure codes: the API server (or a pod) was never reached or the link broke. */
@@ -117,26 +108,18 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/**
- * True for failures below HTTP: refused/reset connections, DNS, TLS, timeouts. node-fetch (used by
- * client-node) reports them as FetchError of type `system` (TLS included) or AbortError (our timeout).
- */
+/** True for failures below HTTP: refused/reset connections, DNS, TLS, timeouts. */
 export function isTransportFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ApiUnreachableError) return true;
-  const type = (error as { type?: unknown }).type;
-  if (error.name === 'FetchError' && type === 'system') return true;
   if (error.name === 'AbortError' || error.name === 'TimeoutError') return true;
   const code = errorCode(error);
   return code !== undefined && NETWORK_CODES.has(code);
 }
 
-/** node-fetch puts the cause after "reason: "; the rest of its message repeats the URL. */
 function transportCause(error: Error): string {
-  if (error instanceof ApiUnreachableError) return error.timedOut ? 'no answer before the request timeout' : redact(error.message);
-  if (error.name === 'AbortError' || error.name === 'TimeoutError') return 'no answer before the request timeout';
-  const reason = /reason:\s*(.*)$/s.exec(error.message)?.[1] ?? error.message;
-  return redact(reason.trim());
+  if (error instanceof ApiUnreachableError ? error.timedOut : error.name === 'AbortError' || error.name === 'TimeoutError') return 'no answer before the request timeout';
+  return redact(error.message);
 }
 
 function describeObject(context: KubeCallContext): string {
@@ -173,11 +156,10 @@ function apiError(code: number, body: unknown, context: KubeCallContext): Bgswit
   }
 }
 
-/** Maps anything thrown by an API call (src/kube/rest.ts, or client-node's) into a BgswitchError. */
+/** Maps anything thrown by an API call (src/kube/rest.ts) into a BgswitchError. */
 export function toBgswitchError(error: unknown, context: KubeCallContext): BgswitchError {
   if (error instanceof BgswitchError) return error;
-  const code = apiStatusCode(error);
-  if (code !== undefined) return apiError(code, (error as { body?: unknown }).body, context);
+  if (error instanceof ApiStatusError) return apiError(error.code, error.body, context);
   if (isTransportFailure(error)) {
     return new ClusterUnreachableError(
       `cannot reach the Kubernetes API server at ${context.server}: ${transportCause(error as Error)}`,

@@ -270,7 +270,13 @@ async function main(): Promise<void> {
       row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.proxy]);
       await switches(label, '--via direct', ['--via', 'direct', '--no-kafka'], floors.direct);
       await switches(label, '--via proxy', ['--via', 'proxy', '--no-kafka'], floors.proxy);
-      if (withKafka) await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, { KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap, KAFKA_GROUP: 'bg-consumer' });
+      if (withKafka) {
+        // Reported, not fatal: the orchestration figures above do not depend on it.
+        await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, { KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap, KAFKA_GROUP: 'bg-consumer' }).catch((error: unknown) => {
+          log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
+          rows.push([label, 'switch --via direct, Kafka', 'failed', '', '', '']);
+        });
+      }
       // status: its reads in parallel, the pod list behind the Service, then every pod at once.
       row(label, 'status: whole process', await samples(RUNS * 2, () => bgswitch(['status', '--no-kafka'])), 2 * apiRoundTrip + floor.podProxy);
       const pods = view.pods.map((pod) => pod.name);

@@ -77,11 +77,12 @@ const ms = (value: number) => (Number.isFinite(value) ? (value >= 100 ? value.to
 const rows: string[][] = [];
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-function row(size: string, figure: string, values: number[], floor?: number): void {
+/** One table row; `unit` is part of every figure's cell, milliseconds unless said. */
+function row(size: string, figure: string, values: number[], floor?: number, unit = 'ms'): void {
   const s = spread(values);
   const ratio = floor && Number.isFinite(s.median) ? `${(s.median / floor).toFixed(1)}x` : '';
-  rows.push([size, figure, ms(s.median), `${ms(s.min)}–${ms(s.max)}`, String(s.n), ratio]);
-  log(`${size.padEnd(5)} ${figure.padEnd(48)} median ${ms(s.median).padStart(6)} ms  (${ms(s.min)}–${ms(s.max)}, n=${s.n}) ${ratio}`);
+  rows.push([size, figure, `${ms(s.median)} ${unit}`, `${ms(s.min)}–${ms(s.max)} ${unit}`, String(s.n), ratio]);
+  log(`${size.padEnd(5)} ${figure.padEnd(48)} median ${ms(s.median).padStart(6)} ${unit}  (${ms(s.min)}–${ms(s.max)}, n=${s.n}) ${ratio}`);
 }
 
 async function timed(run: () => Promise<unknown>): Promise<number> {
@@ -216,7 +217,7 @@ function kafkaAnswers(): Promise<boolean> {
 function writeDoc(started: Date, finished: Date): void {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the end`;
   const table = [
-    '| pods/colour | figure | median ms | min–max ms | n | × floor |',
+    '| pods/colour | figure | median | min–max | n | × floor |',
     '|---|---|---|---|---|---|',
     ...rows.map((cells) => `| ${cells.join(' | ')} |`),
   ].join('\n');
@@ -262,10 +263,10 @@ async function main(): Promise<void> {
         direct: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podDirect,
         proxy: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podProxy,
       };
-      row(label, 'floor: API GET round trip', [floor.apiGet]);
-      row(label, 'floor: API write (PUT) round trip', [floor.apiWrite]);
-      row(label, 'floor: pod round trip, direct', [floor.podDirect]);
-      row(label, 'floor: pod round trip, via the API server proxy', [floor.podProxy]);
+      row(label, `floor: API GET round trip (median of ${FLOOR_SAMPLES})`, [floor.apiGet]);
+      row(label, `floor: API write (PUT) round trip (median of ${FLOOR_SAMPLES})`, [floor.apiWrite]);
+      row(label, `floor: pod round trip, direct (median of ${FLOOR_SAMPLES})`, [floor.podDirect]);
+      row(label, `floor: pod round trip, via the API server proxy (median of ${FLOOR_SAMPLES})`, [floor.podProxy]);
       row(label, `floor of a switch, direct (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.direct]);
       row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.proxy]);
       await switches(label, '--via direct', ['--via', 'direct', '--no-kafka'], floors.direct);
@@ -282,8 +283,8 @@ async function main(): Promise<void> {
       const pods = view.pods.map((pod) => pod.name);
       for (const container of ['consumer', 'switch-sidecar'] as const) {
         const usage = processUsage(container, pods);
-        row(label, `${container} RSS (MiB, per process)`, usage.rss);
-        row(label, `${container} idle CPU (% of a core, 10 s)`, await idleCpu(container, pods, 10_000));
+        row(label, `${container} RSS, per process`, usage.rss, undefined, 'MiB');
+        row(label, `${container} idle CPU over 10 s, per process`, await idleCpu(container, pods, 10_000), undefined, '% of a core');
       }
     }
   } finally {

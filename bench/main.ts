@@ -173,7 +173,7 @@ async function switches(size: string, label: string, extra: string[], floorMs: n
   }
   row(size, `switch ${label}: whole process`, walls, floorMs);
   row(size, `switch ${label}: protocol (durationMs)`, protocol, floorMs);
-  for (const [name, values] of phases) row(size, `  phase ${name}`, values);
+  for (const [name, values] of phases) row(size, `↳ phase ${name}`, values);
   row(size, `switch ${label}: gap (no pod ACTIVE)`, gaps);
   if (handoffs.length > 0) row(size, `switch ${label}: Kafka hand-off wait`, handoffs);
 }

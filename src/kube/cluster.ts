@@ -13,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeConfig, V1ConfigMap, V1Lease, V1ObjectMeta, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ConflictError, RefusedError } from '../core/errors.js';
+import { byPodName } from '../core/fleet.js';
 import type {
   AuditEvent,
   Cluster,
@@ -30,7 +31,6 @@ import { apiServerCredentials, type ApiServerCredentials } from './credentials.j
 import { isNotFound, toBgswitchError, type KubeCallContext } from './errors.js';
 import {
   auditEventBody,
-  byPodName,
   configMapSnapshot,
   labelSelectorString,
   leaseSnapshot,

@@ -12,6 +12,7 @@
  */
 import type { RequestOptions } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, Socks5ProxyAgent, type Dispatcher } from 'undici';
 import { UsageError } from '../core/errors.js';
@@ -57,7 +58,8 @@ export function proxyFromEnv(target: string, env: Env): string | undefined {
 }
 
 /** An undici dispatcher (a keep-alive pool) that connects through `proxyUrl` (http(s) or SOCKS 5) when given, else directly. */
-export function httpDispatcher(proxyUrl: string | undefined, connect: ApiServerTls & { timeout: number }): Dispatcher {
+export function httpDispatcher(proxyUrl: string | undefined, tls: ApiServerTls & { timeout: number }): Dispatcher {
+  const connect = withSharedContext(tls);
   if (!proxyUrl) return new Agent({ connect });
   if (/^socks5?h?:/i.test(proxyUrl)) {
     // undici reads requestTls (TLS to the target through the tunnel) but its types do not declare it.
@@ -68,6 +70,16 @@ export function httpDispatcher(proxyUrl: string | undefined, connect: ApiServerT
     throw new UsageError(`proxy ${proxyUrl} is neither an http(s) nor a SOCKS 5 proxy`, 'fix the proxy-url or HTTPS_PROXY/HTTP_PROXY');
   }
   return new ProxyAgent({ uri: proxyUrl, requestTls: connect, connect: { timeout: connect.timeout } });
+}
+
+/**
+ * CA, certificate and key as one SecureContext made once: given as plain options, every new TLS
+ * connection (one per concurrent call) would parse them into a context of its own.
+ */
+function withSharedContext(tls: ApiServerTls & { timeout: number }): { secureContext?: SecureContext; rejectUnauthorized?: boolean; servername?: string; timeout: number } {
+  const { ca, cert, key, ...rest } = tls;
+  if (ca === undefined && cert === undefined && key === undefined) return rest;
+  return { ...rest, secureContext: createSecureContext({ ca, cert, key }) };
 }
 
 /** What a TLS connection to the API server needs (undici `connect` options accept these). */

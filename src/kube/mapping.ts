@@ -37,11 +37,6 @@ export function podInfoFromPod(pod: V1Pod, color: Color): PodInfo {
   return info;
 }
 
-/** StatefulSet order: consumer-blue-2 before consumer-blue-10. */
-export function byPodName(a: PodInfo, b: PodInfo): number {
-  return a.name.localeCompare(b.name, 'en', { numeric: true });
-}
-
 export function configMapSnapshot(configMap: V1ConfigMap, requestedName: string): ConfigMapSnapshot {
   return {
     name: configMap.metadata?.name ?? requestedName,

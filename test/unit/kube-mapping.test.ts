@@ -7,13 +7,13 @@ import { describe, it } from 'node:test';
 import type { V1Lease, V1Pod } from '@kubernetes/client-node';
 import {
   auditEventBody,
-  byPodName,
   labelSelectorString,
   leaseSnapshot,
   leaseSpec,
   podInfoFromPod,
   timeFromApi,
 } from '../../src/kube/mapping.js';
+import { byPodName } from '../../src/core/fleet.js';
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 

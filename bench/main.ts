@@ -240,9 +240,7 @@ async function main(): Promise<void> {
   const started = new Date();
   log('bringing the lab up');
   try {
-    const up = () => labUp({ repoRoot, report: (line) => log(`[lab] ${line}`) });
-    // A fresh broker may not host the group's coordinator yet when lab up first switches with Kafka.
-    await up().catch((error: unknown) => (log(`lab up failed once (${String(error).split('\n')[0]}); again`), up()));
+    await labUp({ repoRoot, report: (line) => log(`[lab] ${line}`) });
     const bin = join(repoRoot, 'bin', 'bgswitch.js');
     row('–', 'bgswitch --help: whole process', await samples(10, () => runProcess(process.execPath, [bin, '--help'])));
     row('–', 'node -e 0 (the process floor)', await samples(10, () => runProcess(process.execPath, ['-e', '0'])));

@@ -32,6 +32,9 @@ export const LAB_NODE_NAME = 'lab-node';
 const HEARTBEAT_MS = 20_000;
 const INFORMER_RESTART_MS = 2000;
 const BIND_RETRY_MS = 1000;
+/** How many times its cores the lab node offers to the scheduler (see the node status below). */
+const LAB_CPU_OVERCOMMIT = 8;
+
 /** The kubelet's own cap on termination grace periods in the lab (pods may ask for 30 s). */
 const GRACE_CAP_MS = 10_000;
 
@@ -263,7 +266,9 @@ export class LabKubelet {
       lastTransitionTime: this.readyTransition,
     });
     const memoryKi = `${Math.floor(totalmem() / 1024)}Ki`;
-    const resources = { cpu: String(cpus().length), memory: memoryKi, pods: '110' };
+    // The manifests request CPU for real clusters (150m per pod); the lab's idle consumers use next
+    // to none, so the node offers more than its cores, or 60 pods (30 per colour) would not schedule.
+    const resources = { cpu: String(cpus().length * LAB_CPU_OVERCOMMIT), memory: memoryKi, pods: '110' };
     const status = {
       capacity: resources,
       allocatable: resources,

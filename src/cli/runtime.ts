@@ -44,7 +44,7 @@ export async function withRuntime<T>(settings: ClusterSettings, io: CliIO, work:
   try {
     return await work(runtime);
   } finally {
-    await runtime.pods.close();
+    await Promise.all([runtime.pods.close(), runtime.cluster.close()]);
   }
 }
 
@@ -57,10 +57,10 @@ function createRuntime(settings: ClusterSettings, io: CliIO): Runtime {
     env: io.env,
   });
   const names: ObjectNames = { namespace: access.namespace, ...settings.names };
-  const cluster = new KubeCluster(access.kubeConfig, names, { requestTimeoutMs: settings.requestTimeoutMs });
+  const cluster = new KubeCluster(access.credentials, names, { requestTimeoutMs: settings.requestTimeoutMs });
   const pods = createPodAgent({
     via: settings.via,
-    kubeConfig: access.kubeConfig,
+    credentials: access.credentials,
     namespace: access.namespace,
     lifecyclePort: settings.lifecyclePort,
     sidecarPort: settings.sidecarPort,

@@ -42,8 +42,16 @@ export async function listFleet(cluster: Cluster): Promise<Record<Color, PodInfo
   return { blue: sortPods(blue!), green: sortPods(green!) };
 }
 
+/** One collator: `localeCompare` with options builds a new one per comparison (tens of ms for 60 pods). */
+const podNames = new Intl.Collator('en', { numeric: true });
+
+/** StatefulSet order: consumer-blue-2 before consumer-blue-10. */
+export function byPodName(a: PodInfo, b: PodInfo): number {
+  return podNames.compare(a.name, b.name);
+}
+
 function sortPods(pods: PodInfo[]): PodInfo[] {
-  return [...pods].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return [...pods].sort(byPodName);
 }
 
 /**

@@ -15,13 +15,13 @@
  * Guarantees: every problem is a UsageError naming the file or context and the flag that fixes it;
  * nothing is sent to the cluster. Not checked here: whether the credentials work.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_NAMES } from '../core/names.js';
-import { currentServer, impersonateGroups, proxyFromEnv } from './credentials.js';
+import { proxyFromEnv, type ApiServerCredentials } from './credentials.js';
+import { credentialsFor, inClusterConfig, parseKubeConfig, type ClusterEntry, type KubeConfigData } from './kubeconfig.js';
 
 export const DEFAULT_NAMESPACE = DEFAULT_NAMES.namespace;
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -50,7 +50,11 @@ export interface ConnectionOverrides {
 }
 
 export interface KubeAccess {
-  kubeConfig: KubeConfig;
+  /** The merged kubeconfig with the flags applied. */
+  config: KubeConfigData;
+  /** The cluster entry in use (after --cluster, --server, the TLS flags and the proxy settings). */
+  cluster: ClusterEntry;
+  credentials: ApiServerCredentials;
   /** Where the configuration came from: file paths, or `in-cluster`. */
   source: string;
   inCluster: boolean;
@@ -69,20 +73,18 @@ function readable(file: string): boolean {
   }
 }
 
-function loadFile(file: string, how: string): KubeConfig {
+function loadFile(file: string, how: string): KubeConfigData {
   if (!readable(file)) throw new UsageError(`kubeconfig ${file} does not exist or cannot be read`, `fix ${how}`);
-  const config = new KubeConfig();
   try {
-    config.loadFromFile(file);
+    return parseKubeConfig(readFileSync(file, 'utf8'), file);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new UsageError(`kubeconfig ${file} is not a valid kubeconfig: ${reason}`, `fix the file or ${how}`);
   }
-  return config;
 }
 
 /** kubectl's merge rule: the first definition of a name wins, and so does the first current-context. */
-function mergeFirstWins(target: KubeConfig, next: KubeConfig): void {
+function mergeFirstWins(target: KubeConfigData, next: KubeConfigData): void {
   const add = <T extends { name: string }>(into: T[], from: T[]) => {
     for (const item of from) if (!into.some((existing) => existing.name === item.name)) into.push(item);
   };
@@ -92,10 +94,10 @@ function mergeFirstWins(target: KubeConfig, next: KubeConfig): void {
   if (!target.currentContext && next.currentContext) target.currentContext = next.currentContext;
 }
 
-function loadKubeConfig(options: KubeAccessOptions): { kubeConfig: KubeConfig; source: string; inCluster: boolean } {
+function loadKubeConfig(options: KubeAccessOptions): { config: KubeConfigData; source: string; inCluster: boolean } {
   const env = options.env ?? process.env;
   if (options.kubeconfig) {
-    return { kubeConfig: loadFile(options.kubeconfig, '--kubeconfig'), source: options.kubeconfig, inCluster: false };
+    return { config: loadFile(options.kubeconfig, '--kubeconfig'), source: options.kubeconfig, inCluster: false };
   }
   const listed = (env['KUBECONFIG'] ?? '').split(delimiter).filter((file) => file !== '');
   if (listed.length > 0) {
@@ -105,39 +107,37 @@ function loadKubeConfig(options: KubeAccessOptions): { kubeConfig: KubeConfig; s
     }
     const [first, ...rest] = present.map((file) => loadFile(file, 'KUBECONFIG or pass --kubeconfig'));
     for (const next of rest) mergeFirstWins(first!, next);
-    return { kubeConfig: first!, source: present.join(delimiter), inCluster: false };
+    return { config: first!, source: present.join(delimiter), inCluster: false };
   }
   const home = options.homeDir ?? homedir();
   const defaultFile = join(home, '.kube', 'config');
-  if (readable(defaultFile)) return { kubeConfig: loadFile(defaultFile, '--kubeconfig'), source: defaultFile, inCluster: false };
+  if (readable(defaultFile)) return { config: loadFile(defaultFile, '--kubeconfig'), source: defaultFile, inCluster: false };
   if (env['KUBERNETES_SERVICE_HOST'] && env['KUBERNETES_SERVICE_PORT'] && readable(SERVICE_ACCOUNT_TOKEN)) {
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromCluster();
-    return { kubeConfig, source: 'in-cluster', inCluster: true };
+    return { config: inClusterConfig(env), source: 'in-cluster', inCluster: true };
   }
   throw new UsageError(`no kubeconfig found (looked at KUBECONFIG, ${defaultFile} and the in-cluster service account)`, 'pass --kubeconfig or set KUBECONFIG');
 }
 
 export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
-  const { kubeConfig, source, inCluster } = loadKubeConfig(options);
-  const available = kubeConfig.getContexts().map((context) => context.name);
+  const { config, source, inCluster } = loadKubeConfig(options);
+  const available = config.contexts.map((context) => context.name);
   const availableText = available.length > 0 ? available.join(', ') : 'none';
   if (options.context !== undefined) {
     if (!available.includes(options.context)) {
       throw new UsageError(`context "${options.context}" is not in ${source}; available contexts: ${availableText}`, 'pass one of them with --context');
     }
-    kubeConfig.setCurrentContext(options.context);
+    config.currentContext = options.context;
   }
-  const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
+  const context = config.contexts.find((entry) => entry.name === config.currentContext);
   if (!context) {
-    const current = kubeConfig.getCurrentContext();
+    const current = config.currentContext;
     const problem = current ? `its current context "${current}" is not defined` : 'it sets no current context';
     throw new UsageError(`cannot use ${source}: ${problem}; available contexts: ${availableText}`, 'pass --context');
   }
   const overrides = options.overrides ?? {};
   for (const [flag, name, known] of [
-    ['--cluster', overrides.cluster, kubeConfig.clusters],
-    ['--user', overrides.user, kubeConfig.users],
+    ['--cluster', overrides.cluster, config.clusters],
+    ['--user', overrides.user, config.users],
   ] as const) {
     if (name !== undefined && !known.some((entry) => entry.name === name)) {
       throw new UsageError(`${flag} "${name}" is not in ${source}; available: ${known.map((entry) => entry.name).join(', ') || 'none'}`, `pass one of them with ${flag}`);
@@ -145,51 +145,62 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
   }
   if (overrides.cluster !== undefined || overrides.user !== undefined) {
     const picked = { ...context, cluster: overrides.cluster ?? context.cluster, user: overrides.user ?? context.user };
-    kubeConfig.contexts = kubeConfig.contexts.map((entry) => (entry.name === context.name ? picked : entry));
+    config.contexts = config.contexts.map((entry) => (entry.name === context.name ? picked : entry));
   }
-  const current = kubeConfig.getContextObject(kubeConfig.getCurrentContext())!;
-  if (!kubeConfig.getCluster(current.cluster)) {
+  const current = config.contexts.find((entry) => entry.name === config.currentContext)!;
+  if (!config.clusters.some((entry) => entry.name === current.cluster)) {
     throw new UsageError(`context "${current.name}" in ${source} names cluster "${current.cluster}", which is not defined`, 'fix the kubeconfig or pass another --context');
   }
-  applyOverrides(kubeConfig, overrides, options.env ?? process.env);
+  const cluster = applyOverrides(config, overrides, options.env ?? process.env);
   return {
-    kubeConfig,
+    config,
+    cluster,
+    credentials: credentialsFor(config),
     source,
     inCluster,
     contextName: context.name,
-    server: currentServer(kubeConfig),
+    server: cluster.server,
     userName: current.user,
     namespace: options.namespace || context.namespace || DEFAULT_NAMESPACE,
   };
 }
 
-/** Rewrites the current cluster and user entries (client-node reads them on every request). */
-function applyOverrides(kubeConfig: KubeConfig, overrides: ConnectionOverrides, env: Readonly<Record<string, string | undefined>>): void {
-  const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext())!;
-  const cluster = { ...kubeConfig.getCluster(context.cluster)! };
+/** Rewrites the current cluster and user entries; returns the cluster entry now in use. */
+function applyOverrides(config: KubeConfigData, overrides: ConnectionOverrides, env: Readonly<Record<string, string | undefined>>): ClusterEntry {
+  const context = config.contexts.find((entry) => entry.name === config.currentContext)!;
+  const cluster = { ...config.clusters.find((entry) => entry.name === context.cluster)! };
   if (overrides.server !== undefined) {
     if (!/^https?:\/\/[^/]/i.test(overrides.server)) throw new UsageError(`--server ${JSON.stringify(overrides.server)} is not an http(s) URL`, 'e.g. --server https://10.0.0.1:6443');
-    Object.assign(cluster, { server: overrides.server });
+    cluster.server = overrides.server.replace(/\/+$/, '');
   }
   if (overrides.certificateAuthority !== undefined) {
     if (overrides.insecureSkipTlsVerify) throw new UsageError('--certificate-authority and --insecure-skip-tls-verify contradict each other', 'pass one of them');
     if (!readable(overrides.certificateAuthority)) throw new UsageError(`--certificate-authority ${overrides.certificateAuthority} does not exist or cannot be read`, 'pass the CA bundle file of the API server');
-    Object.assign(cluster, { caFile: overrides.certificateAuthority, caData: undefined, skipTLSVerify: false });
+    Object.assign(cluster, { caFile: overrides.certificateAuthority, skipTLSVerify: false });
+    delete cluster.caData;
   }
-  if (overrides.insecureSkipTlsVerify) Object.assign(cluster, { skipTLSVerify: true, caFile: undefined, caData: undefined });
+  if (overrides.insecureSkipTlsVerify) {
+    cluster.skipTLSVerify = true;
+    delete cluster.caFile;
+    delete cluster.caData;
+  }
   if (!cluster.proxyUrl) {
     const proxyUrl = proxyFromEnv(cluster.server, env);
-    if (proxyUrl) Object.assign(cluster, { proxyUrl });
+    if (proxyUrl) cluster.proxyUrl = proxyUrl;
   }
-  kubeConfig.clusters = kubeConfig.clusters.map((entry) => (entry.name === cluster.name ? cluster : entry));
+  config.clusters = config.clusters.map((entry) => (entry.name === cluster.name ? cluster : entry));
 
-  const user = { ...(kubeConfig.getUser(context.user) ?? { name: context.user }) };
+  const user = { ...(config.users.find((entry) => entry.name === context.user) ?? { name: context.user }) };
   // A token replaces every other way the user authenticates, as with kubectl --token.
-  if (overrides.token !== undefined) Object.assign(user, { token: overrides.token, exec: undefined, authProvider: undefined, username: undefined, password: undefined });
-  if (overrides.as !== undefined) Object.assign(user, { impersonateUser: overrides.as });
-  kubeConfig.users = [...kubeConfig.users.filter((entry) => entry.name !== user.name), user];
+  if (overrides.token !== undefined) {
+    for (const field of ['tokenFile', 'exec', 'authProvider', 'username', 'password'] as const) delete user[field];
+    user.token = overrides.token;
+  }
+  if (overrides.as !== undefined) user.impersonateUser = overrides.as;
   if (overrides.asGroups?.length) {
     if (overrides.as === undefined) throw new UsageError('--as-group needs --as', 'name the user to impersonate with --as');
-    impersonateGroups(kubeConfig, overrides.asGroups);
+    user.impersonateGroups = overrides.asGroups;
   }
+  config.users = [...config.users.filter((entry) => entry.name !== user.name), user];
+  return cluster;
 }

@@ -1,6 +1,7 @@
 /**
- * The Cluster port over @kubernetes/client-node: ConfigMaps, the Lease, pod discovery through the
- * Services' selectors, audit Events, and the push-key Secret.
+ * The Cluster port over the API server's REST endpoints (src/kube/rest.ts): ConfigMaps, the Lease,
+ * pod discovery through the Services' selectors, audit Events, the push-key Secret, and the
+ * permission preflight.
  *
  * Guarantees: writes are optimistic (replace carries the resourceVersion it was given; create fails
  * on an existing object) and a lost race is a ConflictError; a replace keeps the object's other
@@ -10,19 +11,9 @@
  * Not guaranteed: retries — the caller decides (a 409 needs a re-read, not a resend).
  */
 import { randomBytes } from 'node:crypto';
-import {
-  AuthorizationV1Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  createConfiguration,
-  ServerConfiguration,
-  type KubeConfig,
-  type Middleware,
-  type V1ConfigMap,
-  type V1Lease,
-  type V1ObjectMeta,
-} from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap, V1Lease, V1ObjectMeta, V1Pod, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ConflictError, RefusedError } from '../core/errors.js';
+import { byPodName } from '../core/fleet.js';
 import type {
   AuditEvent,
   Cluster,
@@ -36,21 +27,24 @@ import type {
 } from '../core/ports.js';
 import type { Color } from '../shared/model.js';
 import { pushKeyFromText } from '../shared/push-signature.js';
-import { currentServer } from './credentials.js';
+import { apiServerCredentials, type ApiServerCredentials } from './credentials.js';
 import { isNotFound, toBgswitchError, type KubeCallContext } from './errors.js';
 import {
   auditEventBody,
-  byPodName,
   configMapSnapshot,
   labelSelectorString,
   leaseSnapshot,
   leaseSpec,
   podInfoFromPod,
 } from './mapping.js';
+import { verdictByRules, type RulesReviewStatus } from './rules.js';
+import { ApiServerClient, type ApiMethod } from './rest.js';
 
 export const DEFAULT_API_TIMEOUT_MS = 15_000;
 const PUSH_KEY_DATA_KEY = 'key';
 const PART_OF_LABELS = { 'app.kubernetes.io/part-of': 'bgswitch' };
+const LEASE_GROUP = 'coordination.k8s.io';
+const AUTHORIZATION_GROUP = 'authorization.k8s.io';
 
 export interface KubeClusterOptions {
   /** Per API request; a hung API server becomes ClusterUnreachableError after this. */
@@ -61,45 +55,41 @@ export interface KubeClusterOptions {
 
 type CallDescription = Pick<KubeCallContext, 'verb' | 'resource' | 'name'>;
 
-function timeoutMiddleware(timeoutMs: number): Middleware {
-  return {
-    async pre(context) {
-      context.setSignal(AbortSignal.timeout(timeoutMs));
-      return context;
-    },
-    async post(context) {
-      return context;
-    },
-  };
-}
-
 export class KubeCluster implements Cluster {
   readonly namespace: string;
   readonly server: string;
-  private readonly core: CoreV1Api;
-  private readonly coordination: CoordinationV1Api;
-  private readonly authorization: AuthorizationV1Api;
+  private readonly api: ApiServerClient;
   private readonly now: () => number;
   /** The last version of each object read or written here, to keep its other metadata on replace. */
   private readonly lastConfigMaps = new Map<string, V1ConfigMap>();
   private readonly lastLeases = new Map<string, V1Lease>();
 
+  /** The CLI passes the credentials of src/kube/kubeconfig.ts; the lab and tests a client-node KubeConfig. */
   constructor(
-    kubeConfig: KubeConfig,
+    apiServer: ApiServerCredentials | KubeConfig,
     private readonly names: ObjectNames,
     options: KubeClusterOptions = {},
   ) {
     this.namespace = names.namespace;
-    this.server = currentServer(kubeConfig);
+    const credentials = 'applyToHTTPSOptions' in apiServer ? apiServerCredentials(apiServer) : apiServer;
+    this.api = new ApiServerClient(credentials, options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS);
+    this.server = this.api.server;
     this.now = options.now ?? Date.now;
-    const configuration = createConfiguration({
-      baseServer: new ServerConfiguration(this.server, {}),
-      authMethods: { default: kubeConfig },
-      promiseMiddleware: [timeoutMiddleware(options.requestTimeoutMs ?? DEFAULT_API_TIMEOUT_MS)],
-    });
-    this.core = new CoreV1Api(configuration);
-    this.coordination = new CoordinationV1Api(configuration);
-    this.authorization = new AuthorizationV1Api(configuration);
+  }
+
+  /** Closes the connection pool; the process can then exit at once. */
+  close(): Promise<void> {
+    return this.api.close();
+  }
+
+  /** A namespaced path: `/api/v1/namespaces/<ns>/<resource>[/<name>]`, or under `/apis/<group>/v1`. */
+  private path(resource: string, name?: string, group?: string): string {
+    const base = group ? `/apis/${group}/v1` : '/api/v1';
+    return `${base}/namespaces/${encodeURIComponent(this.namespace)}/${resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+  }
+
+  private send<T>(method: ApiMethod, path: string, options?: { body?: unknown; query?: Record<string, string> }): () => Promise<T> {
+    return () => this.api.json<T>(method, path, options);
   }
 
   private async call<T>(description: CallDescription, run: () => Promise<T>): Promise<T> {
@@ -159,9 +149,7 @@ export class KubeCluster implements Cluster {
   }
 
   async getConfigMap(name: string): Promise<ConfigMapSnapshot | undefined> {
-    const found = await this.read({ verb: 'get', resource: 'configmaps', name }, () =>
-      this.core.readNamespacedConfigMap({ name, namespace: this.namespace }),
-    );
+    const found = await this.read({ verb: 'get', resource: 'configmaps', name }, this.send<V1ConfigMap>('GET', this.path('configmaps', name)));
     return found && this.rememberConfigMap(found, name);
   }
 
@@ -176,31 +164,29 @@ export class KubeCluster implements Cluster {
     };
     const written = await this.createOrReplace(
       { resource: 'configmaps', name: write.name, resourceVersion: write.resourceVersion },
-      () => this.core.createNamespacedConfigMap({ namespace: this.namespace, body }),
-      () => this.core.replaceNamespacedConfigMap({ name: write.name, namespace: this.namespace, body }),
+      this.send<V1ConfigMap>('POST', this.path('configmaps'), { body }),
+      this.send<V1ConfigMap>('PUT', this.path('configmaps', write.name), { body }),
     );
     return this.rememberConfigMap(written, write.name);
   }
 
   async getLease(name: string): Promise<LeaseSnapshot | undefined> {
-    const found = await this.read({ verb: 'get', resource: 'leases', name }, () =>
-      this.coordination.readNamespacedLease({ name, namespace: this.namespace }),
-    );
+    const found = await this.read({ verb: 'get', resource: 'leases', name }, this.send<V1Lease>('GET', this.path('leases', name, LEASE_GROUP)));
     return found && this.rememberLease(found, name);
   }
 
   async writeLease(write: LeaseWrite): Promise<LeaseSnapshot> {
     const kept = KubeCluster.replacing(this.lastLeases.get(write.name), write.resourceVersion);
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
+    const body = {
+      apiVersion: `${LEASE_GROUP}/v1`,
       kind: 'Lease',
       metadata: this.metadataFor(kept, write.name, write.resourceVersion),
       spec: leaseSpec(write),
     };
     const written = await this.createOrReplace(
       { resource: 'leases', name: write.name, resourceVersion: write.resourceVersion },
-      () => this.coordination.createNamespacedLease({ namespace: this.namespace, body }),
-      () => this.coordination.replaceNamespacedLease({ name: write.name, namespace: this.namespace, body }),
+      this.send<V1Lease>('POST', this.path('leases', undefined, LEASE_GROUP), { body }),
+      this.send<V1Lease>('PUT', this.path('leases', write.name, LEASE_GROUP), { body }),
     );
     return this.rememberLease(written, write.name);
   }
@@ -209,7 +195,7 @@ export class KubeCluster implements Cluster {
   async serviceSelector(color: Color): Promise<Record<string, string>> {
     const name = this.names.services[color];
     const description: CallDescription = { verb: 'get', resource: 'services', name };
-    const service = await this.read(description, () => this.core.readNamespacedService({ name, namespace: this.namespace }));
+    const service = await this.read(description, this.send<V1Service>('GET', this.path('services', name)));
     if (!service) {
       throw new RefusedError(`Service "${name}" does not exist in namespace ${this.namespace}`, 'apply the manifests (kubectl apply -k k8s/overlays/production), or name the Service with --blue-service/--green-service');
     }
@@ -225,9 +211,7 @@ export class KubeCluster implements Cluster {
 
   async listPods(color: Color): Promise<PodInfo[]> {
     const labelSelector = labelSelectorString(await this.serviceSelector(color));
-    const list = await this.call({ verb: 'list', resource: 'pods' }, () =>
-      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector }),
-    );
+    const list = await this.call({ verb: 'list', resource: 'pods' }, this.send<{ items: V1Pod[] }>('GET', this.path('pods'), { query: { labelSelector } }));
     return list.items.map((pod) => podInfoFromPod(pod, color)).sort(byPodName);
   }
 
@@ -240,17 +224,13 @@ export class KubeCluster implements Cluster {
       new Date(this.now()),
       randomBytes(8).toString('hex'),
     );
-    await this.call({ verb: 'create', resource: 'events', name: body.metadata.name }, () =>
-      this.core.createNamespacedEvent({ namespace: this.namespace, body }),
-    );
+    await this.call({ verb: 'create', resource: 'events', name: body.metadata.name }, this.send('POST', this.path('events'), { body }));
   }
 
   /** The key that signs sidecar pushes; missing -> refused with the fix. */
   async readPushKey(): Promise<Buffer> {
     const name = this.names.pushKeySecret;
-    const secret = await this.read({ verb: 'get', resource: 'secrets', name }, () =>
-      this.core.readNamespacedSecret({ name, namespace: this.namespace }),
-    );
+    const secret = await this.read({ verb: 'get', resource: 'secrets', name }, this.send<V1Secret>('GET', this.path('secrets', name)));
     if (!secret) {
       throw new RefusedError(`Secret "${name}" (the push key) does not exist in namespace ${this.namespace}`, 'run `bgswitch init`');
     }
@@ -262,38 +242,55 @@ export class KubeCluster implements Cluster {
     return key;
   }
 
-  /** Asks the API server (SelfSubjectAccessReview, allowed to every user) which checks fail. */
+  /**
+   * One SelfSubjectRulesReview (allowed to every user) decides the checks; only when it is
+   * incomplete (an authorizer that cannot list rules) are the undecided checks asked about one by
+   * one, in parallel (SelfSubjectAccessReview).
+   */
   async missingPermissions(checks: PermissionCheck[]): Promise<PermissionCheck[]> {
+    const review = await this.call(
+      { verb: 'create', resource: 'selfsubjectrulesreviews' },
+      this.send<{ status?: RulesReviewStatus }>('POST', `/apis/${AUTHORIZATION_GROUP}/v1/selfsubjectrulesreviews`, {
+        body: { apiVersion: `${AUTHORIZATION_GROUP}/v1`, kind: 'SelfSubjectRulesReview', spec: { namespace: this.namespace } },
+      }),
+    );
+    const status = review.status ?? { incomplete: true };
     const answers = await Promise.all(
       checks.map(async (check) => {
-        const [resource, subresource] = check.resource.split('/');
-        const review = await this.call({ verb: 'create', resource: 'selfsubjectaccessreviews' }, () =>
-          this.authorization.createSelfSubjectAccessReview({
-            body: {
-              apiVersion: 'authorization.k8s.io/v1',
-              kind: 'SelfSubjectAccessReview',
-              spec: {
-                resourceAttributes: {
-                  namespace: this.namespace,
-                  verb: check.verb,
-                  group: check.group ?? '',
-                  resource,
-                  ...(subresource ? { subresource } : {}),
-                  ...(check.name ? { name: check.name } : {}),
-                },
-              },
-            },
-          }),
-        );
-        return review.status?.allowed === true ? undefined : check;
+        const verdict = verdictByRules(status, check);
+        if (verdict === 'unknown') return (await this.accessReviewAllows(check)) ? undefined : check;
+        return verdict === 'allowed' ? undefined : check;
       }),
     );
     return answers.filter((check): check is PermissionCheck => check !== undefined);
   }
 
+  private async accessReviewAllows(check: PermissionCheck): Promise<boolean> {
+    const [resource, subresource] = check.resource.split('/');
+    const body = {
+      apiVersion: `${AUTHORIZATION_GROUP}/v1`,
+      kind: 'SelfSubjectAccessReview',
+      spec: {
+        resourceAttributes: {
+          namespace: this.namespace,
+          verb: check.verb,
+          group: check.group ?? '',
+          resource,
+          ...(subresource ? { subresource } : {}),
+          ...(check.name ? { name: check.name } : {}),
+        },
+      },
+    };
+    const review = await this.call(
+      { verb: 'create', resource: 'selfsubjectaccessreviews' },
+      this.send<{ status?: { allowed?: boolean } }>('POST', `/apis/${AUTHORIZATION_GROUP}/v1/selfsubjectaccessreviews`, { body }),
+    );
+    return review.status?.allowed === true;
+  }
+
   async hasPushKey(): Promise<boolean> {
     const name = this.names.pushKeySecret;
-    const secret = await this.read({ verb: 'get', resource: 'secrets', name }, () => this.core.readNamespacedSecret({ name, namespace: this.namespace }));
+    const secret = await this.read({ verb: 'get', resource: 'secrets', name }, this.send<V1Secret>('GET', this.path('secrets', name)));
     return secret !== undefined;
   }
 
@@ -302,8 +299,7 @@ export class KubeCluster implements Cluster {
     const name = this.names.pushKeySecret;
     const value = randomBytes(32).toString('hex');
     try {
-      await this.core.createNamespacedSecret({
-        namespace: this.namespace,
+      await this.api.json('POST', this.path('secrets'), {
         body: {
           apiVersion: 'v1',
           kind: 'Secret',

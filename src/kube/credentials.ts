@@ -1,20 +1,20 @@
 /**
- * How to talk to the API server outside client-node's generated API (the pod proxy in src/pods):
- * its URL, its TLS settings and the authentication headers, all taken from client-node's own
+ * How to talk to the API server (src/kube/rest.ts and the pod proxy in src/pods): its URL, its TLS
+ * settings and the authentication headers, all taken from client-node's own
  * KubeConfig.applyToHTTPSOptions so every auth flavour (token, client certificate, exec and
- * auth-provider plugins, basic auth, impersonation) works exactly as for the generated API.
+ * auth-provider plugins, basic auth, impersonation) works as client-node implements it.
  *
  * Guarantees: headers are obtained per call, so expiring exec/auth-provider tokens are refreshed by
  * client-node's authenticators; the cluster's `proxy-url` (which access.ts fills from HTTPS_PROXY /
  * HTTP_PROXY unless NO_PROXY exempts the server) is used for the pod calls too; `--as-group`
  * impersonation reaches every request, one header line per group.
- * Not supported: a SOCKS `proxy-url` for pod calls (client-node supports it for API calls).
+ * A SOCKS `proxy-url` (socks5://, socks5h://) is used through undici's SOCKS 5 agent.
  */
-import type { ClientRequest } from 'node:http';
 import type { RequestOptions } from 'node:https';
 import { BlockList, isIP } from 'node:net';
+import { createSecureContext, type SecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Agent, ProxyAgent, type Dispatcher } from 'undici';
+import { Agent, ProxyAgent, Socks5ProxyAgent, type Dispatcher } from 'undici';
 import { UsageError } from '../core/errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -57,36 +57,29 @@ export function proxyFromEnv(target: string, env: Env): string | undefined {
   return noProxy && exempt(url, noProxy) ? undefined : proxy;
 }
 
-/** An undici dispatcher that connects through `proxyUrl` when given, else directly. */
-export function httpDispatcher(proxyUrl: string | undefined, connect: ApiServerTls & { timeout: number }): Dispatcher {
+/** An undici dispatcher (a keep-alive pool) that connects through `proxyUrl` (http(s) or SOCKS 5) when given, else directly. */
+export function httpDispatcher(proxyUrl: string | undefined, tls: ApiServerTls & { timeout: number }): Dispatcher {
+  const connect = withSharedContext(tls);
   if (!proxyUrl) return new Agent({ connect });
+  if (/^socks5?h?:/i.test(proxyUrl)) {
+    // undici reads requestTls (TLS to the target through the tunnel) but its types do not declare it.
+    const options = { requestTls: connect } as Socks5ProxyAgent.Options;
+    return new Socks5ProxyAgent(proxyUrl.replace(/^socks5?h?:/i, 'socks5:'), options);
+  }
   if (!/^https?:/i.test(proxyUrl)) {
-    throw new UsageError(`proxy ${proxyUrl} is not an http(s) proxy; pod calls support http(s) proxies only`, 'use an http(s) proxy-url, or --via direct from inside the cluster');
+    throw new UsageError(`proxy ${proxyUrl} is neither an http(s) nor a SOCKS 5 proxy`, 'fix the proxy-url or HTTPS_PROXY/HTTP_PROXY');
   }
   return new ProxyAgent({ uri: proxyUrl, requestTls: connect, connect: { timeout: connect.timeout } });
 }
 
-const impersonatedGroups = new WeakMap<KubeConfig, string[]>();
-
 /**
- * `--as-group`: client-node knows no Impersonate-Group, and its headers are single strings (the API
- * server would read "a,b" as one group), so each group is set as its own header line on every
- * request of the API client, through the agent client-node builds for it.
+ * CA, certificate and key as one SecureContext made once: given as plain options, every new TLS
+ * connection (one per concurrent call) would parse them into a context of its own.
  */
-export function impersonateGroups(kubeConfig: KubeConfig, groups: string[]): void {
-  if (groups.length === 0) return;
-  impersonatedGroups.set(kubeConfig, groups);
-  const internals = kubeConfig as unknown as { createAgent(cluster: unknown, options: unknown): { addRequest(request: ClientRequest, options: unknown): void } };
-  const createAgent = internals.createAgent.bind(kubeConfig);
-  internals.createAgent = (cluster, options) => {
-    const agent = createAgent(cluster, options);
-    const addRequest = agent.addRequest.bind(agent);
-    agent.addRequest = (request, requestOptions) => {
-      request.setHeader('Impersonate-Group', groups);
-      addRequest(request, requestOptions);
-    };
-    return agent;
-  };
+function withSharedContext(tls: ApiServerTls & { timeout: number }): { secureContext?: SecureContext; rejectUnauthorized?: boolean; servername?: string; timeout: number } {
+  const { ca, cert, key, ...rest } = tls;
+  if (ca === undefined && cert === undefined && key === undefined) return rest;
+  return { ...rest, secureContext: createSecureContext({ ca, cert, key }) };
 }
 
 /** What a TLS connection to the API server needs (undici `connect` options accept these). */
@@ -143,8 +136,6 @@ export function apiServerCredentials(kubeConfig: KubeConfig): ApiServerCredentia
         headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
       }
       if (options.auth) headers['authorization'] = `Basic ${Buffer.from(options.auth).toString('base64')}`;
-      const groups = impersonatedGroups.get(kubeConfig);
-      if (groups) headers['impersonate-group'] = groups;
       return headers;
     },
   };

@@ -2,11 +2,10 @@
  * The one place where failures of Kubernetes API calls become the errors of src/core/errors.ts.
  *
  * Guarantees: every message names the verb and the object (or the API server); no credential ever
- * reaches a message (client-node error texts are not passed through verbatim, and what is quoted is
+ * reaches a message (error texts are not passed through verbatim, and what is quoted is
  * redacted). A BgswitchError passes through unchanged. Not decided here: whether a 404 on a read
  * means "absent" — callers check isNotFound() first.
  */
-import { ApiException } from '@kubernetes/client-node';
 import {
   BgswitchError,
   ClusterUnreachableError,
@@ -43,7 +42,7 @@ export function redact(text: string): string {
   return cleaned.length > MAX_QUOTED ? `${cleaned.slice(0, MAX_QUOTED)}…` : cleaned;
 }
 
-/** Reads a Kubernetes `Status` object from an error body (client-node hands it over as JSON text). */
+/** Reads a Kubernetes `Status` object from an error body (JSON text). */
 export function parseApiStatus(body: unknown): ApiStatus | undefined {
   let value = body;
   if (typeof body === 'string') {
@@ -62,8 +61,31 @@ export function parseApiStatus(body: unknown): ApiStatus | undefined {
   return status;
 }
 
+/** The API server answered with an HTTP error (src/kube/rest.ts). */
+export class ApiStatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: string,
+  ) {
+    super(`HTTP ${code}`);
+    this.name = 'ApiStatusError';
+  }
+}
+
+/** The request never got an HTTP answer: refused, reset, TLS, DNS, or our timeout (`timedOut`). */
+export class ApiUnreachableError extends Error {
+  constructor(
+    message: string,
+    readonly timedOut: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
 export function isNotFound(error: unknown): boolean {
-  return error instanceof ApiException && error.code === 404;
+  return error instanceof ApiStatusError && error.code === 404;
 }
 
 /** Connection-level failure codes: the API server (or a pod) was never reached or the link broke. */
@@ -86,24 +108,18 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/**
- * True for failures below HTTP: refused/reset connections, DNS, TLS, timeouts. node-fetch (used by
- * client-node) reports them as FetchError of type `system` (TLS included) or AbortError (our timeout).
- */
+/** True for failures below HTTP: refused/reset connections, DNS, TLS, timeouts. */
 export function isTransportFailure(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  const type = (error as { type?: unknown }).type;
-  if (error.name === 'FetchError' && type === 'system') return true;
+  if (error instanceof ApiUnreachableError) return true;
   if (error.name === 'AbortError' || error.name === 'TimeoutError') return true;
   const code = errorCode(error);
   return code !== undefined && NETWORK_CODES.has(code);
 }
 
-/** node-fetch puts the cause after "reason: "; the rest of its message repeats the URL. */
 function transportCause(error: Error): string {
-  if (error.name === 'AbortError' || error.name === 'TimeoutError') return 'no answer before the request timeout';
-  const reason = /reason:\s*(.*)$/s.exec(error.message)?.[1] ?? error.message;
-  return redact(reason.trim());
+  if (error instanceof ApiUnreachableError ? error.timedOut : error.name === 'AbortError' || error.name === 'TimeoutError') return 'no answer before the request timeout';
+  return redact(error.message);
 }
 
 function describeObject(context: KubeCallContext): string {
@@ -117,11 +133,11 @@ function forbiddenError(context: KubeCallContext, status: ApiStatus | undefined)
   return new ForbiddenError(context.verb, context.resource, base + detail);
 }
 
-function apiError(error: ApiException<unknown>, context: KubeCallContext): BgswitchError {
-  const status = parseApiStatus(error.body);
+function apiError(code: number, body: unknown, context: KubeCallContext): BgswitchError {
+  const status = parseApiStatus(body);
   const object = describeObject(context);
   const said = status?.message ? `: ${redact(status.message)}` : '';
-  switch (error.code) {
+  switch (code) {
     case 401:
       return new RefusedError(
         `credentials rejected by the API server ${context.server} (401 Unauthorized)`,
@@ -136,14 +152,14 @@ function apiError(error: ApiException<unknown>, context: KubeCallContext): Bgswi
         ? new ConflictError(`${object} already exists in namespace ${context.namespace}`)
         : new ConflictError(`${object} was changed by someone else since it was read (409 Conflict)`);
     default:
-      return new OperationError(`cannot ${context.verb} ${object} in namespace ${context.namespace}: HTTP ${error.code}${said}`);
+      return new OperationError(`cannot ${context.verb} ${object} in namespace ${context.namespace}: HTTP ${code}${said}`);
   }
 }
 
-/** Maps anything thrown by a client-node call into a BgswitchError. */
+/** Maps anything thrown by an API call (src/kube/rest.ts) into a BgswitchError. */
 export function toBgswitchError(error: unknown, context: KubeCallContext): BgswitchError {
   if (error instanceof BgswitchError) return error;
-  if (error instanceof ApiException) return apiError(error, context);
+  if (error instanceof ApiStatusError) return apiError(error.code, error.body, context);
   if (isTransportFailure(error)) {
     return new ClusterUnreachableError(
       `cannot reach the Kubernetes API server at ${context.server}: ${transportCause(error as Error)}`,

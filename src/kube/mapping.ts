@@ -1,19 +1,13 @@
 /**
- * Pure translations between Kubernetes API objects (client-node models) and the port types of
- * src/core/ports.ts. No I/O, so all of it is unit-tested.
+ * Pure translations between Kubernetes API objects (their JSON, typed with client-node's model
+ * types, which are erased at run time) and the port types of src/core/ports.ts. No I/O, so all of
+ * it is unit-tested.
  *
- * Guarantees: Lease times leave as V1MicroTime (RFC 3339 with exactly 6 fractional digits on the
- * wire, which the API server requires) and come back as Date whether client-node hands over a
- * string or a Date; Event bodies satisfy the API server's validation limits.
+ * Guarantees: Lease times and an Event's eventTime leave as MicroTime (RFC 3339 with exactly 6
+ * fractional digits, which the API server requires) and come back as Date whether a string or a
+ * Date arrives; Event bodies satisfy the API server's validation limits.
  */
-import {
-  V1MicroTime,
-  type CoreV1Event,
-  type V1ConfigMap,
-  type V1Lease,
-  type V1LeaseSpec,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import type { CoreV1Event, V1ConfigMap, V1Lease, V1LeaseSpec, V1Pod } from '@kubernetes/client-node';
 import type { AuditEvent, ConfigMapSnapshot, LeaseSnapshot, LeaseWrite, PodInfo } from '../core/ports.js';
 import type { Color } from '../shared/model.js';
 
@@ -43,11 +37,6 @@ export function podInfoFromPod(pod: V1Pod, color: Color): PodInfo {
   return info;
 }
 
-/** StatefulSet order: consumer-blue-2 before consumer-blue-10. */
-export function byPodName(a: PodInfo, b: PodInfo): number {
-  return a.name.localeCompare(b.name, 'en', { numeric: true });
-}
-
 export function configMapSnapshot(configMap: V1ConfigMap, requestedName: string): ConfigMapSnapshot {
   return {
     name: configMap.metadata?.name ?? requestedName,
@@ -57,10 +46,7 @@ export function configMapSnapshot(configMap: V1ConfigMap, requestedName: string)
   };
 }
 
-/**
- * client-node types MicroTime fields as V1MicroTime but its deserializer leaves them as the raw
- * string, so accept both.
- */
+/** JSON brings times as strings; client-node's types say Date; accept both. */
 export function timeFromApi(value: unknown): Date | undefined {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value;
   if (typeof value !== 'string' || value === '') return undefined;
@@ -68,9 +54,21 @@ export function timeFromApi(value: unknown): Date | undefined {
   return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }
 
-export function microTime(date: Date): V1MicroTime {
-  return new V1MicroTime(date.getTime());
+/** MicroTime on the wire: toISOString's milliseconds padded to microseconds. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/Z$/, '000Z');
 }
+
+/** A Lease spec as sent: the times already in their wire form. */
+export type LeaseSpecJson = Omit<V1LeaseSpec, 'acquireTime' | 'renewTime'> & { acquireTime: string; renewTime: string };
+
+/** An Event as sent: the times already in their wire form. */
+export type EventJson = Omit<CoreV1Event, 'eventTime' | 'firstTimestamp' | 'lastTimestamp' | 'metadata'> & {
+  metadata: { name: string; namespace: string };
+  eventTime: string;
+  firstTimestamp: string;
+  lastTimestamp: string;
+};
 
 export function leaseSnapshot(lease: V1Lease, requestedName: string): LeaseSnapshot {
   const spec = lease.spec ?? {};
@@ -88,7 +86,7 @@ export function leaseSnapshot(lease: V1Lease, requestedName: string): LeaseSnaps
   return snapshot;
 }
 
-export function leaseSpec(write: LeaseWrite): V1LeaseSpec {
+export function leaseSpec(write: LeaseWrite): LeaseSpecJson {
   return {
     holderIdentity: write.holderIdentity,
     leaseDurationSeconds: write.leaseDurationSeconds,
@@ -114,7 +112,7 @@ export interface EventTarget {
 }
 
 /** A core/v1 Event on the active-version ConfigMap; `suffix` makes the name unique (hex). */
-export function auditEventBody(event: AuditEvent, target: EventTarget, now: Date, suffix: string): CoreV1Event {
+export function auditEventBody(event: AuditEvent, target: EventTarget, now: Date, suffix: string): EventJson {
   const reason = clip(event.reason, REASON_LIMIT);
   const involvedObject: CoreV1Event['involvedObject'] = {
     apiVersion: 'v1',
@@ -136,8 +134,8 @@ export function auditEventBody(event: AuditEvent, target: EventTarget, now: Date
     source: { component: COMPONENT },
     reportingComponent: COMPONENT,
     reportingInstance: clip(event.actor, REPORTING_INSTANCE_LIMIT),
-    firstTimestamp: now,
-    lastTimestamp: now,
+    firstTimestamp: now.toISOString(),
+    lastTimestamp: now.toISOString(),
     eventTime: microTime(now),
     count: 1,
   };

@@ -18,7 +18,7 @@ import type { Clock, LifecycleChange, LifecycleStatus, PermissionCheck, PodAgent
 import type { ParseResult } from '../shared/desired-state.js';
 import type { DesiredEntry, Fault } from '../shared/model.js';
 import { signPush } from '../shared/push-signature.js';
-import { apiServerCredentials } from '../kube/credentials.js';
+import { apiServerCredentials, type ApiServerCredentials } from '../kube/credentials.js';
 import { redact } from '../kube/errors.js';
 import {
   parseFaultApplied,
@@ -46,7 +46,9 @@ const DEFAULT_RETRY: RetryPolicy = { retries: 2, minTimeoutMs: 100 };
 export interface PodAgentOptions {
   /** `auto`: direct when running inside a cluster (KUBERNETES_SERVICE_HOST is set), else proxy. */
   via: Via | 'auto';
-  kubeConfig: KubeConfig;
+  /** For `proxy`: how to reach the API server; a client-node KubeConfig (the lab, tests) or the CLI's credentials. */
+  kubeConfig?: KubeConfig;
+  credentials?: ApiServerCredentials;
   namespace: string;
   lifecyclePort?: number;
   sidecarPort?: number;
@@ -84,12 +86,18 @@ export function resolveVia(via: Via | 'auto', env: Readonly<Record<string, strin
   return env['KUBERNETES_SERVICE_HOST'] ? 'direct' : 'proxy';
 }
 
+function proxyCredentials(options: PodAgentOptions): ApiServerCredentials {
+  if (options.credentials) return options.credentials;
+  if (options.kubeConfig) return apiServerCredentials(options.kubeConfig);
+  throw new Error('createPodAgent: --via proxy needs the API server credentials or a KubeConfig');
+}
+
 export function createPodAgent(options: PodAgentOptions): PodClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_POD_TIMEOUT_MS;
   const via = resolveVia(options.via, options.env ?? process.env);
   const transport =
     via === 'proxy'
-      ? new ProxyTransport(apiServerCredentials(options.kubeConfig), options.namespace, timeoutMs, options.dispatcher)
+      ? new ProxyTransport(proxyCredentials(options), options.namespace, timeoutMs, options.dispatcher)
       : new DirectTransport(timeoutMs, options.dispatcher, options.env);
   return new HttpPodAgent(transport, {
     lifecyclePort: options.lifecyclePort ?? DEFAULT_LIFECYCLE_PORT,

@@ -1,7 +1,7 @@
 /**
  * The operator Role (k8s/base/rbac-operator.yaml) against the real API server: the operator kubeconfig
  * has every permission the CLI uses and is denied the rest (the denied list is printed and kept in
- * docs/operations.md). Asked through the product's own SelfSubjectAccessReview call.
+ * docs/operations.md). Asked through the product's own permission preflight (one SelfSubjectRulesReview).
  */
 import assert from 'node:assert/strict';
 import { before, it } from 'node:test';

@@ -1,8 +1,7 @@
 /**
  * kubectl's connection flags (--server, --token, --as, --as-group, --user, --cluster,
  * --certificate-authority, --insecure-skip-tls-verify) and the proxy settings (kubeconfig proxy-url,
- * HTTPS_PROXY/HTTP_PROXY, NO_PROXY) reach every request: the generated API client's and the pod
- * proxy's. A small local HTTP server stands in for the API server and records what arrives; a small
+ * HTTPS_PROXY/HTTP_PROXY, NO_PROXY) reach every request: the API client's and the pod proxy's. A small local HTTP server stands in for the API server and records what arrives; a small
  * forwarding proxy records what passes through it.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +15,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { UsageError } from '../../src/core/errors.js';
 import { loadKubeAccess, type ConnectionOverrides } from '../../src/kube/access.js';
 import { KubeCluster } from '../../src/kube/cluster.js';
-import { apiServerCredentials, proxyFromEnv } from '../../src/kube/credentials.js';
+import { proxyFromEnv } from '../../src/kube/credentials.js';
 import type { PodInfo } from '../../src/core/ports.js';
 import { DirectTransport, ProxyTransport } from '../../src/pods/transport.js';
 import { DEFAULT_NAMES } from '../../src/core/names.js';
@@ -104,12 +103,12 @@ function kubeconfig(server: string, extra: { proxyUrl?: string } = {}): string {
   return file;
 }
 
-/** One call through the generated API client and one through the pod proxy, as a command makes them. */
+/** One call through the API client (src/kube/rest.ts) and one through the pod proxy, as a command makes them. */
 async function callBoth(file: string, overrides: ConnectionOverrides, env: Record<string, string> = {}): Promise<void> {
   const access = loadKubeAccess({ kubeconfig: file, overrides, env });
-  const cluster = new KubeCluster(access.kubeConfig, { ...DEFAULT_NAMES, namespace: access.namespace }, { requestTimeoutMs: 5000 });
+  const cluster = new KubeCluster(access.credentials, { ...DEFAULT_NAMES, namespace: access.namespace }, { requestTimeoutMs: 5000 });
   assert.equal(await cluster.getConfigMap('kafka-consumer-state'), undefined, 'the 404 means "absent"');
-  const transport = new ProxyTransport(apiServerCredentials(access.kubeConfig), access.namespace, 5000);
+  const transport = new ProxyTransport(access.credentials, access.namespace, 5000);
   try {
     // The stand-in API server answers 404 (a Status), which the transport reports as not sent; what counts is what arrived.
     await transport.send({ pod: pod('consumer-blue-0', '10.0.0.1'), port: 8082, method: 'GET', path: '/status' }).catch(() => undefined);
@@ -211,10 +210,10 @@ describe('connection flags are checked before anything is sent', () => {
   it('--certificate-authority replaces the kubeconfig CA and turns verification back on; --insecure-skip-tls-verify turns it off', () => {
     const ca = join(dir, 'ca.pem');
     writeFileSync(ca, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
-    const verified = loadKubeAccess({ kubeconfig: file(), overrides: { certificateAuthority: ca }, env: {} }).kubeConfig.getCurrentCluster();
-    assert.deepEqual([verified?.caFile, verified?.skipTLSVerify], [ca, false]);
-    const insecure = loadKubeAccess({ kubeconfig: file(), overrides: { insecureSkipTlsVerify: true }, env: {} }).kubeConfig.getCurrentCluster();
-    assert.equal(insecure?.skipTLSVerify, true);
+    const verified = loadKubeAccess({ kubeconfig: file(), overrides: { certificateAuthority: ca }, env: {} }).cluster;
+    assert.deepEqual([verified.caFile, verified.skipTLSVerify], [ca, false]);
+    const insecure = loadKubeAccess({ kubeconfig: file(), overrides: { insecureSkipTlsVerify: true }, env: {} }).cluster;
+    assert.equal(insecure.skipTLSVerify, true);
   });
 });
 

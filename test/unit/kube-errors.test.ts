@@ -1,10 +1,9 @@
 /**
- * The mapping of client-node failures (ApiException with a Status body, node-fetch system errors,
- * timeouts) to bgswitch errors: the right class, a message naming verb/object/server, no secrets.
+ * The mapping of API call failures (an HTTP answer with a Status body, connection errors, timeouts)
+ * to bgswitch errors: the right class, a message naming verb/object/server, no secrets.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AbortError, ApiException, FetchError } from '@kubernetes/client-node';
 import {
   ClusterUnreachableError,
   ConflictError,
@@ -13,14 +12,13 @@ import {
   RefusedError,
   UsageError,
 } from '../../src/core/errors.js';
-import { isNotFound, redact, toBgswitchError, type KubeCallContext } from '../../src/kube/errors.js';
+import { ApiStatusError, ApiUnreachableError, isNotFound, redact, toBgswitchError, type KubeCallContext } from '../../src/kube/errors.js';
 
 const SERVER = 'https://10.77.0.1:6443';
 const context: KubeCallContext = { verb: 'update', resource: 'configmaps', name: 'kafka-consumer-state', namespace: 'kafka-bg-test', server: SERVER };
 
-function apiException(code: number, reason: string, message: string): ApiException<string> {
-  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
-  return new ApiException(code, 'Unknown API Status Code!', body, { 'content-type': 'application/json' });
+function apiException(code: number, reason: string, message: string): ApiStatusError {
+  return new ApiStatusError(code, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
 }
 
 describe('API errors', () => {
@@ -54,7 +52,7 @@ describe('API errors', () => {
   });
 
   it('401 is a refusal about credentials, without echoing anything secret', () => {
-    const error = toBgswitchError(new ApiException(401, 'Unauthorized', undefined, { 'www-authenticate': 'Bearer' }), context);
+    const error = toBgswitchError(new ApiStatusError(401, ''), context);
     assert.ok(error instanceof RefusedError);
     assert.equal(error.message, `credentials rejected by the API server ${SERVER} (401 Unauthorized)`);
   });
@@ -81,9 +79,7 @@ describe('API errors', () => {
 
 describe('transport errors', () => {
   it('connection refused names the server and the fix', () => {
-    const refused = new FetchError(`request to ${SERVER}/api/v1/namespaces/kafka-bg-test/configmaps/x failed, reason: connect ECONNREFUSED 10.77.0.1:6443`, 'system', {
-      code: 'ECONNREFUSED',
-    } as NodeJS.ErrnoException);
+    const refused = new ApiUnreachableError('connect ECONNREFUSED 10.77.0.1:6443', false);
     const error = toBgswitchError(refused, context);
     assert.ok(error instanceof ClusterUnreachableError);
     assert.equal(error.message, `cannot reach the Kubernetes API server at ${SERVER}: connect ECONNREFUSED 10.77.0.1:6443`);
@@ -91,12 +87,12 @@ describe('transport errors', () => {
   });
 
   it('a TLS failure is unreachable too', () => {
-    const tls = new FetchError(`request to ${SERVER}/api failed, reason: self-signed certificate`, 'system', { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' } as NodeJS.ErrnoException);
+    const tls = new ApiUnreachableError('DEPTH_ZERO_SELF_SIGNED_CERT: self-signed certificate', false);
     assert.ok(toBgswitchError(tls, context) instanceof ClusterUnreachableError);
   });
 
   it('our request timeout says so', () => {
-    const error = toBgswitchError(new AbortError('The operation was aborted.'), context);
+    const error = toBgswitchError(new ApiUnreachableError('no answer within 15000 ms', true), context);
     assert.ok(error instanceof ClusterUnreachableError);
     assert.match(error.message, /no answer before the request timeout/);
   });

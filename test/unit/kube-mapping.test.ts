@@ -1,21 +1,19 @@
 /**
- * Pure mappings between client-node objects and the port types, including what client-node's own
- * serializer puts on the wire for Lease and Event times (the API server wants 6 fractional digits).
+ * Pure mappings between API objects and the port types, including what goes on the wire for Lease
+ * and Event times (the API server wants 6 fractional digits).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Lease, V1Pod } from '@kubernetes/client-node';
-// The serializer the generated API runs every request body through (not re-exported at the top level).
-import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import {
   auditEventBody,
-  byPodName,
   labelSelectorString,
   leaseSnapshot,
   leaseSpec,
   podInfoFromPod,
   timeFromApi,
 } from '../../src/kube/mapping.js';
+import { byPodName } from '../../src/core/fleet.js';
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
 
@@ -85,7 +83,7 @@ describe('Lease times', () => {
   };
 
   it('go on the wire as RFC 3339 with microseconds', () => {
-    const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize({ spec: leaseSpec(write) }, 'V1Lease', ''))) as { spec: Record<string, unknown> };
+    const wire = JSON.parse(JSON.stringify({ spec: leaseSpec(write) })) as { spec: Record<string, unknown> };
     assert.equal(wire.spec['acquireTime'], '2024-01-02T03:04:05.123000Z');
     assert.equal(wire.spec['renewTime'], '2024-01-02T03:04:06.500000Z');
     assert.match(String(wire.spec['renewTime']), MICRO_TIME);
@@ -93,9 +91,9 @@ describe('Lease times', () => {
     assert.equal(wire.spec['leaseTransitions'], 4);
   });
 
-  it('come back as Dates from the strings client-node leaves them as', () => {
+  it('come back as Dates from the strings the API server sends', () => {
     const fromServer = { metadata: { name: 'bg-consumer-active-lease', resourceVersion: '77' }, spec: { holderIdentity: 'green', leaseDurationSeconds: 30, renewTime: '2024-01-02T03:04:06.654321Z' } };
-    const lease = ObjectSerializer.deserialize(fromServer, 'V1Lease', '') as V1Lease;
+    const lease = fromServer as unknown as V1Lease;
     assert.deepEqual(leaseSnapshot(lease, 'bg-consumer-active-lease'), {
       name: 'bg-consumer-active-lease',
       resourceVersion: '77',
@@ -129,7 +127,7 @@ describe('audit Event', () => {
     assert.equal(event.reportingInstance, 'alice@laptop');
     assert.equal(event.action, 'SwitchSucceeded');
     assert.equal(event.count, 1);
-    const wire = JSON.parse(JSON.stringify(ObjectSerializer.serialize(event, 'CoreV1Event', ''))) as Record<string, unknown>;
+    const wire = JSON.parse(JSON.stringify(event)) as Record<string, unknown>;
     assert.equal(wire['eventTime'], '2024-03-04T05:06:07.890000Z');
     assert.equal(wire['firstTimestamp'], '2024-03-04T05:06:07.890Z');
   });

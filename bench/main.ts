@@ -1,0 +1,304 @@
+/**
+ * `npm run bench`: how fast bgswitch is in the lab, against the floor measured in the same run.
+ *
+ * Takes the machine-wide lab lock for its whole run (re-running itself under `flock`), brings the
+ * lab up, and for each size (pods per colour, default 3, 10, 30) scales both StatefulSets, then runs
+ * N switches each way `--via direct` and `--via proxy` with `--no-kafka`, `status` and `--help`,
+ * and (when the lab broker answers) N switches with the Kafka hand-off. Prints, and writes into
+ * docs/performance.md between its markers, medians and spread of whole-process time, each phase,
+ * the gap from the consumers' transition logs, the floor (API and pod round trips times the
+ * sequential round trips a switch needs) and every figure as a ratio to it; plus the consumers'
+ * and sidecars' RSS and CPU from /proc. Leaves the lab down. Asserts nothing: speed is measured.
+ *
+ * Options (environment): BENCH_SIZES=3,10,30  BENCH_RUNS=3  BENCH_KEEP_LAB=1 (leave the lab up).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { labDown, labUp } from '../lab/control.js';
+import { loadKubeAccess } from '../src/kube/access.js';
+import { ApiServerClient } from '../src/kube/rest.js';
+import { DirectTransport, ProxyTransport, type PodTransport } from '../src/pods/transport.js';
+import type { PodInfo } from '../src/core/ports.js';
+import { kafkaBootstrap } from '../test/support/kafka.js';
+import {
+  adminConfig,
+  analyzeWindow,
+  bgswitch,
+  containerPid,
+  namespace,
+  paths,
+  repoRoot,
+  runProcess,
+  status,
+  waitFor,
+  type ContainerName,
+} from '../test/support/lab.js';
+
+const LOCK = '/tmp/bgswitch-lab.lock';
+const SIZES = (process.env.BENCH_SIZES ?? '3,10,30').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const FLOOR_SAMPLES = 30;
+/**
+ * The sequential round trips a switch cannot do without, each step's calls made in parallel:
+ * preflight (reads + permission review, then the pod list behind the Service), lock, two
+ * desired-state writes, the record; and on the pods: observe, pause, verify paused, resume, verify active.
+ */
+const NEEDED_API_ROUND_TRIPS = 6;
+const NEEDED_POD_ROUND_TRIPS = 5;
+const DOC = join(repoRoot, 'docs', 'performance.md');
+const BEGIN = '<!-- bench:begin (written by `npm run bench`) -->';
+const END = '<!-- bench:end -->';
+
+if (process.env.BGSWITCH_LAB_LOCKED !== '1') {
+  process.stderr.write(`bench: waiting for the lab lock ${LOCK}\n`);
+  const held = spawnSync('flock', [LOCK, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BGSWITCH_LAB_LOCKED: '1' } });
+  process.exit(held.status ?? 1);
+}
+
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  const median = n === 0 ? NaN : n % 2 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  return { median, min: sorted[0] ?? NaN, max: sorted[n - 1] ?? NaN, n };
+}
+
+const ms = (value: number) => (Number.isFinite(value) ? (value >= 100 ? value.toFixed(0) : value.toFixed(1)) : '–');
+const rows: string[][] = [];
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+/** One table row; `unit` is part of every figure's cell, milliseconds unless said. */
+function row(size: string, figure: string, values: number[], floor?: number, unit = 'ms'): void {
+  const s = spread(values);
+  const ratio = floor && Number.isFinite(s.median) ? `${(s.median / floor).toFixed(1)}x` : '';
+  rows.push([size, figure, `${ms(s.median)} ${unit}`, `${ms(s.min)}–${ms(s.max)} ${unit}`, String(s.n), ratio]);
+  log(`${size.padEnd(5)} ${figure.padEnd(48)} median ${ms(s.median).padStart(6)} ${unit}  (${ms(s.min)}–${ms(s.max)}, n=${s.n}) ${ratio}`);
+}
+
+async function timed(run: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+async function samples(count: number, run: () => Promise<unknown>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) times.push(await timed(run));
+  return times;
+}
+
+/** Raw round trips with a warm keep-alive connection, as the CLI's own clients make them. */
+async function measureFloor(pod: PodInfo): Promise<{ apiGet: number; apiWrite: number; podDirect: number; podProxy: number }> {
+  const { credentials } = loadKubeAccess({ kubeconfig: paths.operatorKubeconfig, env: {} });
+  const api = new ApiServerClient(credentials, 10_000);
+  const configMap = `/api/v1/namespaces/${namespace}/configmaps/kafka-consumer-active-version`;
+  const transports: PodTransport[] = [new DirectTransport(10_000, undefined, {}), new ProxyTransport(credentials, namespace, 10_000)];
+  try {
+    const current = await api.json<{ metadata: Record<string, unknown> }>('GET', configMap);
+    const apiGet = await samples(FLOOR_SAMPLES, () => api.json('GET', configMap));
+    // A write that changes nothing (the same object back) still goes through admission and etcd.
+    let body = current;
+    const apiWrite = await samples(FLOOR_SAMPLES, async () => (body = await api.json('PUT', configMap, { body })));
+    const podTimes: number[][] = [];
+    for (const transport of transports) {
+      await transport.send({ pod, port: 8080, method: 'GET', path: '/lifecycle/status' });
+      podTimes.push(await samples(FLOOR_SAMPLES, () => transport.send({ pod, port: 8080, method: 'GET', path: '/lifecycle/status' })));
+    }
+    return { apiGet: spread(apiGet).median, apiWrite: spread(apiWrite).median, podDirect: spread(podTimes[0]!).median, podProxy: spread(podTimes[1]!).median };
+  } finally {
+    await Promise.all([api.close(), ...transports.map((transport) => transport.close())]);
+  }
+}
+
+async function scale(replicas: number): Promise<void> {
+  const apps = adminConfig().makeApiClient(AppsV1Api);
+  for (const color of ['blue', 'green']) {
+    await apps.patchNamespacedStatefulSetScale({ name: `consumer-${color}`, namespace, body: { spec: { replicas } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  }
+  await waitFor(
+    `${replicas} ready pods per colour with reachable sidecars`,
+    async () => {
+      const view = await status(['--no-kafka']);
+      const ready = view.pods.filter((pod) => pod.ready && pod.sidecar.reachable && pod.actual !== 'UNKNOWN');
+      return view.pods.length === 2 * replicas && ready.length === 2 * replicas;
+    },
+    15 * 60_000,
+  );
+}
+
+interface SwitchJson {
+  durationMs: number;
+  phases: Array<{ name: string; durationMs: number }>;
+  kafka?: { handoffWaitMs?: number };
+}
+
+/** One switch as a user runs it; returns whole-process time, its report and the gap in its window. */
+async function oneSwitch(to: 'blue' | 'green', extra: string[], env: Record<string, string> = {}): Promise<{ wall: number; report: SwitchJson; gap: number }> {
+  const from = Date.now();
+  const start = performance.now();
+  const result = await bgswitch(['switch', to, '--yes', '-o', 'json', ...extra], { env, timeoutMs: 180_000 });
+  const wall = performance.now() - start;
+  if (result.code !== 0) throw new Error(`switch ${to} ${extra.join(' ')} failed (${result.code}): ${result.stderr}`);
+  const report = JSON.parse(result.stdout) as SwitchJson;
+  // The consumers write their transition records as they happen; the window closes after the process.
+  const analysis = analyzeWindow(from, Date.now());
+  return { wall, report, gap: analysis.gaps.reduce((sum, gap) => sum + gap.durationMs, 0) };
+}
+
+async function switches(size: string, label: string, extra: string[], floorMs: number, env: Record<string, string> = {}): Promise<void> {
+  const walls: number[] = [];
+  const protocol: number[] = [];
+  const gaps: number[] = [];
+  const handoffs: number[] = [];
+  const phases = new Map<string, number[]>();
+  for (let i = 0; i < RUNS; i++) {
+    for (const to of ['green', 'blue'] as const) {
+      const { wall, report, gap } = await oneSwitch(to, extra, env);
+      walls.push(wall);
+      protocol.push(report.durationMs);
+      gaps.push(gap);
+      if (report.kafka?.handoffWaitMs !== undefined) handoffs.push(report.kafka.handoffWaitMs);
+      for (const phase of report.phases) phases.set(phase.name, [...(phases.get(phase.name) ?? []), phase.durationMs]);
+    }
+  }
+  row(size, `switch ${label}: whole process`, walls, floorMs);
+  row(size, `switch ${label}: protocol (durationMs)`, protocol, floorMs);
+  for (const [name, values] of phases) row(size, `↳ phase ${name}`, values);
+  row(size, `switch ${label}: gap (no pod ACTIVE)`, gaps);
+  if (handoffs.length > 0) row(size, `switch ${label}: Kafka hand-off wait`, handoffs);
+}
+
+/** RSS (MiB) and CPU seconds of every container process of one kind, from /proc. */
+function processUsage(container: ContainerName, pods: string[]): { rss: number[]; cpu: number[] } {
+  const ticks = 100; // USER_HZ on Linux
+  const rss: number[] = [];
+  const cpu: number[] = [];
+  for (const pod of pods) {
+    const pid = containerPid(pod, container);
+    if (pid === undefined) continue;
+    try {
+      const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      rss.push(rssKb / 1024);
+      cpu.push((Number(fields[11]) + Number(fields[12])) / ticks);
+    } catch {
+      // the process ended between the pid check and the read
+    }
+  }
+  return { rss, cpu };
+}
+
+async function idleCpu(container: ContainerName, pods: string[], windowMs: number): Promise<number[]> {
+  const before = processUsage(container, pods).cpu;
+  await new Promise((resolve) => setTimeout(resolve, windowMs));
+  const after = processUsage(container, pods).cpu;
+  return after.map((seconds, i) => ((seconds - (before[i] ?? seconds)) * 1000 * 100) / windowMs);
+}
+
+function kafkaAnswers(): Promise<boolean> {
+  const [host, port] = kafkaBootstrap.split(':');
+  return new Promise((resolve) => {
+    const socket = connect({ host: host!, port: Number(port), timeout: 1000 }, () => (socket.destroy(), resolve(true)));
+    socket.on('error', () => resolve(false));
+    socket.on('timeout', () => (socket.destroy(), resolve(false)));
+  });
+}
+
+function writeDoc(started: Date, finished: Date): void {
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the end`;
+  const table = [
+    '| pods/colour | figure | median | min–max | n | × floor |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((cells) => `| ${cells.join(' | ')} |`),
+  ].join('\n');
+  const section = [
+    BEGIN,
+    `Run ${started.toISOString()} – ${finished.toISOString()} on ${machine}; ${RUNS} switches each way per row.`,
+    'The machine was shared with other builds and tests while this ran, so absolute times are inflated and noisy; the ratios to the floor of the same run are the figures to compare.',
+    '',
+    table,
+    END,
+  ].join('\n');
+  const current = readFileSync(DOC, 'utf8');
+  const begin = current.indexOf(BEGIN);
+  const end = current.indexOf(END);
+  writeFileSync(DOC, begin >= 0 && end > begin ? current.slice(0, begin) + section + current.slice(end + END.length) : `${current.trimEnd()}\n\n${section}\n`);
+  log(`wrote ${DOC}`);
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  log('bringing the lab up');
+  try {
+    await labUp({ repoRoot, report: (line) => log(`[lab] ${line}`) });
+    const bin = join(repoRoot, 'bin', 'bgswitch.js');
+    row('–', 'bgswitch --help: whole process', await samples(10, () => runProcess(process.execPath, [bin, '--help'])));
+    row('–', 'node -e 0 (the process floor)', await samples(10, () => runProcess(process.execPath, ['-e', '0'])));
+    row('–', 'node: import @kubernetes/client-node alone', await samples(5, () => runProcess(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node')"])));
+    const withKafka = await kafkaAnswers();
+    log(withKafka ? `the lab broker answers at ${kafkaBootstrap}: the hand-off is measured too` : `no broker at ${kafkaBootstrap}: the hand-off is not measured`);
+    for (const size of SIZES) {
+      const label = String(size);
+      log(`scaling both StatefulSets to ${size}`);
+      await scale(size);
+      // Brings the new pods' desired state in line; not measured.
+      await oneSwitch('blue', ['--via', 'direct', '--no-kafka']);
+      const view = await status(['--no-kafka']);
+      const sample = view.pods[0]!.name;
+      const floor = await measureFloor({ name: sample, color: 'blue', ip: await podAddress(sample), phase: 'Running', ready: true, restarts: 0, terminating: false });
+      const apiRoundTrip = (floor.apiGet + floor.apiWrite) / 2;
+      const floors = {
+        direct: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podDirect,
+        proxy: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podProxy,
+      };
+      row(label, `floor: API GET round trip (median of ${FLOOR_SAMPLES})`, [floor.apiGet]);
+      row(label, `floor: API write (PUT) round trip (median of ${FLOOR_SAMPLES})`, [floor.apiWrite]);
+      row(label, `floor: pod round trip, direct (median of ${FLOOR_SAMPLES})`, [floor.podDirect]);
+      row(label, `floor: pod round trip, via the API server proxy (median of ${FLOOR_SAMPLES})`, [floor.podProxy]);
+      row(label, `floor of a switch, direct (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.direct]);
+      row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.proxy]);
+      await switches(label, '--via direct', ['--via', 'direct', '--no-kafka'], floors.direct);
+      await switches(label, '--via proxy', ['--via', 'proxy', '--no-kafka'], floors.proxy);
+      if (withKafka) {
+        // Reported, not fatal: the orchestration figures above do not depend on it.
+        await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, { KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap, KAFKA_GROUP: 'bg-consumer' }).catch((error: unknown) => {
+          log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
+          rows.push([label, 'switch --via direct, Kafka', 'failed', '', '', '']);
+        });
+      }
+      // status: its reads in parallel, the pod list behind the Service, then every pod at once.
+      row(label, 'status: whole process', await samples(RUNS * 2, () => bgswitch(['status', '--no-kafka'])), 2 * apiRoundTrip + floor.podProxy);
+      const pods = view.pods.map((pod) => pod.name);
+      for (const container of ['consumer', 'switch-sidecar'] as const) {
+        const usage = processUsage(container, pods);
+        row(label, `${container} RSS, per process`, usage.rss, undefined, 'MiB');
+        row(label, `${container} idle CPU over 10 s, per process`, await idleCpu(container, pods, 10_000), undefined, '% of a core');
+      }
+    }
+  } finally {
+    if (rows.length > 0) writeDoc(started, new Date());
+    if (process.env.BENCH_KEEP_LAB !== '1') {
+      log('taking the lab down');
+      await labDown({ repoRoot, report: (line) => log(`[lab] ${line}`) });
+    }
+  }
+}
+
+/** The pod IP from the API server (the admin's view), for the direct floor. */
+async function podAddress(name: string): Promise<string> {
+  const pod = await adminConfig().makeApiClient(CoreV1Api).readNamespacedPod({ name, namespace });
+  if (!pod.status?.podIP) throw new Error(`${name} has no IP`);
+  return pod.status.podIP;
+}
+
+await main();

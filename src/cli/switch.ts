@@ -6,6 +6,7 @@ import { BgswitchError, ExitCode, UsageError } from '../core/errors.js';
 import type { OperationKind } from '../core/operation.js';
 import type { KafkaGroup } from '../core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../core/switch.js';
+import { switchWording } from '../render/switch-wording.js';
 import type { CliIO } from '../render/io.js';
 import { createProgress } from '../render/progress.js';
 import { createStyle } from '../render/style.js';
@@ -142,6 +143,7 @@ async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: C
         actor: runtime.actor,
         newId: () => `${Date.now().toString(36)}-${runtime.holder.slice(-6)}`,
         emit: progress.sink,
+        wording: switchWording,
         signal: aborter.signal,
         kafka,
       },

@@ -3,6 +3,7 @@
  * real cluster; tests implement them in memory. Nothing here imports Kubernetes, HTTP or terminal code.
  */
 import type { Color, DesiredEntry, Fault, Lifecycle } from '../shared/model.js';
+import type { PodObservation, PodState } from './fleet.js';
 
 export interface ConfigMapSnapshot {
   name: string;
@@ -179,3 +180,39 @@ export interface KafkaGroup {
   /** The log-end offset of every partition of these topics. */
   endOffsets(topics: string[]): Promise<KafkaPartitionOffset[]>;
 }
+
+/**
+ * How a switch words its dry-run plan and what a failure leaves behind: the protocol decides what
+ * to say, src/render/switch-wording.ts says it.
+ */
+export interface SwitchWording {
+  plan(plan: SwitchPlan): string[];
+  leftovers(leftovers: SwitchLeftovers): string[];
+}
+
+/** What a dry run would do, step by step. */
+export interface SwitchPlan {
+  from: Color;
+  to: Color;
+  names: ObjectNames;
+  holder: string;
+  leaseDurationMs: number;
+  /** The generation the first desired-state write would have. */
+  nextGeneration: number;
+  pods: Record<Color, string[]>;
+  drainTimeoutMs: number;
+  verifyTimeoutMs: number;
+  soakMs: number;
+  maxLag?: number | undefined;
+  /** With Kafka: the group and the topics seen so far. */
+  kafka?: { groupId: string; topics: string[] } | undefined;
+}
+
+/** What a failed switch leaves behind, for the operator to act on. */
+export type SwitchLeftovers =
+  | { kind: 'nothing-changed' }
+  /** Where every pod is now; `retry` names the colours a next switch could target. */
+  | { kind: 'fleet'; observations: PodObservation[]; retry: [Color, Color] }
+  /** The fleet could not be observed: the error and the states last seen. */
+  | { kind: 'unobserved'; error: string; lastSeen: Array<[pod: string, state: PodState]> }
+  | { kind: 'unrecorded'; error: string };

@@ -23,6 +23,7 @@
 import { BgswitchError, PodUnreachableError } from '../../src/core/errors.js';
 import type { PodAgent, PodInfo } from '../../src/core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../../src/core/switch.js';
+import { switchWording } from '../../src/render/switch-wording.js';
 import type { OperationKind } from '../../src/core/operation.js';
 import { GENERATION_ANNOTATION, encodeEntry } from '../../src/shared/desired-state.js';
 import { COLORS, type Color, type Lifecycle } from '../../src/shared/model.js';
@@ -222,6 +223,7 @@ export class ModelWorld {
       actor: ACTOR,
       newId: () => `cli-${index}-op-${++ids}`,
       emit: (event: ProgressEvent) => void progress.push(event),
+      wording: switchWording,
     };
     const frozen = killable(base);
     const run: CliRun = {

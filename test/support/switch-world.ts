@@ -10,6 +10,7 @@ import { parseHistory, HISTORY_KEY, type HistoryEntry } from '../../src/core/his
 import type { Clock, Cluster, ObjectNames, PodAgent } from '../../src/core/ports.js';
 import { decodeDesiredState, type DesiredState } from '../../src/core/state-store.js';
 import type { SwitchContext, SwitchRequest } from '../../src/core/switch.js';
+import { switchWording } from '../../src/render/switch-wording.js';
 import { encodeEntry, GENERATION_ANNOTATION, OPERATION_ANNOTATION } from '../../src/shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type Fault } from '../../src/shared/model.js';
 import { DEFAULT_NAMES } from '../../src/core/names.js';
@@ -78,6 +79,7 @@ export class SwitchWorld {
       actor: ACTOR,
       newId: () => `op-${++this.ids}`,
       emit: (event) => this.progress.push(event),
+      wording: switchWording,
       ...overrides,
     };
   }

@@ -21,8 +21,8 @@
  * in-flight batch cannot finish (so a pause stays DRAINING) until the fault is cleared.
  * Not a Kafka client; no partitions, no rebalancing.
  */
-import type { LifecycleChange, LifecycleStatus } from '../src/core/ports.js';
-import { OperationError, UsageError } from '../src/core/errors.js';
+import type { LifecycleChange, LifecycleStatus } from '../src/shared/pod-api.js';
+import { OperationError, UsageError } from '../src/shared/errors.js';
 import { NO_FAULT, type Fault, type Lifecycle } from '../src/shared/model.js';
 import type { LifecycleRecord } from './transitions.js';
 

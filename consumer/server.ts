@@ -10,7 +10,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UsageError } from '../src/core/errors.js';
+import { UsageError } from '../src/shared/errors.js';
 import type { Fault } from '../src/shared/model.js';
 import { ConsumerEngine, ShuttingDownError } from './engine.js';
 

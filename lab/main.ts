@@ -3,7 +3,7 @@
  * The only place of the lab that prints; everything else lives in lab/control.ts.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { BgswitchError, ExitCode } from '../src/core/errors.js';
+import { BgswitchError, ExitCode } from '../src/shared/errors.js';
 import { labBuild, labDown, labStatus, labUp, type LabOptions, type LabStatus } from './control.js';
 import { DEFAULT_K8S_VERSION } from './paths.js';
 

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { BgswitchError, ExitCode } from '../src/core/errors.js';
+import { BgswitchError, ExitCode } from '../src/shared/errors.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -6,7 +6,7 @@
  * Tested against the lab's real API server, not in unit tests.
  */
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { errorMessage, OperationError } from '../src/core/errors.js';
+import { errorMessage, OperationError } from '../src/shared/errors.js';
 import type { StateDataSource } from './reconciler.js';
 
 /** The in-cluster credentials: KUBERNETES_SERVICE_HOST/PORT and the mounted service-account token. */

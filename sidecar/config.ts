@@ -3,7 +3,7 @@
  * is collected and reported in one UsageError, so a misconfigured pod says everything at once;
  * main.ts turns it into exit code 2. Nothing here touches the file system or the network.
  */
-import { UsageError } from '../src/core/errors.js';
+import { UsageError } from '../src/shared/errors.js';
 import { isColor, type Color } from '../src/shared/model.js';
 
 export interface SidecarConfig {

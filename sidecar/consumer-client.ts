@@ -4,7 +4,7 @@
  * fields, is an error, never guessed at. Failures throw PodUnreachableError.
  */
 import { Agent, request } from 'undici';
-import { errorMessage, PodUnreachableError } from '../src/core/errors.js';
+import { errorMessage, PodUnreachableError } from '../src/shared/errors.js';
 import { isLifecycle, type Fault, type Lifecycle } from '../src/shared/model.js';
 import type { ConsumerPort } from './reconciler.js';
 

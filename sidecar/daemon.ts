@@ -5,11 +5,11 @@
  * pushes refused, wait for in-flight requests and the running reconcile, stop the loop, close the
  * server and the consumer client. Shutdown never pauses or resumes the consumer.
  */
-import { errorMessage } from '../src/core/errors.js';
+import { errorMessage } from '../src/shared/errors.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { systemClock } from '../src/core/clock.js';
-import type { Clock } from '../src/core/ports.js';
+import { systemClock } from '../src/shared/clock.js';
+import type { Clock } from '../src/shared/clock.js';
 import type { SidecarConfig } from './config.js';
 import { HttpConsumerClient } from './consumer-client.js';
 import { FileGenerationStore } from './generation-store.js';

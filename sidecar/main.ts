@@ -3,7 +3,7 @@
  * (sidecar/config.ts). Exit codes: 2 invalid env, 0 after a graceful SIGTERM/SIGINT, 1 on a
  * failure to start or to stop.
  */
-import { errorMessage, UsageError } from '../src/core/errors.js';
+import { errorMessage, UsageError } from '../src/shared/errors.js';
 import { ApiStateConfigMap, inClusterKubeConfig } from './api-source.js';
 import { loadConfig, type SidecarConfig } from './config.js';
 import { startSidecar } from './daemon.js';

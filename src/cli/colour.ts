@@ -1,4 +1,4 @@
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import { isColor, type Color } from '../shared/model.js';
 
 export function parseColour(raw: string, what = 'colour'): Color {

@@ -2,7 +2,7 @@
  * `bgswitch switch <colour>` (and, through runSwitchFlow, `bgswitch rollback`): parses and checks
  * every flag, asks for confirmation, runs the protocol with live progress, prints the report.
  */
-import { BgswitchError, ExitCode, UsageError } from '../core/errors.js';
+import { BgswitchError, ExitCode, UsageError } from '../shared/errors.js';
 import type { OperationKind } from '../core/operation.js';
 import type { KafkaGroup } from '../core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../core/switch.js';

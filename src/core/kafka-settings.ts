@@ -4,7 +4,7 @@
  * active-version ConfigMap (written by `bgswitch init --kafka-bootstrap ... --kafka-group ...`), in
  * that order of precedence, and off with `--no-kafka` or when none of them names a broker.
  */
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 export const KAFKA_BOOTSTRAP_KEY = 'kafkaBootstrapServers';
 export const KAFKA_GROUP_KEY = 'kafkaGroup';

@@ -23,8 +23,10 @@
  *  3. Otherwise replace it holding us, passing the resourceVersion read in 1 (409 = lost the race).
  */
 import { isColor, type Color } from '../shared/model.js';
-import { ConflictError, OperationError, RefusedError } from './errors.js';
-import type { Clock, Cluster, LeaseSnapshot, LeaseWrite } from './ports.js';
+import { ConflictError, RefusedError } from './errors.js';
+import { OperationError } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
+import type { Cluster, LeaseSnapshot, LeaseWrite } from './ports.js';
 
 export interface LockOptions {
   /** Lease duration while switching (ms, whole seconds on the wire). Default 15 000. */

@@ -4,7 +4,8 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { otherColor, type Color } from '../shared/model.js';
-import { errorMessage, KafkaUnavailableError, RefusedError } from './errors.js';
+import { errorMessage } from '../shared/errors.js';
+import { KafkaUnavailableError, RefusedError } from './errors.js';
 import { certainlyIdle, describeStates, mayBeConsuming, type PodObservation } from './fleet.js';
 import { describeStranded, strandedMembers, type GroupView } from './kafka-group.js';
 import { leaseBlocks } from './lease.js';

@@ -3,7 +3,8 @@
  * signed pushes to the sidecars (L2) that fence them against stale files, in the background.
  */
 import { resolveEntry } from '../shared/desired-state.js';
-import { errorMessage, NoPushKeyError } from './errors.js';
+import { errorMessage } from '../shared/errors.js';
+import { NoPushKeyError } from './errors.js';
 import type { PodInfo } from './ports.js';
 import type { DesiredState } from './state-store.js';
 import type { SwitchSession } from './switch-session.js';

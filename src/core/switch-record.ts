@@ -3,7 +3,7 @@
  * ConfigMap and its history, the operation record, a Kubernetes Event) and the Lease handed back.
  */
 import type { Color } from '../shared/model.js';
-import { errorMessage, OperationError } from './errors.js';
+import { errorMessage, OperationError } from '../shared/errors.js';
 import { appendHistory, HISTORY_KEY, type HistoryEntry, type SwitchOutcome } from './history.js';
 import type { AuditEvent } from './ports.js';
 import { retryOnConflict } from './state-store.js';

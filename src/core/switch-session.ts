@@ -4,7 +4,8 @@
  * pods, read the consumer group, time a phase and tell the operator.
  */
 import { otherColor, type Color } from '../shared/model.js';
-import { errorMessage, KafkaUnavailableError } from './errors.js';
+import { errorMessage } from '../shared/errors.js';
+import { KafkaUnavailableError } from './errors.js';
 import { phaseLabel, type PhaseName, type PhaseRef, type ProgressEvent, type ProgressEventInput } from './events.js';
 import { listFleet, observePods, type PodObservation, type PodState } from './fleet.js';
 import type { KafkaHandoff, PhaseTiming } from './history.js';

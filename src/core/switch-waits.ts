@@ -4,7 +4,7 @@
  * wrong at the deadline.
  */
 import type { Color } from '../shared/model.js';
-import { OperationError } from './errors.js';
+import { OperationError } from '../shared/errors.js';
 import { certainlyIdle, describeStates, type PodObservation } from './fleet.js';
 import { committedOffsetsOf, describePartitions, membersOfColor, partitionsNotHeldBy, type GroupMemberView, type GroupView } from './kafka-group.js';
 import { pollUntil } from './poll.js';

@@ -31,13 +31,14 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import type { Color, DesiredEntry, DesiredLifecycle } from '../shared/model.js';
-import { errorMessage } from './errors.js';
+import { errorMessage } from '../shared/errors.js';
 import { phaseLabel, type PhaseName, type ProgressSink } from './events.js';
 import { listFleet, type PodObservation, type PodState } from './fleet.js';
 import type { KafkaHandoff, PhaseTiming, SwitchOutcome } from './history.js';
 import { LeaseLostError } from './lease.js';
 import type { OperationKind } from './operation.js';
-import type { Clock, Cluster, KafkaGroup, ObjectNames, PodAgent, PodInfo, SwitchLeftovers, SwitchWording } from './ports.js';
+import type { Clock } from '../shared/clock.js';
+import type { Cluster, KafkaGroup, ObjectNames, PodAgent, PodInfo, SwitchLeftovers, SwitchWording } from './ports.js';
 import type { DesiredState } from './state-store.js';
 import { handLeaseBack, preflight, type Preflight } from './switch-preflight.js';
 import { PushQueues } from './switch-pushes.js';

@@ -19,7 +19,7 @@ import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import { DEFAULT_NAMES } from '../core/names.js';
 import { currentServer, impersonateGroups, proxyFromEnv } from './credentials.js';
 

@@ -23,17 +23,7 @@ import {
   type V1ObjectMeta,
 } from '@kubernetes/client-node';
 import { ConflictError, RefusedError } from '../core/errors.js';
-import type {
-  AuditEvent,
-  Cluster,
-  ConfigMapSnapshot,
-  ConfigMapWrite,
-  LeaseSnapshot,
-  LeaseWrite,
-  ObjectNames,
-  PermissionCheck,
-  PodInfo,
-} from '../core/ports.js';
+import type { AuditEvent, Cluster, ConfigMapSnapshot, ConfigMapWrite, LeaseSnapshot, LeaseWrite, ObjectNames, PermissionCheck, PodInfo } from '../core/ports.js';
 import type { Color } from '../shared/model.js';
 import { pushKeyFromText } from '../shared/push-signature.js';
 import { currentServer } from './credentials.js';

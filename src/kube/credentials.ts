@@ -15,7 +15,7 @@ import type { RequestOptions } from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -7,14 +7,8 @@
  * means "absent" — callers check isNotFound() first.
  */
 import { ApiException } from '@kubernetes/client-node';
-import {
-  BgswitchError,
-  ClusterUnreachableError,
-  ConflictError,
-  ForbiddenError,
-  OperationError,
-  RefusedError,
-} from '../core/errors.js';
+import { BgswitchError, OperationError } from '../shared/errors.js';
+import { ClusterUnreachableError, ConflictError, ForbiddenError, RefusedError } from '../core/errors.js';
 
 /** What was being attempted, in RBAC terms, so a 403 can name exactly the missing permission. */
 export interface KubeCallContext {

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Pushgateway, Registry } from 'prom-client';
 import type { SwitchReport } from '../core/switch.js';
-import { OperationError } from '../core/errors.js';
+import { OperationError } from '../shared/errors.js';
 import { mayConsume } from '../shared/model.js';
 
 export function switchRegistry(report: SwitchReport, namespace: string): Registry {

@@ -5,7 +5,7 @@
  * right type; otherwise the error says which field is wrong. The lifecycle field is `state`
  * (the original implementation read `status` and so never saw a state at all).
  */
-import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../core/ports.js';
+import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../shared/pod-api.js';
 import { parseEntry, type ParseResult } from '../shared/desired-state.js';
 import { isLifecycle, type Fault } from '../shared/model.js';
 

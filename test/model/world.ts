@@ -20,7 +20,7 @@
  * may still be applied, like requests already on the wire.
  * Not modelled: scaling, pods without IP, Kubernetes readiness, faults, clock skew between machines.
  */
-import { BgswitchError, PodUnreachableError } from '../../src/core/errors.js';
+import { BgswitchError, PodUnreachableError } from '../../src/shared/errors.js';
 import type { PodAgent, PodInfo } from '../../src/core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../../src/core/switch.js';
 import { switchWording } from '../../src/render/switch-wording.js';

@@ -17,8 +17,10 @@
  * effect, readiness false, a drain that never ends, an outside actor setting a state (setState), and
  * onCall hooks that run before any call is answered (to act at an exact point of the protocol).
  */
-import { PodUnreachableError } from '../../src/core/errors.js';
-import type { Clock, LifecycleChange, LifecycleStatus, PodAgent, PodInfo, SidecarStatus } from '../../src/core/ports.js';
+import { PodUnreachableError } from '../../src/shared/errors.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../../src/shared/pod-api.js';
+import type { PodAgent, PodInfo } from '../../src/core/ports.js';
 import { LIFECYCLES, NO_FAULT, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../../src/shared/model.js';
 import type { Journal } from './journal.js';
 

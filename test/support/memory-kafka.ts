@@ -9,7 +9,8 @@
  * onRead hooks that run before every describe (to move offsets as a test's time passes).
  */
 import { KafkaUnavailableError } from '../../src/core/errors.js';
-import type { Clock, KafkaGroup, KafkaGroupMember, KafkaPartitionOffset } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { KafkaGroup, KafkaGroupMember, KafkaPartitionOffset } from '../../src/core/ports.js';
 import type { MemoryFleet } from './memory-fleet.js';
 
 export interface MemoryKafkaOptions {

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import type { ProgressEvent } from '../../src/core/events.js';
 import { parseHistory, HISTORY_KEY, type HistoryEntry } from '../../src/core/history.js';
-import type { Clock, Cluster, ObjectNames, PodAgent } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { Cluster, ObjectNames, PodAgent } from '../../src/core/ports.js';
 import { decodeDesiredState, type DesiredState } from '../../src/core/state-store.js';
 import type { SwitchContext, SwitchRequest } from '../../src/core/switch.js';
 import { switchWording } from '../../src/render/switch-wording.js';

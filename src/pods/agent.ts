@@ -19,7 +19,7 @@ import type { Clock } from '../shared/clock.js';
 import { DEFAULT_LIFECYCLE_PORT, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SIDECAR_PORT } from '../shared/defaults.js';
 import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../shared/pod-api.js';
 import type { PermissionCheck, PodAgent, PodInfo } from '../core/ports.js';
-import type { ParseResult } from '../shared/desired-state.js';
+import type { ParseResult } from '../shared/validation.js';
 import type { DesiredEntry, Fault } from '../shared/model.js';
 import { signPush } from '../shared/push-signature.js';
 import { apiServerCredentials } from '../kube/credentials.js';

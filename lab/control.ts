@@ -9,21 +9,36 @@
  * every time; the product CLI runs only while the cluster is not yet initialised / activated.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, VersionApi } from '@kubernetes/client-node';
 import { OperationError, UsageError } from '../src/shared/errors.js';
 import { applyManifests, kustomizeBuild } from './apply.js';
+import { kubeBuildProgress } from './control-plane/build-progress.js';
 import { adminClient, kubeConfigFrom } from './control-plane/clients.js';
 import { kubeletScript, labComponents, type LabComponent } from './control-plane/components.js';
 import { writeKubeconfig } from './control-plane/kubeconfig.js';
 import { assertStillRunning, inspectProcess, isAlive, startProcess, stopProcess } from './control-plane/process.js';
 import { describeError, waitFor } from './control-plane/wait.js';
 import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady, waitForSidecarPushKeys } from './control-plane/workload.js';
+import { LAB_TOPICS, ensureTopics, kafkaLibsCached, resolveKafkaLibs } from './kafka/broker.js';
+import { stopBackgroundProduction } from './kafka/commands.js';
 import { ensureLabBridge, removeLabNetwork } from './kubelet/network.js';
-import { API_SERVER_URL, DEFAULT_K8S_VERSION, WORKLOAD_NAMESPACE, binaryCacheDir, findRepoRoot, labPaths, type Component, type LabPaths } from './paths.js';
+import {
+  API_SERVER_URL,
+  DEFAULT_K8S_VERSION,
+  KAFKA_VERSION,
+  LAB_KAFKA_BOOTSTRAP,
+  WORKLOAD_NAMESPACE,
+  binaryCacheDir,
+  findRepoRoot,
+  labPaths,
+  type Component,
+  type LabPaths,
+} from './paths.js';
 import { ensurePki, pkiFiles, type LabPki } from './pki.js';
-import { checkPrerequisites, locateEtcd } from './prereqs.js';
+import { checkPrerequisites, locateEtcd, locateJava, type FoundTools } from './prereqs.js';
+import { trackProgress, type ProgressSink } from './progress.js';
 
 export { labPaths } from './paths.js';
 
@@ -37,6 +52,8 @@ export interface LabOptions {
   configMapSyncSeconds?: number;
   /** Receives one plain line per step. */
   report?: (line: string) => void;
+  /** Receives the current state of long work (builds, installs) often; see lab/progress.ts. */
+  progress?: ProgressSink;
 }
 
 export interface LabUpOptions extends LabOptions {
@@ -62,6 +79,7 @@ interface Resolved {
   paths: LabPaths;
   binDir: string;
   report: (line: string) => void;
+  progress: ProgressSink;
 }
 
 function resolveOptions(options: LabOptions): Resolved {
@@ -70,11 +88,24 @@ function resolveOptions(options: LabOptions): Resolved {
   const syncSeconds = options.configMapSyncSeconds ?? 60;
   if (!Number.isInteger(syncSeconds) || syncSeconds < 1) throw new UsageError(`--configmap-sync-seconds must be a positive integer, got ${syncSeconds}`);
   const paths = labPaths(options.repoRoot ?? findRepoRoot(import.meta.url), options.labDir);
-  return { version, syncSeconds, paths, binDir: binaryCacheDir(version), report: options.report ?? (() => {}) };
+  return { version, syncSeconds, paths, binDir: binaryCacheDir(version), report: options.report ?? (() => {}), progress: options.progress ?? (() => {}) };
 }
 
-function componentsOf(resolved: Resolved, pki: LabPki, etcdBinary: string): LabComponent[] {
-  return labComponents({ paths: resolved.paths, pki, binDir: resolved.binDir, etcdBinary, configMapSyncSeconds: resolved.syncSeconds });
+function componentsOf(resolved: Resolved, pki: LabPki, tools: FoundTools): LabComponent[] {
+  return labComponents({
+    paths: resolved.paths,
+    pki,
+    binDir: resolved.binDir,
+    etcdBinary: tools.etcd,
+    javaBinary: tools.java,
+    configMapSyncSeconds: resolved.syncSeconds,
+  });
+}
+
+/** For stopping and inspecting: the tools' paths as far as they are found (a process is matched by its command line). */
+async function toolsAsFound(): Promise<FoundTools> {
+  const [etcd, java] = await Promise.all([locateEtcd(), locateJava()]);
+  return { etcd: etcd ?? 'etcd', java: java ?? 'java' };
 }
 
 async function step<T>(report: (line: string) => void, label: string, work: () => Promise<{ value: T; detail: string }>): Promise<T> {
@@ -87,17 +118,19 @@ async function step<T>(report: (line: string) => void, label: string, work: () =
 const binariesCached = (binDir: string): boolean =>
   ['kube-apiserver', 'kube-controller-manager', 'kubectl'].every((binary) => existsSync(join(binDir, binary)));
 
-async function buildBinaries({ paths, version, binDir, report }: Resolved): Promise<void> {
+async function buildBinaries({ paths, version, binDir, report, progress }: Resolved): Promise<void> {
   mkdirSync(paths.logsDir, { recursive: true });
   const buildLog = join(paths.logsDir, `build-${version}.log`);
   report(`building kube-apiserver, kube-controller-manager and kubectl ${version} with Go (only those not built yet); the first build takes about 15 minutes on 2 cores (log: ${buildLog})`);
   const log = openSync(buildLog, 'a');
+  const logStart = statSync(buildLog).size;
   try {
     const build = spawn('bash', [join(paths.repoRoot, 'lab', 'control-plane', 'build.sh'), version, binDir], { stdio: ['ignore', log, log] });
-    const code = await new Promise<number | null>((resolve, reject) => {
+    const exited = new Promise<number | null>((resolve, reject) => {
       build.once('error', reject);
       build.once('exit', resolve);
     });
+    const code = await trackProgress(progress, `building Kubernetes ${version}`, () => kubeBuildProgress(readFileSync(buildLog, 'utf8').slice(logStart)), exited);
     if (code !== 0) throw new OperationError(`building Kubernetes ${version} failed (exit ${code}); see ${buildLog}`);
   } finally {
     closeSync(log);
@@ -148,27 +181,41 @@ async function ensureComponent(component: LabComponent): Promise<{ value: undefi
     }
   }
   if (current.state === 'outdated') await stopProcess(component.process, component.stopGraceMs);
+  await component.prepare?.();
   const pid = await startProcess(component.process);
   await waitReady(component, pid);
   const how = current.state === 'outdated' ? 'restarted with new settings' : current.state === 'running' ? 'restarted after it exited' : 'started';
   return { value: undefined, detail: `${how} (pid ${pid}, log ${component.process.logFile})` };
 }
 
+/** Kubernetes binaries built and the Kafka broker's jars resolved (each a no-op when cached). */
 async function ensureBinaries(resolved: Resolved): Promise<void> {
   await step(resolved.report, 'kubernetes binaries', async () => {
     const cached = binariesCached(resolved.binDir);
     if (!cached) await buildBinaries(resolved);
     return { value: undefined, detail: `${cached ? 'cached' : 'built'} in ${resolved.binDir}` };
   });
+  await step(resolved.report, `kafka ${KAFKA_VERSION} jars`, async () => ({
+    value: undefined,
+    detail: await resolveKafkaLibs(resolved.paths.repoRoot, resolved.paths.logsDir, resolved.progress),
+  }));
 }
 
-/** Builds (or finds cached) kube-apiserver and kube-controller-manager without starting anything. */
-export async function labBuild(options: LabOptions = {}): Promise<void> {
-  const resolved = resolveOptions(options);
-  await step(resolved.report, 'prerequisites', async () => ({
-    value: await checkPrerequisites({ go: !binariesCached(resolved.binDir) }),
+/** Installs what it can (root with apt-get), else fails naming each missing thing. */
+function ensurePrerequisites(resolved: Resolved): Promise<FoundTools> {
+  return step(resolved.report, 'prerequisites', async () => ({
+    value: await checkPrerequisites(
+      { go: !binariesCached(resolved.binDir), maven: !kafkaLibsCached() },
+      { report: resolved.report, progress: resolved.progress },
+    ),
     detail: 'ok',
   }));
+}
+
+/** Installs prerequisites, builds (or finds cached) the Kubernetes binaries and the Kafka jars; starts nothing. */
+export async function labBuild(options: LabOptions = {}): Promise<void> {
+  const resolved = resolveOptions(options);
+  await ensurePrerequisites(resolved);
   await ensureBinaries(resolved);
 }
 
@@ -176,10 +223,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   const resolved = resolveOptions(options);
   const { paths, report, binDir } = resolved;
   const scope = options.scope ?? 'full';
-  const tools = await step(report, 'prerequisites', async () => ({
-    value: await checkPrerequisites({ go: !binariesCached(binDir) }),
-    detail: 'ok',
-  }));
+  const tools = await ensurePrerequisites(resolved);
   await ensureBinaries(resolved);
   if (scope === 'full' && !existsSync(kubeletScript(paths))) {
     throw new OperationError(`the lab kubelet is not built (${kubeletScript(paths)} is missing)`, 'run npm run build');
@@ -190,8 +234,13 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
     writeKubeconfigs(paths, files);
     return { value: files, detail: made.length > 0 ? `made ${made.join(', ')}` : 'present' };
   });
-  const components = componentsOf(resolved, pki, tools.etcd).filter((component) => scope === 'full' || component.component !== 'kubelet');
-  for (const component of components) await step(report, component.component, () => ensureComponent(component));
+  const components = componentsOf(resolved, pki, tools).filter((component) => scope === 'full' || component.component !== 'kubelet');
+  for (const component of components) {
+    await step(report, component.component, () => ensureComponent(component));
+    if (component.component === 'kafka') {
+      await step(report, 'kafka topics', async () => ({ value: undefined, detail: await ensureTopics(LAB_KAFKA_BOOTSTRAP, LAB_TOPICS) }));
+    }
+  }
 
   const adminConfig = kubeConfigFrom(paths.adminKubeconfig);
   const overlay = relative(paths.repoRoot, paths.manifestsDir);
@@ -238,7 +287,7 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   return info;
 }
 
-const LAB_DIR_ENTRIES = new Set(['kubeconfig', 'operator.kubeconfig', 'pki', 'pids', 'logs', 'etcd', 'kubelet', 'pods']);
+const LAB_DIR_ENTRIES = new Set(['kubeconfig', 'operator.kubeconfig', 'pki', 'pids', 'logs', 'etcd', 'kafka', 'kafka-data', 'kubelet', 'pods']);
 
 /** `--purge` deletes a whole directory the user may have named: only ever one holding nothing but lab files. */
 function assertLooksLikeLabDir(dir: string): void {
@@ -249,11 +298,12 @@ function assertLooksLikeLabDir(dir: string): void {
   }
 }
 
-/** Stops the kubelet first (it stops the pods), then the controller manager, API server and etcd. */
+/** Stops the background producer and the kubelet first (it stops the pods), then the broker, the controller manager, API server and etcd. */
 export async function labDown(options: LabDownOptions = {}): Promise<void> {
   const resolved = resolveOptions(options);
   const { paths, report } = resolved;
-  const components = componentsOf(resolved, pkiFiles(paths.pkiDir), (await locateEtcd()) ?? 'etcd').reverse();
+  await step(report, 'stop lab produce', async () => ({ value: undefined, detail: await stopBackgroundProduction(paths) }));
+  const components = componentsOf(resolved, pkiFiles(paths.pkiDir), await toolsAsFound()).reverse();
   for (const component of components) {
     await step(report, `stop ${component.component}`, async () => ({
       value: undefined,
@@ -293,7 +343,7 @@ export interface LabStatus {
 export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
   const resolved = resolveOptions(options);
   const { paths } = resolved;
-  const components = componentsOf(resolved, pkiFiles(paths.pkiDir), (await locateEtcd()) ?? 'etcd').map((component): ComponentStatus => {
+  const components = componentsOf(resolved, pkiFiles(paths.pkiDir), await toolsAsFound()).map((component): ComponentStatus => {
     const state = inspectProcess(component.process);
     return {
       component: component.component,

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { labUp } from './control.js';
 import { findRepoRoot } from './paths.js';
+import { StatusWriter } from './progress.js';
 
 interface StatusJson {
   declaredActive?: string;
@@ -30,7 +31,8 @@ function bgswitch(args: string[], kubeconfig: string, capture = false): Promise<
 
 async function main(): Promise<number> {
   process.stdout.write('== Bringing the lab up (a real kube-apiserver; the first run builds it) ==\n');
-  const lab = await labUp({ repoRoot, report: (line) => process.stdout.write(`  ${line}\n`) });
+  const labLines = new StatusWriter(process.stdout);
+  const lab = await labUp({ repoRoot, report: (line) => labLines.line(`  ${line}`), progress: (line) => labLines.status(`  ${line}`) });
   const kubeconfig = lab.paths.operatorKubeconfig;
   const status = async (): Promise<StatusJson> => JSON.parse((await bgswitch(['status', '-o', 'json'], kubeconfig, true)).stdout) as StatusJson;
   const everyPod = (view: StatusJson, active: string) => view.pods.length > 0 && view.pods.every((p) => p.actual === (p.color === active ? 'ACTIVE' : 'PAUSED'));

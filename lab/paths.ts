@@ -24,12 +24,22 @@ export const LAB_NETWORK = {
   serviceClusterIpRange: '10.96.0.0/24',
   /** First address of the service range: the `kubernetes` Service's ClusterIP. */
   kubernetesServiceIp: '10.96.0.1',
+  /** The Kafka broker listens on every interface and is advertised at the bridge address. */
+  kafkaBrokerPort: 19092,
+  /** The KRaft controller listener, loopback only. */
+  kafkaControllerPort: 19093,
 } as const;
+
+export const KAFKA_VERSION = '4.1.1';
+/** Where pods and the host reach the lab's broker (the address it advertises). */
+export const LAB_KAFKA_BOOTSTRAP = `${LAB_NETWORK.bridgeAddress}:${LAB_NETWORK.kafkaBrokerPort}`;
 
 export const API_SERVER_URL = `https://127.0.0.1:${LAB_NETWORK.apiServerPort}`;
 export const WORKLOAD_NAMESPACE = 'kafka-bg-test';
 
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kubelet';
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kafka' | 'kubelet';
+/** Lab processes with a pid file and a log: the components and the background load generator. */
+export type LabProcessName = Component | 'produce';
 
 export interface LabPaths {
   repoRoot: string;
@@ -38,6 +48,10 @@ export interface LabPaths {
   logsDir: string;
   pkiDir: string;
   etcdDataDir: string;
+  /** The broker's settings and its kept cluster id (survive `down`). */
+  kafkaConfigDir: string;
+  /** The broker's log directories (cluster state). */
+  kafkaDataDir: string;
   /** Everything that describes the running cluster (etcd data, the lab kubelet's pod and IP state). */
   clusterStateDirs: string[];
   adminKubeconfig: string;
@@ -45,8 +59,8 @@ export interface LabPaths {
   controllerManagerKubeconfig: string;
   /** The kustomize overlay the lab applies. */
   manifestsDir: string;
-  pidFile(component: Component): string;
-  logFile(component: Component): string;
+  pidFile(name: LabProcessName): string;
+  logFile(name: LabProcessName): string;
 }
 
 export function labPaths(repoRoot: string, labDir?: string): LabPaths {
@@ -62,20 +76,32 @@ export function labPaths(repoRoot: string, labDir?: string): LabPaths {
     logsDir,
     pkiDir,
     etcdDataDir: join(lab, 'etcd'),
-    clusterStateDirs: [join(lab, 'etcd'), join(lab, 'kubelet'), join(lab, 'pods')],
+    kafkaConfigDir: join(lab, 'kafka'),
+    kafkaDataDir: join(lab, 'kafka-data'),
+    clusterStateDirs: [join(lab, 'etcd'), join(lab, 'kafka-data'), join(lab, 'kubelet'), join(lab, 'pods')],
     adminKubeconfig: join(lab, 'kubeconfig'),
     operatorKubeconfig: join(lab, 'operator.kubeconfig'),
     controllerManagerKubeconfig: join(pkiDir, 'kube-controller-manager.kubeconfig'),
     manifestsDir: join(root, 'k8s', 'overlays', 'lab'),
-    pidFile: (component) => join(pidsDir, `${component}.pid`),
-    logFile: (component) => join(logsDir, `${component}.log`),
+    pidFile: (name) => join(pidsDir, `${name}.pid`),
+    logFile: (name) => join(logsDir, `${name}.log`),
   };
+}
+
+/** `${XDG_CACHE_HOME:-~/.cache}/bgswitch-lab/<entry>`: built or downloaded things keyed by version. */
+function labCacheDir(entry: string, env: NodeJS.ProcessEnv): string {
+  const cacheHome = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.length > 0 ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(cacheHome, 'bgswitch-lab', entry);
 }
 
 /** `${XDG_CACHE_HOME:-~/.cache}/bgswitch-lab/kubernetes-<version>` */
 export function binaryCacheDir(version: string, env: NodeJS.ProcessEnv = process.env): string {
-  const cacheHome = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.length > 0 ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-  return join(cacheHome, 'bgswitch-lab', `kubernetes-${version}`);
+  return labCacheDir(`kubernetes-${version}`, env);
+}
+
+/** `${XDG_CACHE_HOME:-~/.cache}/bgswitch-lab/kafka-<version>/libs`: the broker's runtime classpath. */
+export function kafkaLibsDir(version: string = KAFKA_VERSION, env: NodeJS.ProcessEnv = process.env): string {
+  return join(labCacheDir(`kafka-${version}`, env), 'libs');
 }
 
 /** The bgswitch checkout containing `moduleUrl` (works from lab/*.ts under tsx and from dist/lab/*.js). */

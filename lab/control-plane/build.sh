@@ -64,8 +64,10 @@ done
 mkdir -p "$out"
 for cmd in kube-apiserver kube-controller-manager kubectl; do
   [[ -x $out/$cmd ]] && { echo "build.sh: $cmd already built" >&2; continue; }
-  echo "build.sh: building $cmd (the first build takes several minutes)" >&2
-  go build -tags tools -trimpath -ldflags "-s -w$version_ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
+  # The progress display (lab/control.ts) counts the packages `go build -v` names against this total.
+  packages=$(go list -tags tools -deps "k8s.io/kubernetes/cmd/$cmd" 2>/dev/null | wc -l || true)
+  echo "build.sh: building $cmd ($packages packages)" >&2
+  go build -v -tags tools -trimpath -ldflags "-s -w$version_ldflags" -o "$out/$cmd.tmp" "k8s.io/kubernetes/cmd/$cmd"
   mv "$out/$cmd.tmp" "$out/$cmd"
 done
 echo "build.sh: built into $out" >&2

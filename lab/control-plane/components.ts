@@ -1,6 +1,6 @@
 /**
- * The lab's four background processes — etcd, kube-apiserver, kube-controller-manager and the lab
- * kubelet — as command lines plus a readiness probe each. Start order is the array order; stop
+ * The lab's background processes — etcd, kube-apiserver, kube-controller-manager, the Kafka broker
+ * (lab/kafka/broker.ts) and the lab kubelet — as command lines plus a readiness probe each. Start order is the array order; stop
  * order is the reverse. Listening sockets: etcd on loopback only; the API server on :16443 of every
  * interface (pods reach it at 10.77.0.1, host tools at 127.0.0.1) with anonymous access disabled,
  * so only lab-CA client certificates and service-account tokens get in; the controller manager
@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { kafkaComponent } from '../kafka/broker.js';
 import type { LabPki } from '../pki.js';
 import { LAB_NETWORK, type Component, type LabPaths } from '../paths.js';
 import { adminClient, adminRequest } from './clients.js';
@@ -17,6 +18,8 @@ import { describeError, type Probe } from './wait.js';
 export interface LabComponent {
   component: Component;
   process: ProcessSpec;
+  /** Runs before each start (e.g. formatting a data directory once). */
+  prepare?: () => Promise<void>;
   ready(): Promise<Probe<void>>;
   readyTimeoutMs: number;
   /** How long SIGTERM may take before SIGKILL. */
@@ -29,6 +32,7 @@ export interface ComponentSettings {
   /** Directory holding kube-apiserver and kube-controller-manager. */
   binDir: string;
   etcdBinary: string;
+  javaBinary: string;
   configMapSyncSeconds: number;
 }
 
@@ -199,5 +203,5 @@ function kubelet(settings: ComponentSettings): LabComponent {
 
 /** In start order. */
 export function labComponents(settings: ComponentSettings): LabComponent[] {
-  return [etcd(settings), apiServer(settings), controllerManager(settings), kubelet(settings)];
+  return [etcd(settings), apiServer(settings), controllerManager(settings), kafkaComponent(settings.paths, settings.javaBinary), kubelet(settings)];
 }

@@ -14,7 +14,8 @@ import { systemClock } from '../../src/shared/clock.js';
 import { OperationError } from '../../src/shared/errors.js';
 import { createPodAgent } from '../../src/pods/agent.js';
 import { parseEntry } from '../../src/shared/desired-state.js';
-import type { LabPaths } from '../paths.js';
+import { DEFAULT_CONSUMER_GROUP } from '../../src/shared/kafka-records.js';
+import { LAB_KAFKA_BOOTSTRAP, type LabPaths } from '../paths.js';
 import { isApiStatus } from './clients.js';
 import { describeError, waitFor } from './wait.js';
 
@@ -28,7 +29,7 @@ const PUSH_KEY_SECRET = 'bgswitch-push-key';
  * The lab's broker and the group the reference consumers share: `bgswitch init` stores them in the
  * active-version ConfigMap, so every later bgswitch command in the lab is Kafka-aware by default.
  */
-const LAB_KAFKA_INIT_ARGS = ['--kafka-bootstrap', '10.77.0.1:19092', '--kafka-group', 'bg-consumer'];
+const LAB_KAFKA_INIT_ARGS = ['--kafka-bootstrap', LAB_KAFKA_BOOTSTRAP, '--kafka-group', DEFAULT_CONSUMER_GROUP];
 
 /** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes` (`init` also gets the lab's Kafka settings); returns its output. */
 export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {

@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Admin } from '@platformatic/kafka';
+import { LAB_KAFKA_BOOTSTRAP } from '../../lab/paths.js';
 
-export const kafkaBootstrap: string = process.env.LAB_KAFKA_BOOTSTRAP ?? '10.77.0.1:19092';
+export const kafkaBootstrap: string = process.env.LAB_KAFKA_BOOTSTRAP ?? LAB_KAFKA_BOOTSTRAP;
 
 /** Creates topics named `<prefix>-<random>` (and `-out` for the output) with `partitions` each. */
 export async function createTestTopics(prefix: string, partitions = 6): Promise<{ input: string; output: string; group: string }> {

@@ -8,6 +8,8 @@ import { count, exactRecord, flag, oneOf } from './validation.js';
 export const COLORS = ['blue', 'green'] as const;
 export type Color = (typeof COLORS)[number];
 
+export const colorSchema = oneOf(COLORS);
+
 export function isColor(value: unknown): value is Color {
   return value === 'blue' || value === 'green';
 }

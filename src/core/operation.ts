@@ -4,7 +4,7 @@
  * change and removed in the update that ends the switch, so a CLI killed at any step leaves it behind
  * for `status` to show and for the next `switch` / `rollback` to finish.
  */
-import * as v from 'valibot';
+import type * as v from 'valibot';
 import { colorSchema } from '../shared/model.js';
 import { openRecord, oneOf, parseJson, text } from '../shared/validation.js';
 

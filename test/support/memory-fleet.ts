@@ -255,7 +255,10 @@ export class MemoryFleet implements PodAgent {
 
   private pause(consumer: Consumer): void {
     if (consumer.state !== 'ACTIVE') return;
-    if (consumer.drainMs === 0) return this.transition(consumer, 'PAUSED');
+    if (consumer.drainMs === 0) {
+      this.transition(consumer, 'PAUSED');
+      return;
+    }
     this.transition(consumer, 'DRAINING');
     if (!Number.isFinite(consumer.drainMs)) return;
     const drain = new AbortController();

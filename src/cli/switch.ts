@@ -13,7 +13,7 @@ import { createStyle } from '../render/style.js';
 import { writeDocument } from '../render/format.js';
 import { renderSwitchReport } from '../render/switch-report.js';
 import type { Color } from '../shared/model.js';
-import { parseColour } from './colour.js';
+import { parseColor } from './color.js';
 import { confirm } from './confirm.js';
 import { onFirstStopSignal } from './signals.js';
 import { parseDuration } from './durations.js';
@@ -102,8 +102,8 @@ function parseMaxLag(raw: string | undefined, soakMs: number, kafka: KafkaChoice
   return Number(raw);
 }
 
-export async function switchCommand(colour: string, flags: SwitchFlags, io: CliIO): Promise<number> {
-  const target = parseColour(colour);
+export async function switchCommand(color: string, flags: SwitchFlags, io: CliIO): Promise<number> {
+  const target = parseColor(color);
   const parsed = parseSwitchFlags(flags, io);
   return withRuntime(parsed.settings, io, (runtime) => runSwitchFlow(runtime, parsed, target, 'switch', flags.yes === true, io));
 }

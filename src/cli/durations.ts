@@ -1,6 +1,6 @@
 /**
  * Go/kubectl-style durations: "500ms", "10s", "2m", "1m30s", "1h". A bare number is seconds (as in
- * the seed's *_SECONDS variables). Negative, empty, non-numeric and absurd values are rejected.
+ * the *_SECONDS environment variables of the README). Negative, empty, non-numeric and absurd values are rejected.
  */
 import { UsageError } from '../shared/errors.js';
 

@@ -1,7 +1,7 @@
 /**
  * The switch lock, over the coordination.k8s.io/v1 Lease `bg-consumer-active-lease`.
  *
- * At rest the Lease's holder names the active colour (seed semantics); a colour never blocks a
+ * At rest the Lease's holder names the active colour (as the original implementation left it; docs/architecture.md, The switch lock); a colour never blocks a
  * switch. During a switch the holder is this invocation's unique identity (user@host/pid/random)
  * with a short duration that a background loop renews.
  *

@@ -1,5 +1,5 @@
 /**
- * The CLI's metrics (design section 7). A CLI run is too short to be scraped, so the metrics are
+ * The CLI's metrics (docs/operations.md, Metrics). A CLI run is too short to be scraped, so the metrics are
  * pushed to a Pushgateway and/or written to a file in Prometheus text format, when asked.
  */
 import { writeFile } from 'node:fs/promises';

@@ -2,7 +2,7 @@
  * An in-memory `PodAgent` (src/core/ports.ts): simulated consumers behind it, for unit tests and the
  * model explorer.
  *
- * Each consumer follows the consumer contract (design section 3): it starts PAUSED; pause moves ACTIVE
+ * Each consumer follows the consumer contract (docs/consumer-contract.md): it starts PAUSED; pause moves ACTIVE
  * to DRAINING and, after its drain duration on the injected clock, to PAUSED (a drain of 0 goes to
  * PAUSED at once; Infinity never finishes); resume moves to ACTIVE from anywhere and cancels a drain;
  * both are idempotent. The sidecar is not simulated: pushes are recorded and checked, not applied.

@@ -27,7 +27,7 @@ export class MemoryKafkaGroup implements KafkaGroup {
   readonly partitions: number;
   readonly end: number[];
   readonly committed: Array<number | undefined>;
-  /** Pods that stay members while PAUSED (the seed's broken topology). */
+  /** Pods that stay members while PAUSED (the trap of docs/consumer-contract.md: one shared group and `pause()`). */
   readonly keepPartitionsWhenPaused = new Set<string>();
   /** Members that are none of our pods. */
   readonly strangers: Array<{ clientId: string; host: string }> = [];

@@ -1,11 +1,13 @@
 /**
- * The consumer's HTTP contract (design section 3) over undici, with a timeout on every call.
+ * The consumer's HTTP contract (design section 3) over node:http (keep-alive), with a timeout on
+ * every call.
  * Responses are validated: a status without a valid `state`, or a fault without all four typed
  * fields, is an error, never guessed at. Failures throw PodUnreachableError.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'node:http';
 import { errorMessage, PodUnreachableError } from '../src/shared/errors.js';
 import { isLifecycle, type Fault, type Lifecycle } from '../src/shared/model.js';
+import { requestText } from './http-request.js';
 import type { ConsumerPort } from './reconciler.js';
 
 function field(body: unknown, name: string): unknown {
@@ -28,7 +30,7 @@ export class HttpConsumerClient implements ConsumerPort {
     private readonly timeoutMs: number,
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
-    this.agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.agent = new Agent({ keepAlive: true });
   }
 
   async state(): Promise<Lifecycle> {
@@ -68,8 +70,8 @@ export class HttpConsumerClient implements ConsumerPort {
     ]);
   }
 
-  close(): Promise<void> {
-    return this.agent.close();
+  async close(): Promise<void> {
+    this.agent.destroy();
   }
 
   private lifecycleField(body: unknown, name: string): Lifecycle {
@@ -87,15 +89,13 @@ export class HttpConsumerClient implements ConsumerPort {
     let text: string;
     let statusCode: number;
     try {
-      const response = await request(this.baseUrl + path, {
+      ({ statusCode, text } = await requestText(new URL(this.baseUrl + path), {
         method,
-        dispatcher: this.agent,
+        agent: this.agent,
         headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      statusCode = response.statusCode;
-      text = await response.body.text();
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        timeoutMs: this.timeoutMs,
+      }));
     } catch (error) {
       throw this.failure(call, `failed: ${errorMessage(error)}`, error);
     }

@@ -1,9 +1,11 @@
 /**
- * Assembles one sidecar: reconciler, HTTP server, reconcile loop, and the graceful shutdown.
- * Startup: load the persisted generation, listen (readiness stays 503), seed the desired state
- * from the API server (best effort), then reconcile every tick. Shutdown order: readiness 503 and
- * pushes refused, wait for in-flight requests and the running reconcile, stop the loop, close the
- * server and the consumer client. Shutdown never pauses or resumes the consumer.
+ * Assembles one sidecar: reconciler, HTTP server, API watch, reconcile loop, and the graceful
+ * shutdown. Startup: load the persisted generation, listen (readiness stays 503), start the watch of
+ * the state ConfigMap and wait (up to the API timeout) for its first list, which seeds the desired
+ * state (without a watch: one best-effort read), then reconcile every tick and on every watch event.
+ * Shutdown order: readiness 503 and pushes refused, wait for in-flight requests, stop the watch,
+ * wait for the running reconcile, stop the loop, close the server and the clients. Shutdown never pauses or
+ * resumes the consumer.
  */
 import { errorMessage } from '../src/shared/errors.js';
 import { once } from 'node:events';
@@ -11,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { systemClock } from '../src/shared/clock.js';
 import type { Clock } from '../src/shared/clock.js';
 import type { SidecarConfig } from './config.js';
+import { ConfigMapWatcher, type WatchableConfigMap, type WatchTiming } from './config-watch.js';
 import { HttpConsumerClient } from './consumer-client.js';
 import { FileGenerationStore } from './generation-store.js';
 import type { Logger } from './log.js';
@@ -20,8 +23,11 @@ import { createSidecarServer } from './server.js';
 import { MountedStateFiles } from './state-file.js';
 
 export interface SidecarDeps {
-  /** The state ConfigMap through the API server (ApiStateConfigMap in production). */
-  api: StateDataSource;
+  /** The state ConfigMap through the API server (ConfigMapApi in production): confirmation reads. */
+  api: StateDataSource & { close?(): void };
+  /** The same ConfigMap to watch (ConfigMapApi in production); absent: no watch, only reads. */
+  watch?: WatchableConfigMap;
+  watchTiming?: WatchTiming;
   log: Logger;
   /** Defaults to the HTTP client for `config.consumerUrl`. */
   consumer?: ConsumerPort & { close?(): Promise<void> };
@@ -35,6 +41,7 @@ export interface RunningSidecar {
   port: number;
   reconciler: Reconciler;
   metrics: SidecarMetrics;
+  watcher?: ConfigMapWatcher;
   /** Graceful stop (what SIGTERM does); idempotent. */
   shutdown(): Promise<void>;
 }
@@ -49,6 +56,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   const clock = deps.clock ?? systemClock;
   const consumer = deps.consumer ?? new HttpConsumerClient(config.consumerUrl, config.podName, config.consumerTimeoutMs);
   const metrics = new SidecarMetrics();
+  let watcher: ConfigMapWatcher | undefined;
   const reconciler = await Reconciler.create({
     pod: config.podName,
     color: config.color,
@@ -59,7 +67,17 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
     clock,
     log,
     observer: metrics,
+    ...(deps.watch ? { apiWatch: () => watcher?.status().health ?? 'starting' } : {}),
   });
+  if (deps.watch) {
+    watcher = new ConfigMapWatcher({
+      api: deps.watch,
+      onData: (data) => reconciler.apiChanged(data),
+      clock,
+      log,
+      ...(deps.watchTiming ? { timing: deps.watchTiming } : {}),
+    });
+  }
 
   let stopping = false;
   let reconciled = false;
@@ -87,7 +105,12 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   log.info('sidecar listening', { pod: config.podName, color: config.color, port, generation: reconciler.status().generation });
 
   const loop = (async () => {
-    await reconciler.seedFromApi();
+    if (watcher) {
+      watcher.start();
+      await watcher.firstSync(config.apiTimeoutMs);
+    } else {
+      await reconciler.seedFromApi();
+    }
     while (!stopping) {
       await reconciler.reconcile();
       reconciled = true;
@@ -106,11 +129,14 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
       stopping = true;
       log.info('shutting down: readiness off, finishing in-flight work');
       await http.drained();
+      // The watch first: an event must not start a reconcile once shutdown has begun.
+      await watcher?.stop();
       await reconciler.idle();
       stopLoop.abort();
       await loop;
       await new Promise<void>((resolve, reject) => http.server.close((error) => (error ? reject(error) : resolve())));
       await consumer.close?.();
+      deps.api.close?.();
       log.info('shutdown complete');
     })().catch((error: unknown) => {
       log.error('shutdown failed', { error: errorMessage(error) });
@@ -120,5 +146,5 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   };
 
   const host = config.host ?? 'localhost';
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, reconciler, metrics, shutdown };
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, reconciler, metrics, ...(watcher ? { watcher } : {}), shutdown };
 }

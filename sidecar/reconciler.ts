@@ -12,10 +12,13 @@
  *  - Correcting a consumer (pausing it, changing its faults) is decided on the newest information:
  *    the API server is read first (when reachable), so an older push, file or read never undoes a
  *    newer desired state the CLI has already applied directly. A resume is issued without asking the API server only for the first
- *    resume of a push accepted by this process; every other resume (desired from the file or the
- *    API, or a consumer that went PAUSED again later, e.g. restarted or paused by the CLI's L1)
- *    needs the API server's entry to be ACTIVE with a generation at least the desired one, and is
- *    re-checked right after it is applied (a switch that started meanwhile pauses it again).
+ *    resume of a push accepted by this process; every other resume (desired from the file, the API
+ *    watch or a read, or a consumer that went PAUSED again later, e.g. restarted or paused by the
+ *    CLI's L1) needs a fresh read of the API server's entry to be ACTIVE with a generation at least
+ *    the desired one, and is re-checked right after it is applied (a switch that started meanwhile
+ *    pauses it again). A watch event is never that read: it can lag a write whose effect (an L1
+ *    pause) this sidecar has already observed.
+ *  - Every version of the ConfigMap the API watch delivers (`apiChanged`) is reconciled at once.
  *  - Faults are applied when the desired entry has a `fault` that differs from the consumer's, with
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
  * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.
@@ -25,6 +28,7 @@ import type { Clock } from '../src/shared/clock.js';
 import type { SidecarStatus } from '../src/shared/pod-api.js';
 import { resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
 import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
+import type { WatchHealth } from './config-watch.js';
 import type { Logger } from './log.js';
 
 /** The consumer's lifecycle and fault API, as the sidecar uses it. Every method throws on failure. */
@@ -80,6 +84,8 @@ export interface SidecarStatusReport extends SidecarStatus {
   desiredSource?: DesiredSource;
   /** ISO time the last reconcile finished. */
   lastReconcileAt?: string;
+  /** `watching`: changes to the state ConfigMap are acted on at once; `down`: only pushes and the file. */
+  apiWatch?: WatchHealth;
 }
 
 export type PushOutcome = { accepted: true; status: SidecarStatusReport } | { accepted: false; highestGeneration: number };
@@ -94,6 +100,8 @@ export interface ReconcilerOptions {
   clock: Clock;
   log: Logger;
   observer?: ReconcilerObserver;
+  /** The health of the API watch that calls `apiChanged`, for `GET /status`; absent when there is none. */
+  apiWatch?: () => WatchHealth;
 }
 
 interface Candidate {
@@ -163,6 +171,17 @@ export class Reconciler {
     });
   }
 
+  /**
+   * A new version of the state ConfigMap from the API watch: adopted as the `api` candidate and
+   * reconciled at once. It is not a confirmation: a resume still reads the API server again.
+   */
+  apiChanged(data: Readonly<Record<string, string>>): Promise<SidecarStatusReport> {
+    return this.exclusive(async () => {
+      this.fromApi = this.candidateFrom('api', resolveEntry(data, this.options.pod, this.options.color));
+      return this.reconcileNow();
+    });
+  }
+
   /** One level-triggered pass (serialised with pushes). Never throws: problems end up in `lastError`. */
   reconcile(): Promise<SidecarStatusReport> {
     return this.exclusive(() => this.reconcileNow());
@@ -196,6 +215,7 @@ export class Reconciler {
     if (this.actual) report.actual = this.actual;
     if (this.lastError) report.lastError = this.lastError;
     if (this.lastReconcileAt !== undefined) report.lastReconcileAt = new Date(this.lastReconcileAt).toISOString();
+    if (this.options.apiWatch) report.apiWatch = this.options.apiWatch();
     return report;
   }
 

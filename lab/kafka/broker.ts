@@ -12,7 +12,7 @@ import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSyn
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OperationError } from '../../src/shared/errors.js';
-import { DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../../src/shared/kafka-records.js';
+import { DEFAULT_CONSUMER_GROUP, DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../../src/shared/kafka-records.js';
 import type { LabComponent } from '../control-plane/components.js';
 import { describeError, waitFor } from '../control-plane/wait.js';
 import { KAFKA_VERSION, LAB_KAFKA_BOOTSTRAP, LAB_NETWORK, kafkaLibsDir, type LabPaths } from '../paths.js';
@@ -168,6 +168,20 @@ export async function ensureTopics(bootstrap: string, topics: ReadonlyArray<{ na
       const found = mismatched.map((topic) => `${topic.name} has ${metadata.topics.get(topic.name)?.partitionsCount ?? 0} partitions, not ${topic.partitions}`);
       throw new OperationError(`lab topics: ${found.join('; ')}`, 'npm run lab -- down removes the broker data; then lab up makes them afresh');
     }
+    // The first group request makes the broker create and load __consumer_offsets; until then group
+    // calls answer "not the coordinator". Done here, so the lab's first switch never meets it.
+    await waitFor(
+      'the group coordinator to be ready',
+      async () => {
+        try {
+          await admin.describeGroups({ groups: [DEFAULT_CONSUMER_GROUP] });
+          return { done: true, value: undefined };
+        } catch (error) {
+          return { done: false, reason: describeError(error) };
+        }
+      },
+      { timeoutMs: 60_000 },
+    );
     const made = missing.map((topic) => topic.name);
     return made.length > 0 ? `created ${made.join(', ')}` : `present (${topics.map((topic) => topic.name).join(', ')})`;
   });

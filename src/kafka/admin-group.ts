@@ -11,6 +11,7 @@ import type { KafkaGroup, KafkaGroupMember, KafkaPartitionOffset } from '../core
 
 /** Kafka's "latest" timestamp: ListOffsets answers the log-end offset. */
 const LATEST = -1n;
+const RETRY_DELAY_MS = 200;
 
 export interface AdminGroup extends KafkaGroup {
   close(): Promise<void>;
@@ -24,10 +25,10 @@ export function openKafkaGroup(settings: KafkaSettings, options: { timeoutMs: nu
     timeout: timeoutMs,
     connectTimeout: timeoutMs,
     requestTimeout: timeoutMs,
-    // The coordinator can be briefly unavailable (just elected, offsets topic loading): retry a few
-    // times inside the deadline below.
-    retries: 3,
-    retryDelay: 100,
+    // The coordinator can be unavailable for seconds (just elected, the offsets topic loading):
+    // keep retrying until the deadline below ends the call.
+    retries: Math.max(3, Math.ceil(timeoutMs / RETRY_DELAY_MS)),
+    retryDelay: RETRY_DELAY_MS,
   });
   const bootstrap = settings.brokers.join(',');
   const call = async <T>(what: string, work: () => Promise<T>): Promise<T> => {

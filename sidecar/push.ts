@@ -6,10 +6,9 @@
  * knows the highest generation seen. Pure: no I/O, no logging; reasons never contain the key or
  * the signature.
  */
-import * as v from 'valibot';
 import { desiredEntrySchema, type DesiredEntry } from '../src/shared/model.js';
 import { verifyPush } from '../src/shared/push-signature.js';
-import { check, count, nonEmptyText, parseJson } from '../src/shared/validation.js';
+import { check, count, looseRecord, nonEmptyText, parseJson } from '../src/shared/validation.js';
 import type { PushRejection } from './metrics.js';
 
 export interface PushRequest {
@@ -31,7 +30,7 @@ function reject(status: 400 | 401 | 403, reason: PushRejection, message: string)
 }
 
 /** What must be readable before the signature can be checked: the pod and generation it signs; the rest is the entry. */
-const envelopeSchema = v.looseObject({ pod: nonEmptyText, generation: count }, 'must be an object');
+const envelopeSchema = looseRecord({ pod: nonEmptyText, generation: count });
 
 export function evaluatePush(push: PushRequest): PushVerdict {
   if (push.key === undefined) return reject(401, 'no_key', 'this sidecar has no push key (the push-key Secret is not mounted)');

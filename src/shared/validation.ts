@@ -31,18 +31,28 @@ export function oneOf<const T extends readonly [string, ...string[]]>(options: T
   return v.picklist(options, (issue) => `must be ${words}, got ${JSON.stringify(issue.input) ?? 'nothing'}`);
 }
 
+const NOT_OBJECT = 'must be an object';
+const NOT_ARRAY = 'must be an array';
+/** valibot's objects accept arrays (as objects missing every field); a JSON array is not an object here. */
+const plainObject = v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), NOT_OBJECT);
+
 /** An object with exactly these fields (an unknown one is an error): what bgswitch itself writes. */
 export function exactRecord<const E extends v.ObjectEntries>(entries: E) {
-  return v.strictObject(entries, 'must be an object');
+  return v.pipe(plainObject, v.strictObject(entries, NOT_OBJECT));
 }
 
 /** An object with at least these fields (others are ignored): what other programs answer. */
 export function openRecord<const E extends v.ObjectEntries>(entries: E) {
-  return v.object(entries, 'must be an object');
+  return v.pipe(plainObject, v.object(entries, NOT_OBJECT));
+}
+
+/** An object with at least these fields, the others kept as they are: an envelope around more. */
+export function looseRecord<const E extends v.ObjectEntries>(entries: E) {
+  return v.pipe(plainObject, v.looseObject(entries, NOT_OBJECT));
 }
 
 export function list<const S extends v.GenericSchema>(item: S) {
-  return v.array(item, 'must be an array');
+  return v.array(item, NOT_ARRAY);
 }
 
 /** A problem in words: `<path> <message>`, `<path> is missing`, `unknown field "<path>"`. */
@@ -53,7 +63,7 @@ export function describeIssue(issue: v.BaseIssue<unknown>): string {
     return at ? `${at}.${String(key)}` : String(key);
   }, '');
   if (issue.expected === 'never') return `unknown field "${path}"`;
-  if (!path) return issue.expected === 'Object' ? 'not a JSON object' : issue.expected === 'Array' ? 'not a JSON array' : issue.message;
+  if (!path) return issue.message === NOT_OBJECT ? 'not a JSON object' : issue.message === NOT_ARRAY ? 'not a JSON array' : issue.message;
   if (issue.input === undefined && (issue.type === 'object' || issue.type === 'strict_object')) return `${path} is missing`;
   return `${path} ${issue.message}`;
 }

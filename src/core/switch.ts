@@ -136,6 +136,7 @@ class SwitchRun {
   async run(): Promise<SwitchReport> {
     const { session } = this;
     const { context, from, to } = session;
+    // 1. preflight: read everything, change nothing
     const before = await session.phase('preflight', false, 'Preflight: ConfigMaps, Lease, pods', () => preflight(session));
     const podsBefore = summarize(before.observations, before.state);
     session.generation = before.state.generation;
@@ -145,6 +146,7 @@ class SwitchRun {
     }
     if (session.request.dryRun) return { ...this.report('dry-run', podsBefore, podsBefore), plan: context.wording.plan(this.plan(before)) };
 
+    // 2. lease
     await session.phase('lease', false, `Take the switch lock (Lease ${context.names.lease})`, async () => {
       const { tookOverExpired, previousHolder } = await session.lock.acquire();
       if (tookOverExpired) session.emit({ type: 'warning', message: `took over the expired lock of ${previousHolder}` });
@@ -158,7 +160,7 @@ class SwitchRun {
     const leftovers: SwitchLeftovers[] = [];
     try {
       try {
-        await this.transition(from, to, false, context.signal);
+        await this.transition(from, to, false, context.signal); // 3-8
       } catch (error) {
         reason = errorMessage(error);
         if (error instanceof LeaseLostError || !this.changedFleet) {
@@ -179,6 +181,7 @@ class SwitchRun {
           }
         }
       }
+      // 9. record, whatever the outcome, once something changed
       if (outcome !== 'failed' || this.changedFleet) {
         // A record that fails (API server down) must not hide the outcome: report it with the rest.
         const unrecorded = await record(session, outcome, active, reason).then(() => undefined, errorMessage);
@@ -203,6 +206,7 @@ class SwitchRun {
     const { cluster } = session.context;
     const step = (name: PhaseName) => phaseLabel(name, rollback);
 
+    // 3.
     await session.phase('desired-paused', rollback, `Desired state: ${from} and ${to} PAUSED`, async () => {
       const pods = await listFleet(cluster);
       const written = await session.store.update((current) => ({
@@ -214,6 +218,7 @@ class SwitchRun {
       return `generation ${written.generation}`;
     });
 
+    // 4.
     await session.phase('pause', rollback, `Pause ${from}`, async () => {
       const [state, pods] = await Promise.all([session.store.read(), listFleet(cluster)]);
       this.pushes.pushAll(pods[to], state, signal);
@@ -222,8 +227,10 @@ class SwitchRun {
     });
 
     const group = session.kafka ? ` (group ${session.kafka.groupId})` : '';
+    // 5.
     await session.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => verifyPaused(session, from, signal));
 
+    // 6.
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
       const pods = await listFleet(cluster);
@@ -235,6 +242,7 @@ class SwitchRun {
       return `generation ${written.generation}`;
     });
 
+    // 7.
     await session.phase('resume', rollback, `Resume ${to}`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
       const [state, pods] = await Promise.all([session.store.read(), listFleet(cluster)]);
@@ -244,6 +252,7 @@ class SwitchRun {
     });
 
     const { verifyTimeoutMs, soakMs } = session.request;
+    // 8.
     await session.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready${group}`, () => verifyActive(session, from, to, verifyTimeoutMs, signal, true));
 
     if (soakMs > 0) await session.phase('soak', rollback, `Soak ${to} for ${soakMs / 1000}s`, () => soak(session, from, to, signal));

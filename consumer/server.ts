@@ -1,5 +1,5 @@
 /**
- * The reference consumer's HTTP API (design section 3) on node:http, over a ConsumerEngine.
+ * The reference consumer's HTTP API (docs/consumer-contract.md) on node:http, over a ConsumerEngine.
  *
  * Guarantees: exactly the routes, bodies and shapes of the contract; malformed fault bodies get
  * 400 with a JSON error and change nothing; unknown paths 404, known paths with another method 405

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { OperationError } from '../../src/shared/errors.js';
-import { parseEventValue, parseOutputRecord, type CommitRecord } from '../../src/shared/kafka-records.js';
-import type { InputRecord, ProcessedEntry, VerdictInput } from './verdict.js';
+import { parseEventValue, parseOutputRecord, type CommitRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
+import type { InputRecord, VerdictInput } from './verdict.js';
 
 export interface RawRecord {
   partition: number;
@@ -63,16 +63,16 @@ export async function readTopic(bootstrap: string, topic: string): Promise<RawRe
   }
 }
 
-/** Sorts output records into processed ones (keeping the consumer's optional `failed` mark) and commits. */
+/** Sorts output records into processed ones and commits. */
 export function toVerdictInput(inputs: RawRecord[], outputs: RawRecord[], runId?: string): VerdictInput {
-  const processed: ProcessedEntry[] = [];
+  const processed: ProcessedRecord[] = [];
   const commits: CommitRecord[] = [];
   let unreadableOutputs = 0;
   for (const { value } of outputs) {
     const record = parseOutputRecord(value);
     if (record === undefined) unreadableOutputs += 1;
     else if (record.type === 'commit') commits.push(record);
-    else processed.push((JSON.parse(value) as { failed?: unknown }).failed === true ? { ...record, failed: true } : record);
+    else processed.push(record);
   }
   const inputRecords: InputRecord[] = inputs.map(({ partition, offset, key, value }) => {
     const event = parseEventValue(value);

@@ -26,11 +26,9 @@ export interface InputRecord {
 }
 
 /** A ProcessedRecord, possibly marked failed (the error-rate fault failed and dead-lettered it). */
-export type ProcessedEntry = ProcessedRecord & { failed?: true };
-
 export interface VerdictInput {
   inputs: InputRecord[];
-  processed: ProcessedEntry[];
+  processed: ProcessedRecord[];
   commits: CommitRecord[];
   /** Output-topic records that are neither a ProcessedRecord nor a CommitRecord. */
   unreadableOutputs: number;
@@ -133,7 +131,7 @@ function intersection(a: Stint, b: Stint): number | undefined {
 }
 
 /** One partition's records split into stints (see the module comment). */
-function stintsOf(records: ProcessedEntry[]): Stint[] {
+function stintsOf(records: ProcessedRecord[]): Stint[] {
   const ordered = [...records].sort((x, y) => x.processedAt - y.processedAt || x.sourceOffset - y.sourceOffset);
   const open = new Map<string, Stint>();
   const stints: Stint[] = [];
@@ -151,7 +149,7 @@ function stintsOf(records: ProcessedEntry[]): Stint[] {
   return stints;
 }
 
-function findOverlaps(byPartition: Map<number, ProcessedEntry[]>): Overlap[] {
+function findOverlaps(byPartition: Map<number, ProcessedRecord[]>): Overlap[] {
   const overlaps: Overlap[] = [];
   for (const [partition, records] of byPartition) {
     const stints = stintsOf(records);
@@ -167,11 +165,11 @@ function findOverlaps(byPartition: Map<number, ProcessedEntry[]>): Overlap[] {
   return overlaps;
 }
 
-function findHandOffs(records: ProcessedEntry[]): HandOff[] {
+function findHandOffs(records: ProcessedRecord[]): HandOff[] {
   const ordered = [...records].sort((x, y) => x.processedAt - y.processedAt);
   const handOffs: HandOff[] = [];
   for (let i = 1; i < ordered.length; i += 1) {
-    const [previous, current] = [ordered[i - 1] as ProcessedEntry, ordered[i] as ProcessedEntry];
+    const [previous, current] = [ordered[i - 1] as ProcessedRecord, ordered[i] as ProcessedRecord];
     if (previous.color === current.color) continue;
     handOffs.push({ from: previous.color, to: current.color, lastOldAt: previous.processedAt, firstNewAt: current.processedAt, pauseMs: current.processedAt - previous.processedAt });
   }
@@ -181,7 +179,7 @@ function findHandOffs(records: ProcessedEntry[]): HandOff[] {
 export function judge(input: VerdictInput): Verdict {
   const judged = input.runId === undefined ? input.inputs : input.inputs.filter((record) => record.value?.runId === input.runId);
   const inputsByRef = new Map(judged.map((record) => [ref(record.partition, record.offset), record]));
-  const copies = new Map<string, ProcessedEntry[]>();
+  const copies = new Map<string, ProcessedRecord[]>();
   let unmatchedProcessed = 0;
   for (const record of input.processed) {
     const key = ref(record.sourcePartition, record.sourceOffset);
@@ -202,8 +200,8 @@ export function judge(input: VerdictInput): Verdict {
   let failed = 0;
   const latencies: number[] = [];
   const byColor: Record<string, number> = {};
-  const byPartition = new Map<number, ProcessedEntry[]>();
-  const matched: ProcessedEntry[] = [];
+  const byPartition = new Map<number, ProcessedRecord[]>();
+  const matched: ProcessedRecord[] = [];
   for (const record of judged) {
     const message = { partition: record.partition, offset: record.offset, key: record.key };
     const list = copies.get(ref(record.partition, record.offset))?.sort((x, y) => x.processedAt - y.processedAt);
@@ -211,7 +209,7 @@ export function judge(input: VerdictInput): Verdict {
       lost.push(message);
       continue;
     }
-    const [first] = list as [ProcessedEntry];
+    const [first] = list as [ProcessedRecord];
     const producedAt = record.value?.producedAt ?? first.producedAt;
     if (producedAt !== undefined) latencies.push(first.processedAt - producedAt);
     if (list.some((copy) => copy.failed === true)) failed += 1;
@@ -220,7 +218,7 @@ export function judge(input: VerdictInput): Verdict {
       matched.push(copy);
       if (index === 0) continue;
       duplicated += 1;
-      const earlier = list[index - 1] as ProcessedEntry;
+      const earlier = list[index - 1] as ProcessedRecord;
       const earlierCommitted = (committed.get(`${earlier.incarnation}/${record.partition}`) ?? 0) > record.offset;
       if (earlier.incarnation === copy.incarnation || earlierCommitted) {
         unexplainedDuplicates += 1;

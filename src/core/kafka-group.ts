@@ -122,8 +122,16 @@ export function holdsPartitions(member: GroupMemberView): boolean {
  * Members that should not consume but hold partitions: their pod reports PAUSED, or belongs to
  * `pausedColor`. Those partitions are not being consumed by anyone (the original research's lost half).
  */
+/**
+ * Members holding partitions they do not consume: a pod that reports PAUSED, or a pod of the paused
+ * colour whose lifecycle cannot be read. A pod of the paused colour that reports ACTIVE or DRAINING
+ * does consume what it holds (an interrupted switch, or dual-active, each named as its own problem),
+ * so it is not stranded, and a recovery switch must not be refused for it.
+ */
 export function strandedMembers(view: GroupView, pausedColor: Color | undefined): GroupMemberView[] {
-  return view.members.filter((m) => holdsPartitions(m) && (m.podState === 'PAUSED' || (pausedColor !== undefined && m.color === pausedColor)));
+  const notConsuming = (m: GroupMemberView): boolean =>
+    m.podState === 'PAUSED' || (pausedColor !== undefined && m.color === pausedColor && (m.podState === undefined || m.podState === 'unreachable' || m.podState === 'not-running'));
+  return view.members.filter((m) => holdsPartitions(m) && notConsuming(m));
 }
 
 /** "partitions 1, 4 of bg-events are assigned to paused consumer-blue-1 and are not being consumed" */

@@ -60,7 +60,7 @@ async function switchLosingTheApiServer(outage: Outage): Promise<{ result: CliRe
   const cli = startBgswitch(['switch', 'green', '--yes', '-o', 'json', '--via', outage.via, '--request-timeout', '2s', '--lease-duration', '5s', '--drain-timeout', '20s']);
   let restore: (() => Promise<void>) | undefined;
   try {
-    await cli.stderrLine(/^\S+Z Verify every blue pod PAUSED \.\.\.$/);
+    await cli.stderrLine(/^\S+Z Verify every blue pod PAUSED( \(group [^)]+\))? \.\.\.$/);
     restore = outage.stop();
     const stoppedAt = Date.now();
     // Down until the CLI has given up: it can neither write desired-active nor undo anything.

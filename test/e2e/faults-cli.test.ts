@@ -36,7 +36,7 @@ interface KillCase {
   slowDrain?: boolean;
 }
 
-const startLine = (title: string) => new RegExp(`^\\S+Z ${title} \\.\\.\\.$`);
+const startLine = (title: string) => new RegExp(`^\\S+Z ${title}( \\(group [^)]+\\))? \\.\\.\\.$`);
 const KILL_CASES: KillCase[] = [
   { phase: 'desired-paused', startLine: (f, t) => startLine(`Desired state: ${f} and ${t} PAUSED`), recordedPhase: [undefined, 'pause'] },
   { phase: 'pause', startLine: (f) => startLine(`Pause ${f}`), recordedPhase: ['pause'] },

@@ -120,7 +120,7 @@ describe('faults', () => {
 describe('automatic rollback', () => {
   it('a drain slower than --drain-timeout rolls back: exit 4, blue ACTIVE again, nothing locked', async (t) => {
     await resetFleet();
-    assert.equal((await bgswitch(['inject-fault', 'blue', 'delay=5000'])).code, 0);
+    assert.equal((await bgswitch(['inject-fault', 'blue', 'commit-delay=5000'])).code, 0);
     const start = Date.now();
     const result = await bgswitch(['switch', 'green', '--yes', '--drain-timeout', '1s']);
     assert.equal(result.code, 4, result.stdout + result.stderr);

@@ -115,6 +115,21 @@ test('preflight refuses (exit 3) while the paused colour holds partitions, namin
   assert.equal(world.journal.filter((e) => e.op.startsWith('write')).length, writesBefore, 'nothing was written');
 });
 
+test('members of the undeclared colour that consume (an interrupted switch) are not "stranded": the recovery switch proceeds', async (t) => {
+  const { world, group, context } = kafkaWorld(t);
+  // A CLI killed after resuming green: blue paused and gone from the group, green ACTIVE and holding
+  // every partition, while the active-version ConfigMap still declares blue.
+  for (const pod of world.podNames('blue')) world.fleet.setState(pod, 'PAUSED');
+  for (const pod of world.podNames('green')) world.fleet.setState(pod, 'ACTIVE');
+  assert.deepEqual(group.memberPods(), world.podNames('green'));
+
+  const report = await runSwitch(context, world.request({ target: 'green' }));
+
+  assert.notEqual(report.outcome, 'failed');
+  assertSettledOn(world, 'green');
+  assertSafeTimeline(world);
+});
+
 test('switching to the colour already active is still a no-op with Kafka: its own members are not "stranded"', async (t) => {
   const { world, group, context } = kafkaWorld(t);
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { judge, type InputRecord, type ProcessedEntry, type VerdictInput } from '../../lab/kafka/verdict.js';
-import type { CommitRecord } from '../../src/shared/kafka-records.js';
+import { judge, type InputRecord, type VerdictInput } from '../../lab/kafka/verdict.js';
+import type { CommitRecord, ProcessedRecord } from '../../src/shared/kafka-records.js';
 
 const RUN = 'run-a';
 
@@ -10,7 +10,7 @@ function inputs(partition: number, n: number, runId = RUN): InputRecord[] {
   return Array.from({ length: n }, (_, offset) => ({ partition, offset, key: `seq-${offset}`, value: { seq: offset, runId, producedAt: offset * 10 } }));
 }
 
-function processedBy(pod: string, color: string, incarnation: string, partition: number, offset: number, processedAt: number): ProcessedEntry {
+function processedBy(pod: string, color: string, incarnation: string, partition: number, offset: number, processedAt: number): ProcessedRecord {
   return { type: 'processed', sourcePartition: partition, sourceOffset: offset, key: `seq-${offset}`, pod, color, incarnation, processedAt, producedAt: offset * 10 };
 }
 

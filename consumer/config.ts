@@ -5,7 +5,7 @@
  * KAFKA_BOOTSTRAP_SERVERS switches to Kafka (then KAFKA_GROUP, KAFKA_INPUT_TOPIC, KAFKA_OUTPUT_TOPIC,
  * LEAVE_GROUP_ON_PAUSE apply, and MESSAGE_INTERVAL_MS does not); BATCH_SIZE applies to both.
  */
-import { UsageError } from '../src/core/errors.js';
+import { UsageError } from '../src/shared/errors.js';
 import { DEFAULT_CONSUMER_GROUP, DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../src/shared/kafka-records.js';
 import { isColor, type Color } from '../src/shared/model.js';
 

@@ -22,7 +22,7 @@
  * Not a Kafka client (no partitions, no rebalancing): the consumer runs it when KAFKA_BOOTSTRAP_SERVERS
  * is unset, which keeps unit tests fast; kafka-engine.ts is the Kafka consumer.
  */
-import type { LifecycleChange } from '../src/core/ports.js';
+import type { LifecycleChange } from '../src/shared/pod-api.js';
 import { LifecycleEngine, positiveInteger, type LifecycleEngineOptions } from './lifecycle-engine.js';
 
 export { MAX_FAULT_DELAY_MS, STATE_CODES, ShuttingDownError, realTimers, type EngineTimers } from './lifecycle-engine.js';

@@ -30,7 +30,7 @@
  * process dies is processed again by the next owner (the validator calls it crash-explained).
  */
 import { randomUUID } from 'node:crypto';
-import type { LifecycleChange } from '../src/core/ports.js';
+import type { LifecycleChange } from '../src/shared/pod-api.js';
 import { parseEventValue, type CommitRecord, type ProcessedRecord } from '../src/shared/kafka-records.js';
 import { LifecycleEngine, positiveInteger, type LifecycleEngineOptions } from './lifecycle-engine.js';
 

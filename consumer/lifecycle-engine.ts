@@ -7,8 +7,8 @@
  * is visible, with the clock's time (so a failing log write fails the change instead of hiding it);
  * a fault is validated as a whole before any field changes; a resume after shutdown began is refused.
  */
-import type { LifecycleChange, LifecycleStatus } from '../src/core/ports.js';
-import { OperationError, UsageError } from '../src/core/errors.js';
+import type { LifecycleChange, LifecycleStatus } from '../src/shared/pod-api.js';
+import { OperationError, UsageError } from '../src/shared/errors.js';
 import { NO_FAULT, type Fault, type Lifecycle } from '../src/shared/model.js';
 import type { LifecycleRecord } from './transitions.js';
 

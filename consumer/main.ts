@@ -14,7 +14,7 @@
  */
 import { openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { UsageError } from '../src/core/errors.js';
+import { UsageError } from '../src/shared/errors.js';
 import { parseConsumerEnv, type ConsumerConfig } from './config.js';
 import type { LifecycleEngine } from './lifecycle-engine.js';
 import { startConsumer } from './server.js';

@@ -1,5 +1,5 @@
 /**
- * The reference consumer's HTTP API (design section 3) on node:http, over a ConsumerEngine.
+ * The reference consumer's HTTP API (docs/consumer-contract.md) on node:http, over a ConsumerEngine.
  *
  * Guarantees: exactly the routes, bodies and shapes of the contract; malformed fault bodies get
  * 400 with a JSON error and change nothing; unknown paths 404, known paths with another method 405
@@ -10,8 +10,10 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UsageError } from '../src/core/errors.js';
+import * as v from 'valibot';
+import { UsageError } from '../src/shared/errors.js';
 import type { Fault } from '../src/shared/model.js';
+import { check, openRecord } from '../src/shared/validation.js';
 import { ConsumerEngine } from './engine.js';
 import { ShuttingDownError, type LifecycleEngine } from './lifecycle-engine.js';
 
@@ -72,16 +74,16 @@ const FAULT_ROUTES: Record<string, FaultRoute> = {
 
 function applyFault(route: FaultRoute): Handler {
   const expectedType = route.faultField === 'pollTimeoutExceed' ? 'boolean' : 'number';
+  const example = JSON.stringify({ [route.bodyField]: expectedType === 'boolean' ? true : 100 });
+  const wrongType = `must be a ${expectedType}`;
+  const bodySchema = openRecord({ [route.bodyField]: expectedType === 'boolean' ? v.boolean(wrongType) : v.number(wrongType) });
   return (engine, body) => {
-    const example = JSON.stringify({ [route.bodyField]: expectedType === 'boolean' ? true : 100 });
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new HttpError(400, `body must be a JSON object like ${example}`);
+    const parsed = check(bodySchema, body);
+    if (!parsed.ok) {
+      const problem = parsed.error === 'not a JSON object' ? 'body must be a JSON object' : parsed.error;
+      throw new HttpError(400, `${problem}, like ${example}`);
     }
-    const value: unknown = (body as Record<string, unknown>)[route.bodyField];
-    if (typeof value !== expectedType) {
-      throw new HttpError(400, `${route.bodyField} must be a ${expectedType}, like ${example}`);
-    }
-    const applied = engine.setFault({ [route.faultField]: value });
+    const applied = engine.setFault({ [route.faultField]: parsed.value[route.bodyField] });
     return { status: 200, body: { type: route.type, [route.bodyField]: applied[route.faultField], status: 'applied' } };
   };
 }

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { OperationError, UsageError } from '../src/core/errors.js';
+import { OperationError, UsageError } from '../src/shared/errors.js';
 import { apiErrorDetail } from './control-plane/clients.js';
 
 const execFileAsync = promisify(execFile);

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CoordinationV1Api, CoreV1Api, VersionApi } from '@kubernetes/client-node';
-import { OperationError, UsageError } from '../src/core/errors.js';
+import { OperationError, UsageError } from '../src/shared/errors.js';
 import { applyManifests, kustomizeBuild } from './apply.js';
 import { kubeBuildProgress } from './control-plane/build-progress.js';
 import { adminClient, kubeConfigFrom } from './control-plane/clients.js';

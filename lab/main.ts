@@ -4,7 +4,7 @@
  * lives in lab/control.ts and lab/kafka/.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { BgswitchError, ExitCode } from '../src/core/errors.js';
+import { BgswitchError, ExitCode } from '../src/shared/errors.js';
 import { labBuild, labDown, labStatus, labUp, type LabOptions, type LabStatus } from './control.js';
 import {
   formatVerdict,

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OperationError } from '../src/core/errors.js';
+import { OperationError } from '../src/shared/errors.js';
 
 export const DEFAULT_K8S_VERSION = 'v1.34.4';
 

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { OperationError } from '../src/core/errors.js';
+import { OperationError } from '../src/shared/errors.js';
 import { LAB_NETWORK } from './paths.js';
 
 const execFileAsync = promisify(execFile);

@@ -6,7 +6,7 @@
  * The decision (which packages, which commands) is plain logic over an injected command runner.
  */
 import { execFile } from 'node:child_process';
-import { BgswitchError, ExitCode } from '../src/core/errors.js';
+import { BgswitchError, ExitCode } from '../src/shared/errors.js';
 import { trackProgress, type ProgressSink } from './progress.js';
 
 /** Exit 2: the machine lacks something; nothing was started. */

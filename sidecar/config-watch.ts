@@ -13,8 +13,8 @@
  * about (the CLI writes, then pauses the pod directly), so the reconciler still confirms every
  * unpushed resume with a GET (sidecar/reconciler.ts); the watch only makes it act sooner.
  */
-import { errorMessage } from '../src/core/errors.js';
-import type { Clock } from '../src/core/ports.js';
+import { errorMessage } from '../src/shared/errors.js';
+import type { Clock } from '../src/shared/clock.js';
 import { ApiRequestError, type ConfigMapState, type WatchEvent, type WatchHandlers } from './kube-api.js';
 import type { Logger } from './log.js';
 

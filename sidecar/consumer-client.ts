@@ -5,7 +5,7 @@
  * fields, is an error, never guessed at. Failures throw PodUnreachableError.
  */
 import { Agent } from 'node:http';
-import { errorMessage, PodUnreachableError } from '../src/core/errors.js';
+import { errorMessage, PodUnreachableError } from '../src/shared/errors.js';
 import { isLifecycle, type Fault, type Lifecycle } from '../src/shared/model.js';
 import { requestText } from './http-request.js';
 import type { ConsumerPort } from './reconciler.js';

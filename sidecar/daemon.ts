@@ -7,11 +7,11 @@
  * wait for the running reconcile, stop the loop, close the server and the clients. Shutdown never pauses or
  * resumes the consumer.
  */
-import { errorMessage } from '../src/core/errors.js';
+import { errorMessage } from '../src/shared/errors.js';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { systemClock } from '../src/core/clock.js';
-import type { Clock } from '../src/core/ports.js';
+import { systemClock } from '../src/shared/clock.js';
+import type { Clock } from '../src/shared/clock.js';
 import type { SidecarConfig } from './config.js';
 import { ConfigMapWatcher, type WatchableConfigMap, type WatchTiming } from './config-watch.js';
 import { HttpConsumerClient } from './consumer-client.js';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { OperationError } from '../src/core/errors.js';
+import { OperationError } from '../src/shared/errors.js';
 import type { GenerationStore } from './reconciler.js';
 
 export class FileGenerationStore implements GenerationStore {

@@ -6,9 +6,9 @@
  * knows the highest generation seen. Pure: no I/O, no logging; reasons never contain the key or
  * the signature.
  */
-import { parseEntry } from '../src/shared/desired-state.js';
-import type { DesiredEntry } from '../src/shared/model.js';
+import { desiredEntrySchema, type DesiredEntry } from '../src/shared/model.js';
 import { verifyPush } from '../src/shared/push-signature.js';
+import { check, count, looseRecord, nonEmptyText, parseJson } from '../src/shared/validation.js';
 import type { PushRejection } from './metrics.js';
 
 export interface PushRequest {
@@ -29,25 +29,19 @@ function reject(status: 400 | 401 | 403, reason: PushRejection, message: string)
   return { ok: false, status, reason, message };
 }
 
+/** What must be readable before the signature can be checked: the pod and generation it signs; the rest is the entry. */
+const envelopeSchema = looseRecord({ pod: nonEmptyText, generation: count });
+
 export function evaluatePush(push: PushRequest): PushVerdict {
   if (push.key === undefined) return reject(401, 'no_key', 'this sidecar has no push key (the push-key Secret is not mounted)');
-  let json: unknown;
-  try {
-    json = JSON.parse(push.body);
-  } catch {
-    return reject(400, 'malformed', 'body is not JSON');
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return reject(400, 'malformed', 'body is not a JSON object');
-  const { pod, ...entryFields } = json as Record<string, unknown>;
-  const { generation } = entryFields;
-  if (typeof pod !== 'string' || pod === '') return reject(400, 'malformed', 'body.pod must be a non-empty string');
-  if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) {
-    return reject(400, 'malformed', 'body.generation must be a non-negative integer');
-  }
+  const envelope = parseJson(envelopeSchema, push.body, 'body');
+  if (!envelope.ok) return reject(400, 'malformed', envelope.error.startsWith('body ') ? envelope.error : `body.${envelope.error}`);
+  const { pod, ...entryFields } = envelope.value;
+  const { generation } = envelope.value;
   const verified = verifyPush(push.key, pod, generation, push.body, push.timestamp, push.signature, push.nowMs);
   if (!verified.ok) return reject(401, 'unauthorized', verified.reason);
   if (pod !== push.myPod) return reject(403, 'wrong_pod', `push is for pod ${pod}, this sidecar serves ${push.myPod}`);
-  const parsed = parseEntry(JSON.stringify(entryFields));
-  if (!parsed.ok) return reject(400, 'malformed', parsed.error);
-  return { ok: true, entry: parsed.value };
+  const entry = check(desiredEntrySchema, entryFields);
+  if (!entry.ok) return reject(400, 'malformed', entry.error);
+  return { ok: true, entry: entry.value };
 }

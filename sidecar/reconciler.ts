@@ -24,8 +24,9 @@
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
  * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.
  */
-import { errorMessage } from '../src/core/errors.js';
-import type { Clock, SidecarStatus } from '../src/core/ports.js';
+import { errorMessage } from '../src/shared/errors.js';
+import type { Clock } from '../src/shared/clock.js';
+import type { SidecarStatus } from '../src/shared/pod-api.js';
 import { resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
 import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
 import type { WatchHealth } from './config-watch.js';

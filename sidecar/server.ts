@@ -4,10 +4,10 @@
  * The push key is re-read from its file on every push (a Secret created later is picked up);
  * neither the key nor a signature is ever logged or echoed.
  */
-import { errorMessage } from '../src/core/errors.js';
+import { errorMessage } from '../src/shared/errors.js';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Clock } from '../src/core/ports.js';
+import type { Clock } from '../src/shared/clock.js';
 import { MAX_PUSH_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER, pushKeyFromText } from '../src/shared/push-signature.js';
 import type { Logger } from './log.js';
 import type { SidecarMetrics } from './metrics.js';

@@ -2,7 +2,7 @@
  * Starts the sidecar (loaded by main.ts): configuration from env (sidecar/config.ts), the API
  * client and watch when in a cluster, then the daemon; SIGTERM/SIGINT stop it gracefully.
  */
-import { errorMessage, OperationError, UsageError } from '../src/core/errors.js';
+import { errorMessage, OperationError, UsageError } from '../src/shared/errors.js';
 import { loadConfig, type SidecarConfig } from './config.js';
 import { startSidecar, type SidecarDeps } from './daemon.js';
 import { ConfigMapApi, inClusterEndpoint } from './kube-api.js';

@@ -7,7 +7,7 @@
  */
 import { readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { OperationError } from '../src/core/errors.js';
+import { OperationError } from '../src/shared/errors.js';
 import type { StateDataSource } from './reconciler.js';
 
 const DATA_LINK = '..data';

@@ -3,8 +3,8 @@
  * cap, and on timeout fails with the condition's own last explanation of why it is not yet true.
  * Guarantees the check runs at least once and never runs after the deadline has passed.
  */
-import { systemClock } from '../../src/core/clock.js';
-import { OperationError } from '../../src/core/errors.js';
+import { systemClock } from '../../src/shared/clock.js';
+import { OperationError } from '../../src/shared/errors.js';
 import { pollUntil } from '../../src/core/poll.js';
 
 export type Probe<T> = { done: true; value: T } | { done: false; reason: string };

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { OperationError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
 import { DEFAULT_CONSUMER_GROUP, DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../../src/shared/kafka-records.js';
 import type { LabComponent } from '../control-plane/components.js';
 import { describeError, waitFor } from '../control-plane/wait.js';

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDuration } from '../../src/cli/durations.js';
-import { OperationError, UsageError } from '../../src/core/errors.js';
+import { OperationError, UsageError } from '../../src/shared/errors.js';
 import { DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../../src/shared/kafka-records.js';
 import { describeError, waitFor } from '../control-plane/wait.js';
 import { inspectProcess, startProcess, stopProcess, type ProcessSpec } from '../control-plane/process.js';

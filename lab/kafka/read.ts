@@ -5,7 +5,7 @@
  * nothing from the consumers' group.
  */
 import { randomUUID } from 'node:crypto';
-import { OperationError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
 import { parseEventValue, parseOutputRecord, type CommitRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
 import type { InputRecord, VerdictInput } from './verdict.js';
 

@@ -6,7 +6,7 @@
  * path is a ContainerConfigError, never an empty string. Not supported: resourceFieldRef.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { OperationError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
 
 /** A container cannot be configured yet (missing ConfigMap, Secret, key...); retried by the kubelet. */
 export class ContainerConfigError extends OperationError {}

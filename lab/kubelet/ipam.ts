@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { OperationError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
 
 const SUBNET_BASE = '10.77.0.';
 export const FIRST_POD_HOST = 10;

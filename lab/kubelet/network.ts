@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { OperationError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
 
 export const LAB_BRIDGE = 'bgslab0';
 export const LAB_GATEWAY_IP = '10.77.0.1';

@@ -5,7 +5,7 @@
  * completed: that would need a cluster call on every Tab.
  */
 import type { Command, Option } from 'commander';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import type { CliIO } from '../render/io.js';
 
 const SHELLS = ['bash', 'zsh', 'fish'] as const;

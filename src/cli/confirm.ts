@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import type { CliIO } from '../render/io.js';
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Go/kubectl-style durations: "500ms", "10s", "2m", "1m30s", "1h". A bare number is seconds (as in
- * the seed's *_SECONDS variables). Negative, empty, non-numeric and absurd values are rejected.
+ * the *_SECONDS environment variables of the README). Negative, empty, non-numeric and absurd values are rejected.
  */
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const MAX_MS = 24 * 3_600_000;

@@ -1,5 +1,5 @@
 /** The `key=value` grammar of `inject-fault`, checked completely before anything is written. */
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import type { Fault } from '../shared/model.js';
 
 const MAX_DELAY_MS = 600_000;

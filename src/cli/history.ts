@@ -1,5 +1,5 @@
 /** `bgswitch history` */
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import { HISTORY_KEY, HISTORY_LIMIT, readHistory } from '../core/history.js';
 import { writeDocument } from '../render/format.js';
 import { renderHistory } from '../render/history-view.js';

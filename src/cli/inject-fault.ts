@@ -1,5 +1,5 @@
 /** `bgswitch inject-fault <pod|colour> key=value... | --clear` */
-import { ExitCode, UsageError } from '../core/errors.js';
+import { ExitCode, UsageError } from '../shared/errors.js';
 import { injectFault } from '../core/faults.js';
 import { renderFaultReport } from '../render/fault-view.js';
 import { writeDocument } from '../render/format.js';

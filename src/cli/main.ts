@@ -3,7 +3,7 @@
  * code. `process.exitCode` is set here and nowhere else.
  */
 import { CommanderError } from 'commander';
-import { BgswitchError, ExitCode } from '../core/errors.js';
+import { BgswitchError, ExitCode } from '../shared/errors.js';
 import type { CliIO } from '../render/io.js';
 import { buildProgram, invokedName } from './program.js';
 

@@ -1,10 +1,11 @@
 /**
- * The options every command shares (kubectl-style) and their resolution against the seed's
- * environment variables: flag, then environment variable, then default. Everything is validated
- * here, before anything talks to the cluster.
+ * The options every command shares (kubectl-style) and their resolution against the environment
+ * variables the README lists: flag, then environment variable, then default. Everything is
+ * validated here, before anything talks to the cluster.
  */
 import { Option, type Command } from 'commander';
-import { UsageError } from '../core/errors.js';
+import { DEFAULT_LIFECYCLE_PORT, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SIDECAR_PORT } from '../shared/defaults.js';
+import { UsageError } from '../shared/errors.js';
 import { DEFAULT_NAMES } from '../core/names.js';
 import type { ObjectNames } from '../core/ports.js';
 import type { ConnectionOverrides } from '../kube/access.js';
@@ -61,9 +62,9 @@ export function addClusterOptions(command: Command): Command {
     .option('--blue-service <name>', 'Service selecting blue pods (env BLUE_SERVICE; default consumer-blue-svc)')
     .option('--green-service <name>', 'Service selecting green pods (env GREEN_SERVICE; default consumer-green-svc)')
     .option('--push-key-secret <name>', 'Secret holding the sidecar push key (default bgswitch-push-key)')
-    .option('--lifecycle-port <port>', 'consumer lifecycle port (env LIFECYCLE_PORT; default 8080)')
-    .option('--sidecar-port <port>', 'sidecar port (env SIDECAR_PORT; default 8082)')
-    .option('--request-timeout <duration>', 'timeout of each call to a pod or the API server (default 5s)')
+    .option('--lifecycle-port <port>', `consumer lifecycle port (env LIFECYCLE_PORT; default ${DEFAULT_LIFECYCLE_PORT})`)
+    .option('--sidecar-port <port>', `sidecar port (env SIDECAR_PORT; default ${DEFAULT_SIDECAR_PORT})`)
+    .option('--request-timeout <duration>', `timeout of each call to a pod or the API server (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)
     .option('--cluster <name>', 'the kubeconfig cluster to use (overrides the context)')
     .option('--user <name>', 'the kubeconfig user to use (overrides the context)')
     .option('-s, --server <url>', 'the API server address (overrides the kubeconfig)')
@@ -111,9 +112,9 @@ export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSe
       },
       pushKeySecret: name(flags.pushKeySecret, DEFAULT_NAMES.pushKeySecret, '--push-key-secret'),
     },
-    lifecyclePort: parsePort(flags.lifecyclePort ?? env.LIFECYCLE_PORT, 8080, '--lifecycle-port'),
-    sidecarPort: parsePort(flags.sidecarPort ?? env.SIDECAR_PORT, 8082, '--sidecar-port'),
-    requestTimeoutMs: parseDuration(flags.requestTimeout ?? '5s', '--request-timeout'),
+    lifecyclePort: parsePort(flags.lifecyclePort ?? env.LIFECYCLE_PORT, DEFAULT_LIFECYCLE_PORT, '--lifecycle-port'),
+    sidecarPort: parsePort(flags.sidecarPort ?? env.SIDECAR_PORT, DEFAULT_SIDECAR_PORT, '--sidecar-port'),
+    requestTimeoutMs: flags.requestTimeout === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : parseDuration(flags.requestTimeout, '--request-timeout'),
     connection: {
       ...(flags.cluster !== undefined ? { cluster: flags.cluster } : {}),
       ...(flags.user !== undefined ? { user: flags.user } : {}),
@@ -127,7 +128,7 @@ export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSe
   };
 }
 
-/** Seed variables carry bare numbers in their unit (DRAIN_TIMEOUT_SECONDS=10, HEALTH_CHECK_INTERVAL_MS=500). */
+/** The environment variables carry bare numbers in their unit (DRAIN_TIMEOUT_SECONDS=10, HEALTH_CHECK_INTERVAL_MS=500). */
 export function durationFrom(flag: string | undefined, flagName: string, envValue: string | undefined, envName: string, envUnit: 's' | 'ms', fallback: string): number {
   if (flag !== undefined) return parseDuration(flag, flagName);
   if (envValue !== undefined) {

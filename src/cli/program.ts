@@ -50,7 +50,7 @@ export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; e
   addSwitchOptions(program.command('switch').argument('<colour>', 'blue or green'))
     .description('Switch consumption to <colour>: pause the other colour, verify, then resume <colour>')
     .addHelpText('after', examples(['bgswitch switch green', 'bgswitch switch green --dry-run', 'bgswitch switch blue --yes --drain-timeout 30s --soak 1m -o json']))
-    .action(async (colour: string, flags) => set(await (await import('./switch.js')).switchCommand(colour, flags, io)));
+    .action(async (color: string, flags) => set(await (await import('./switch.js')).switchCommand(color, flags, io)));
 
   addSwitchOptions(program.command('rollback'))
     .description('Switch back to the previous colour with the same protocol')

@@ -9,20 +9,20 @@ import { parseOperation, type OperationRecord } from '../core/operation.js';
 import { OPERATION_ANNOTATION } from '../shared/desired-state.js';
 import type { CliIO } from '../render/io.js';
 import { isColor, otherColor, type Color } from '../shared/model.js';
-import { parseColour } from './colour.js';
+import { parseColor } from './color.js';
 import { withRuntime, type Runtime } from './runtime.js';
 import { parseSwitchFlags, runSwitchFlow, type SwitchFlags } from './switch.js';
 
 export async function rollbackCommand(flags: SwitchFlags & { to?: string }, io: CliIO): Promise<number> {
-  const explicit = flags.to === undefined ? undefined : parseColour(flags.to, '--to colour');
+  const explicit = flags.to === undefined ? undefined : parseColor(flags.to, '--to colour');
   const parsed = parseSwitchFlags(flags, io);
   return withRuntime(parsed.settings, io, async (runtime) => {
-    const target = explicit ?? (await previousColour(runtime));
+    const target = explicit ?? (await previousColor(runtime));
     return runSwitchFlow(runtime, parsed, target, 'rollback', flags.yes === true, io);
   });
 }
 
-async function previousColour(runtime: Runtime): Promise<Color> {
+async function previousColor(runtime: Runtime): Promise<Color> {
   const [active, state] = await Promise.all([
     runtime.cluster.getConfigMap(runtime.names.activeConfigMap),
     runtime.cluster.getConfigMap(runtime.names.stateConfigMap),

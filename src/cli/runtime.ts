@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { systemClock } from '../core/clock.js';
-import type { Clock, ObjectNames } from '../core/ports.js';
+import { systemClock } from '../shared/clock.js';
+import type { Clock } from '../shared/clock.js';
+import type { ObjectNames } from '../core/ports.js';
 import { loadKubeAccess, type KubeAccess } from '../kube/access.js';
 import { KubeCluster } from '../kube/cluster.js';
 import { createPodAgent, type PodClient } from '../pods/agent.js';

@@ -1,5 +1,5 @@
 /** `bgswitch status [--watch] [--check]` */
-import { ExitCode } from '../core/errors.js';
+import { ExitCode } from '../shared/errors.js';
 import { hasProblems, readStatus, type StatusView } from '../core/status.js';
 import type { CliIO } from '../render/io.js';
 import { renderStatus } from '../render/status-view.js';

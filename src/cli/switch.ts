@@ -2,17 +2,18 @@
  * `bgswitch switch <colour>` (and, through runSwitchFlow, `bgswitch rollback`): parses and checks
  * every flag, asks for confirmation, runs the protocol with live progress, prints the report.
  */
-import { BgswitchError, ExitCode, UsageError } from '../core/errors.js';
+import { BgswitchError, ExitCode, UsageError } from '../shared/errors.js';
 import type { OperationKind } from '../core/operation.js';
 import type { KafkaGroup } from '../core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../core/switch.js';
+import { switchWording } from '../render/switch-wording.js';
 import type { CliIO } from '../render/io.js';
 import { createProgress } from '../render/progress.js';
 import { createStyle } from '../render/style.js';
 import { writeDocument } from '../render/format.js';
 import { renderSwitchReport } from '../render/switch-report.js';
 import type { Color } from '../shared/model.js';
-import { parseColour } from './colour.js';
+import { parseColor } from './color.js';
 import { confirm } from './confirm.js';
 import { onFirstStopSignal } from './signals.js';
 import { parseDuration } from './durations.js';
@@ -101,8 +102,8 @@ function parseMaxLag(raw: string | undefined, soakMs: number, kafka: KafkaChoice
   return Number(raw);
 }
 
-export async function switchCommand(colour: string, flags: SwitchFlags, io: CliIO): Promise<number> {
-  const target = parseColour(colour);
+export async function switchCommand(color: string, flags: SwitchFlags, io: CliIO): Promise<number> {
+  const target = parseColor(color);
   const parsed = parseSwitchFlags(flags, io);
   return withRuntime(parsed.settings, io, (runtime) => runSwitchFlow(runtime, parsed, target, 'switch', flags.yes === true, io));
 }
@@ -142,6 +143,7 @@ async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: C
         actor: runtime.actor,
         newId: () => `${Date.now().toString(36)}-${runtime.holder.slice(-6)}`,
         emit: progress.sink,
+        wording: switchWording,
         signal: aborter.signal,
         kafka,
       },

@@ -4,7 +4,7 @@
  */
 import type { Color, Lifecycle } from '../shared/model.js';
 
-/** The steps of design section 4. A rollback runs the same steps with `rollback` set. */
+/** The steps of the switch protocol (./switch.ts). A rollback runs the same steps with `rollback` set. */
 export type PhaseName =
   | 'preflight'
   | 'lease'
@@ -16,6 +16,11 @@ export type PhaseName =
   | 'verify-active'
   | 'soak'
   | 'record';
+
+/** How a step is named in the phase timings, the history and the operation record: `rollback:` marks the rollback's steps. */
+export function phaseLabel(name: PhaseName, rollback: boolean): string {
+  return rollback ? `rollback:${name}` : name;
+}
 
 export interface PhaseRef {
   name: PhaseName;

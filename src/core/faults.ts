@@ -5,11 +5,13 @@
  */
 import { resolveEntry } from '../shared/desired-state.js';
 import { isColor, NO_FAULT, sameFault, type Color, type DesiredEntry, type Fault } from '../shared/model.js';
-import { errorMessage, OperationError, PodUnreachableError, RefusedError, UsageError } from './errors.js';
+import { errorMessage, OperationError, PodUnreachableError, UsageError } from '../shared/errors.js';
+import { RefusedError } from './errors.js';
 import { listFleet } from './fleet.js';
 import { assertPermissions, faultPermissions } from './permissions.js';
 import { pollUntil } from './poll.js';
-import type { Clock, Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
+import type { Clock } from '../shared/clock.js';
+import type { Cluster, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import { DesiredStateStore } from './state-store.js';
 
 export interface FaultRequest {

@@ -3,8 +3,9 @@
  * readiness) and what each consumer says about itself, fetched in parallel.
  */
 import { COLORS, mayConsume, type Color, type Lifecycle } from '../shared/model.js';
-import { PodUnreachableError } from './errors.js';
-import type { Cluster, LifecycleStatus, PodAgent, PodInfo } from './ports.js';
+import { PodUnreachableError } from '../shared/errors.js';
+import type { Cluster, PodAgent, PodInfo } from './ports.js';
+import type { LifecycleStatus } from '../shared/pod-api.js';
 
 /** What a pod's consumer is doing, as far as we can tell. */
 export type PodState = Lifecycle | 'unreachable' | 'not-running';

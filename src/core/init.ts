@@ -16,7 +16,8 @@ import { COLORS } from '../shared/model.js';
 import { ConflictError } from './errors.js';
 import { listFleet } from './fleet.js';
 import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, type KafkaSettings } from './kafka-settings.js';
-import type { Clock, Cluster, ObjectNames } from './ports.js';
+import type { Clock } from '../shared/clock.js';
+import type { Cluster, ObjectNames } from './ports.js';
 import { retryOnConflict } from './state-store.js';
 
 /** Creating the push key is not part of the protocol's Cluster port: the kube adapter provides it. */

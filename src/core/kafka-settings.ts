@@ -4,7 +4,7 @@
  * active-version ConfigMap (written by `bgswitch init --kafka-bootstrap ... --kafka-group ...`), in
  * that order of precedence, and off with `--no-kafka` or when none of them names a broker.
  */
-import { UsageError } from './errors.js';
+import { UsageError } from '../shared/errors.js';
 
 export const KAFKA_BOOTSTRAP_KEY = 'kafkaBootstrapServers';
 export const KAFKA_GROUP_KEY = 'kafkaGroup';
@@ -42,7 +42,7 @@ export function parseBootstrap(raw: string, source: string): string[] {
 
 /** Kafka accepts almost any group id; refuse only what is certainly a mistake. */
 export function parseGroupId(raw: string, source: string): string {
-  if (raw.trim() === '' || raw.length > 255 || /[\s\u0000-\u001f\u007f]/.test(raw)) {
+  if (raw.trim() === '' || raw.length > 255 || /[\s\p{Cc}]/u.test(raw)) {
     throw new UsageError(`${source} ${JSON.stringify(raw)} is not a consumer group id`, 'use the group id your consumers join, e.g. bg-consumer');
   }
   return raw;

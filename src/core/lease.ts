@@ -1,7 +1,7 @@
 /**
  * The switch lock, over the coordination.k8s.io/v1 Lease `bg-consumer-active-lease`.
  *
- * At rest the Lease's holder names the active colour (seed semantics); a colour never blocks a
+ * At rest the Lease's holder names the active colour (as the original implementation left it; docs/architecture.md, The switch lock); a colour never blocks a
  * switch. During a switch the holder is this invocation's unique identity (user@host/pid/random)
  * with a short duration that a background loop renews.
  *
@@ -23,8 +23,10 @@
  *  3. Otherwise replace it holding us, passing the resourceVersion read in 1 (409 = lost the race).
  */
 import { isColor, type Color } from '../shared/model.js';
-import { ConflictError, OperationError, RefusedError } from './errors.js';
-import type { Clock, Cluster, LeaseSnapshot, LeaseWrite } from './ports.js';
+import { ConflictError, RefusedError } from './errors.js';
+import { OperationError } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
+import type { Cluster, LeaseSnapshot, LeaseWrite } from './ports.js';
 
 export interface LockOptions {
   /** Lease duration while switching (ms, whole seconds on the wire). Default 15 000. */

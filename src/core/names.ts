@@ -1,6 +1,6 @@
 import type { ObjectNames } from './ports.js';
 
-/** The default names of design section 2; every one can be changed by a flag or a seed variable. */
+/** The default object names; every one can be changed by a flag or an environment variable (README, Configuration). */
 export const DEFAULT_NAMES: ObjectNames = {
   namespace: 'kafka-bg-test',
   activeConfigMap: 'kafka-consumer-active-version',

@@ -4,32 +4,30 @@
  * change and removed in the update that ends the switch, so a CLI killed at any step leaves it behind
  * for `status` to show and for the next `switch` / `rollback` to finish.
  */
-import { isColor, type Color } from '../shared/model.js';
+import type * as v from 'valibot';
+import { colorSchema } from '../shared/model.js';
+import { openRecord, oneOf, parseJson, text } from '../shared/validation.js';
 
-export type OperationKind = 'switch' | 'rollback';
-
-export interface OperationRecord {
-  id: string;
-  kind: OperationKind;
-  from: Color;
-  to: Color;
+const operationRecordSchema = openRecord({
+  id: text,
+  kind: oneOf(['switch', 'rollback']),
+  from: colorSchema,
+  to: colorSchema,
   /** The last step that was started, e.g. "pause", "rollback:resume", "rollback-failed". */
-  phase: string;
-  holder: string;
-  actor: string;
-  startedAt: string;
-  updatedAt: string;
-}
+  phase: text,
+  holder: text,
+  actor: text,
+  startedAt: text,
+  updatedAt: text,
+});
+export type OperationRecord = v.InferOutput<typeof operationRecordSchema>;
+export type OperationKind = OperationRecord['kind'];
 
+/** The record, or undefined when there is none or it cannot be read (`status` names that). */
 export function parseOperation(raw: string | undefined): OperationRecord | undefined {
   if (!raw) return undefined;
-  try {
-    const value = JSON.parse(raw) as Partial<OperationRecord>;
-    if (!isColor(value.from) || !isColor(value.to) || typeof value.id !== 'string' || typeof value.phase !== 'string') return undefined;
-    return value as OperationRecord;
-  } catch {
-    return undefined;
-  }
+  const parsed = parseJson(operationRecordSchema, raw);
+  return parsed.ok ? parsed.value : undefined;
 }
 
 export function encodeOperation(record: OperationRecord): string {

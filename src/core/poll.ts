@@ -2,7 +2,7 @@
  * Polling with a deadline: the first check happens at once, the interval starts small and doubles
  * up to a cap, and the poll gives up at the deadline. Never a fixed sleep.
  */
-import type { Clock } from './ports.js';
+import type { Clock } from '../shared/clock.js';
 
 export interface PollOptions {
   clock: Clock;

@@ -2,7 +2,9 @@
  * The small interfaces the switch protocol runs over. src/kube and src/pods implement them for a
  * real cluster; tests implement them in memory. Nothing here imports Kubernetes, HTTP or terminal code.
  */
-import type { Color, DesiredEntry, Fault, Lifecycle } from '../shared/model.js';
+import type { Color, DesiredEntry, Fault } from '../shared/model.js';
+import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../shared/pod-api.js';
+import type { PodObservation, PodState } from './fleet.js';
 
 export interface ConfigMapSnapshot {
   name: string;
@@ -85,33 +87,6 @@ export interface Cluster {
   missingPermissions?(checks: PermissionCheck[]): Promise<PermissionCheck[]>;
 }
 
-/** `GET /lifecycle/status` */
-export interface LifecycleStatus {
-  state: Lifecycle;
-  stateCode: number;
-  lastSequenceNumber: number;
-  totalMessagesReceived: number;
-}
-
-/** `POST /lifecycle/pause|resume` */
-export interface LifecycleChange {
-  previousState: Lifecycle;
-  currentState: Lifecycle;
-  lastSequenceNumber: number;
-}
-
-/** `GET /status` of a sidecar. */
-export interface SidecarStatus {
-  pod: string;
-  generation: number;
-  desired?: DesiredEntry;
-  desiredSource?: string;
-  actual?: Lifecycle;
-  lastError?: string;
-  /** False when the sidecar has no push key (the Secret is not mounted yet); absent from older sidecars. */
-  pushKeyMounted?: boolean;
-}
-
 /**
  * Talks to one pod: the consumer's lifecycle API (L1) and the sidecar (L2). Every method throws
  * PodUnreachableError when the pod cannot be reached or answers with an error.
@@ -131,13 +106,7 @@ export interface PodAgent {
   readonly permissions?: PermissionCheck[];
 }
 
-/** Injected time, so tests and the model explorer control it. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-}
-
-/** Names of the objects bgswitch works with (design section 2); every one is configurable. */
+/** Names of the objects bgswitch works with (docs/architecture.md, Kubernetes objects); every one is configurable. */
 export interface ObjectNames {
   namespace: string;
   activeConfigMap: string;
@@ -179,3 +148,39 @@ export interface KafkaGroup {
   /** The log-end offset of every partition of these topics. */
   endOffsets(topics: string[]): Promise<KafkaPartitionOffset[]>;
 }
+
+/**
+ * How a switch words its dry-run plan and what a failure leaves behind: the protocol decides what
+ * to say, src/render/switch-wording.ts says it.
+ */
+export interface SwitchWording {
+  plan(plan: SwitchPlan): string[];
+  leftovers(leftovers: SwitchLeftovers): string[];
+}
+
+/** What a dry run would do, step by step. */
+export interface SwitchPlan {
+  from: Color;
+  to: Color;
+  names: ObjectNames;
+  holder: string;
+  leaseDurationMs: number;
+  /** The generation the first desired-state write would have. */
+  nextGeneration: number;
+  pods: Record<Color, string[]>;
+  drainTimeoutMs: number;
+  verifyTimeoutMs: number;
+  soakMs: number;
+  maxLag?: number | undefined;
+  /** With Kafka: the group and the topics seen so far. */
+  kafka?: { groupId: string; topics: string[] } | undefined;
+}
+
+/** What a failed switch leaves behind, for the operator to act on. */
+export type SwitchLeftovers =
+  | { kind: 'nothing-changed' }
+  /** Where every pod is now; `retry` names the colours a next switch could target. */
+  | { kind: 'fleet'; observations: PodObservation[]; retry: [Color, Color] }
+  /** The fleet could not be observed: the error and the states last seen. */
+  | { kind: 'unobserved'; error: string; lastSeen: Array<[pod: string, state: PodState]> }
+  | { kind: 'unrecorded'; error: string };

@@ -15,7 +15,8 @@ import {
   parseGeneration,
 } from '../shared/desired-state.js';
 import type { DesiredEntry } from '../shared/model.js';
-import { ConflictError, OperationError, RefusedError } from './errors.js';
+import { ConflictError, RefusedError } from './errors.js';
+import { OperationError } from '../shared/errors.js';
 import { encodeOperation, parseOperation, type OperationRecord } from './operation.js';
 import type { Cluster, ConfigMapSnapshot } from './ports.js';
 

@@ -5,13 +5,15 @@
  */
 import { OPERATION_ANNOTATION, resolveEntry } from '../shared/desired-state.js';
 import { isColor, otherColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
-import { errorMessage, PodUnreachableError } from './errors.js';
+import { errorMessage, PodUnreachableError } from '../shared/errors.js';
 import { listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
 import { HISTORY_KEY, readHistory, type HistoryEntry } from './history.js';
 import { describeStranded, readGroup, strandedMembers, type GroupView } from './kafka-group.js';
 import { leaseBlocks, leaseExpiry } from './lease.js';
 import type { OperationRecord } from './operation.js';
-import type { Clock, Cluster, ConfigMapSnapshot, KafkaGroup, ObjectNames, PodAgent, PodInfo, SidecarStatus } from './ports.js';
+import type { Clock } from '../shared/clock.js';
+import type { Cluster, ConfigMapSnapshot, KafkaGroup, ObjectNames, PodAgent, PodInfo } from './ports.js';
+import type { SidecarStatus } from '../shared/pod-api.js';
 import { decodeDesiredState, type DesiredState } from './state-store.js';
 
 export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock' | 'kafka-unreachable' | 'stranded-partitions';

@@ -18,7 +18,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 import { DEFAULT_NAMES } from '../core/names.js';
 import { proxyFromEnv, type ApiServerCredentials } from './credentials.js';
 import { credentialsFor, inClusterConfig, parseKubeConfig, type ClusterEntry, type KubeConfigData } from './kubeconfig.js';

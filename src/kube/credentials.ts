@@ -15,7 +15,7 @@ import { BlockList, isIP } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, ProxyAgent, Socks5ProxyAgent, type Dispatcher } from 'undici';
-import { UsageError } from '../core/errors.js';
+import { UsageError } from '../shared/errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

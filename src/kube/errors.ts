@@ -6,14 +6,8 @@
  * redacted). A BgswitchError passes through unchanged. Not decided here: whether a 404 on a read
  * means "absent" — callers check isNotFound() first.
  */
-import {
-  BgswitchError,
-  ClusterUnreachableError,
-  ConflictError,
-  ForbiddenError,
-  OperationError,
-  RefusedError,
-} from '../core/errors.js';
+import { BgswitchError, OperationError } from '../shared/errors.js';
+import { ClusterUnreachableError, ConflictError, ForbiddenError, RefusedError } from '../core/errors.js';
 
 /** What was being attempted, in RBAC terms, so a 403 can name exactly the missing permission. */
 export interface KubeCallContext {

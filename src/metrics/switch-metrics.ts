@@ -1,11 +1,11 @@
 /**
- * The CLI's metrics (design section 7). A CLI run is too short to be scraped, so the metrics are
+ * The CLI's metrics (docs/operations.md, Metrics). A CLI run is too short to be scraped, so the metrics are
  * pushed to a Pushgateway and/or written to a file in Prometheus text format, when asked.
  */
 import { writeFile } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Pushgateway, Registry } from 'prom-client';
 import type { SwitchReport } from '../core/switch.js';
-import { OperationError } from '../core/errors.js';
+import { OperationError } from '../shared/errors.js';
 import { mayConsume } from '../shared/model.js';
 
 export function switchRegistry(report: SwitchReport, namespace: string): Registry {

@@ -13,9 +13,13 @@
 import pRetry from 'p-retry';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Dispatcher } from 'undici';
-import { NoPushKeyError, PodUnreachableError } from '../core/errors.js';
-import type { Clock, LifecycleChange, LifecycleStatus, PermissionCheck, PodAgent, PodInfo, SidecarStatus } from '../core/ports.js';
-import type { ParseResult } from '../shared/desired-state.js';
+import { NoPushKeyError } from '../core/errors.js';
+import { PodUnreachableError } from '../shared/errors.js';
+import type { Clock } from '../shared/clock.js';
+import { DEFAULT_LIFECYCLE_PORT, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SIDECAR_PORT } from '../shared/defaults.js';
+import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../shared/pod-api.js';
+import type { PermissionCheck, PodAgent, PodInfo } from '../core/ports.js';
+import type { ParseResult } from '../shared/validation.js';
 import type { DesiredEntry, Fault } from '../shared/model.js';
 import { signPush } from '../shared/push-signature.js';
 import { apiServerCredentials, type ApiServerCredentials } from '../kube/credentials.js';
@@ -30,9 +34,6 @@ import {
 } from './responses.js';
 import { DirectTransport, ProxyTransport, TransportFailure, type HttpMethod, type PodReply, type PodTransport, type Via } from './transport.js';
 
-export const DEFAULT_LIFECYCLE_PORT = 8080;
-export const DEFAULT_SIDECAR_PORT = 8082;
-export const DEFAULT_POD_TIMEOUT_MS = 5_000;
 
 export interface RetryPolicy {
   /** Resends after the first attempt. */
@@ -93,7 +94,7 @@ function proxyCredentials(options: PodAgentOptions): ApiServerCredentials {
 }
 
 export function createPodAgent(options: PodAgentOptions): PodClient {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_POD_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const via = resolveVia(options.via, options.env ?? process.env);
   const transport =
     via === 'proxy'

@@ -13,7 +13,7 @@ export function renderSwitchReport(report: SwitchReport, style: Style): string {
       break;
     case 'dry-run':
       lines.push(style.bold(`Dry run: ${verb} ${report.from} -> ${report.to} would:`));
-      (report.plan ?? []).forEach((step, i) => lines.push(`  ${i + 1}. ${step}`));
+      for (const [i, step] of (report.plan ?? []).entries()) lines.push(`  ${i + 1}. ${step}`);
       lines.push('Nothing was written.');
       break;
     case 'switched':

@@ -10,73 +10,15 @@
  *  - `bgswitch.io/operation`: the switch in progress, written in the same update as the first
  *    desired-state change and removed when the switch ends, so an interrupted switch stays visible.
  */
-import { isColor, type Color, type DesiredEntry, type Fault } from './model.js';
+import { desiredEntrySchema, isColor, type Color, type DesiredEntry } from './model.js';
+import { parseJson, type ParseResult } from './validation.js';
 
 export const GENERATION_ANNOTATION = 'bgswitch.io/generation';
 export const OPERATION_ANNOTATION = 'bgswitch.io/operation';
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
-
-const FAULT_FIELDS: Record<keyof Fault, 'number' | 'boolean'> = {
-  processingDelayMs: 'number',
-  errorRatePercent: 'number',
-  commitDelayMs: 'number',
-  pollTimeoutExceed: 'boolean',
-};
-
-function parseFault(raw: unknown): ParseResult<Fault> {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return { ok: false, error: 'fault must be an object' };
-  }
-  const record = raw as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!(key in FAULT_FIELDS)) return { ok: false, error: `unknown fault field "${key}"` };
-  }
-  const fault: Fault = { processingDelayMs: 0, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false };
-  for (const [key, kind] of Object.entries(FAULT_FIELDS) as [keyof Fault, 'number' | 'boolean'][]) {
-    const value = record[key];
-    if (value === undefined) continue;
-    if (kind === 'boolean') {
-      if (typeof value !== 'boolean') return { ok: false, error: `fault.${key} must be true or false` };
-      fault.pollTimeoutExceed = value;
-    } else {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-        return { ok: false, error: `fault.${key} must be a non-negative integer` };
-      }
-      if (key === 'errorRatePercent' && value > 100) return { ok: false, error: 'fault.errorRatePercent must be at most 100' };
-      (fault as unknown as Record<string, number>)[key] = value;
-    }
-  }
-  return { ok: true, value: fault };
-}
-
 /** Parses one ConfigMap value. Anything malformed is reported, never guessed at. */
 export function parseEntry(raw: string): ParseResult<DesiredEntry> {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, error: 'not JSON' };
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, error: 'not a JSON object' };
-  const record = json as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (key !== 'lifecycle' && key !== 'generation' && key !== 'fault') return { ok: false, error: `unknown field "${key}"` };
-  }
-  const { lifecycle, generation = 0, fault } = record;
-  if (lifecycle !== 'ACTIVE' && lifecycle !== 'PAUSED') {
-    return { ok: false, error: `lifecycle must be "ACTIVE" or "PAUSED", got ${JSON.stringify(lifecycle)}` };
-  }
-  if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0) {
-    return { ok: false, error: 'generation must be a non-negative integer' };
-  }
-  const entry: DesiredEntry = { lifecycle, generation };
-  if (fault !== undefined) {
-    const parsed = parseFault(fault);
-    if (!parsed.ok) return parsed;
-    entry.fault = parsed.value;
-  }
-  return { ok: true, value: entry };
+  return parseJson(desiredEntrySchema, raw);
 }
 
 export function encodeEntry(entry: DesiredEntry): string {
@@ -93,7 +35,7 @@ export type ResolvedEntry =
   | { status: 'missing' }
   | { status: 'malformed'; error: string; source: EntrySource };
 
-/** The pod key wins over the colour key (design section 2, phase 5). */
+/** The pod key wins over the colour key (docs/architecture.md, the state ConfigMap). */
 export function resolveEntry(data: Readonly<Record<string, string>>, pod: string, color: Color | undefined): ResolvedEntry {
   const candidates: EntrySource[] = [{ key: pod, kind: 'pod' }];
   if (color && isColor(color)) candidates.push({ key: color, kind: 'color' });

@@ -10,8 +10,12 @@
  *   `CommitRecord`. A message processed again after its first processor died before committing it is
  *   a duplicate explained by that crash; any other repeat is unexplained.
  *
- * Offsets are JavaScript numbers: exact below 2^53, which no lab or test topic approaches.
+ * Offsets are JavaScript numbers: exact below 2^53, which no lab or test topic approaches. Each
+ * record is a schema (./validation.ts) and its type is inferred from it; a record that does not
+ * match is not one of ours (the parsers return undefined).
  */
+import * as v from 'valibot';
+import { count, finite, list, nonEmptyText, openRecord, parseJson, text } from './validation.js';
 
 export const DEFAULT_INPUT_TOPIC = 'bg-events';
 export const DEFAULT_OUTPUT_TOPIC = 'bg-processed';
@@ -19,98 +23,67 @@ export const DEFAULT_OUTPUT_TOPIC = 'bg-processed';
 export const DEFAULT_CONSUMER_GROUP = 'bg-consumer';
 
 /** Value of an input record. */
-export interface EventValue {
+const eventValueSchema = openRecord({
   /** The message's sequence number within its production run (the key is `seq-<seq>`). */
-  seq: number;
+  seq: count,
   /** Identifies one `lab produce` run, so several runs into one topic stay apart. */
-  runId: string;
+  runId: nonEmptyText,
   /** Epoch milliseconds when the producer created the message. */
-  producedAt: number;
-}
+  producedAt: finite,
+});
+export type EventValue = v.InferOutput<typeof eventValueSchema>;
+
+/** An optional field that is dropped, not fatal, when it is malformed. */
+const tolerated = <S extends v.GenericSchema>(schema: S) => v.optional(v.fallback(v.optional(schema), undefined));
 
 /** Written to the output topic for each processed input message, before its offset is committed. */
-export interface ProcessedRecord {
-  type: 'processed';
-  sourcePartition: number;
-  sourceOffset: number;
+const processedRecordSchema = openRecord({
+  type: v.literal('processed'),
+  sourcePartition: count,
+  sourceOffset: count,
   /** The input record's key. */
-  key: string;
-  pod: string;
-  color: string;
+  key: text,
+  pod: nonEmptyText,
+  color: nonEmptyText,
   /** Identifies one consumer process lifetime (a restarted container is a new incarnation). */
-  incarnation: string;
+  incarnation: nonEmptyText,
   /** Epoch milliseconds when processing finished. */
-  processedAt: number;
+  processedAt: finite,
   /** The input's `producedAt`, when the input value carried one. */
-  producedAt?: number;
+  producedAt: tolerated(finite),
   /**
    * Present (true) when processing failed (the consumer's error-rate fault): the message was still
    * accounted for and its offset committed with its batch, as a dead-letter policy would.
    */
-  failed?: true;
-}
+  failed: tolerated(v.literal(true)),
+});
 
 /** Written to the output topic after the consumer committed input offsets. */
-export interface CommitRecord {
-  type: 'commit';
-  pod: string;
-  color: string;
-  incarnation: string;
+const commitRecordSchema = openRecord({
+  type: v.literal('commit'),
+  pod: nonEmptyText,
+  color: nonEmptyText,
+  incarnation: nonEmptyText,
   /** Kafka semantics: `offset` is the next offset to read, so every offset below it was committed. */
-  offsets: Array<{ partition: number; offset: number }>;
-  committedAt: number;
-}
+  offsets: list(openRecord({ partition: count, offset: count })),
+  committedAt: finite,
+});
 
+const outputRecordSchema = v.pipe(
+  v.union([processedRecordSchema, commitRecordSchema]),
+  // A tolerated field that was dropped leaves no key behind.
+  v.transform((record) => Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as typeof record),
+);
+export type ProcessedRecord = v.InferOutput<typeof processedRecordSchema>;
+export type CommitRecord = v.InferOutput<typeof commitRecordSchema>;
 export type OutputRecord = ProcessedRecord | CommitRecord;
 
-const isWhole = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
-const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The input value, or undefined when it is not one of ours. */
 export function parseEventValue(text: string): EventValue | undefined {
-  const value = parseObject(text);
-  if (!value || !isWhole(value.seq) || !isText(value.runId) || !isTime(value.producedAt)) return undefined;
-  return { seq: value.seq, runId: value.runId, producedAt: value.producedAt };
+  const parsed = parseJson(eventValueSchema, text);
+  return parsed.ok ? parsed.value : undefined;
 }
 
-/** An output record, or undefined when the text is not one (the validator counts those apart). */
 export function parseOutputRecord(text: string): OutputRecord | undefined {
-  const value = parseObject(text);
-  if (!value || !isText(value.pod) || !isText(value.color) || !isText(value.incarnation)) return undefined;
-  const { pod, color, incarnation } = value;
-  if (value.type === 'processed') {
-    if (!isWhole(value.sourcePartition) || !isWhole(value.sourceOffset) || typeof value.key !== 'string' || !isTime(value.processedAt)) return undefined;
-    return {
-      type: 'processed',
-      sourcePartition: value.sourcePartition,
-      sourceOffset: value.sourceOffset,
-      key: value.key,
-      pod,
-      color,
-      incarnation,
-      processedAt: value.processedAt,
-      ...(isTime(value.producedAt) ? { producedAt: value.producedAt } : {}),
-      ...(value.failed === true ? { failed: true as const } : {}),
-    };
-  }
-  if (value.type === 'commit') {
-    if (!Array.isArray(value.offsets) || !isTime(value.committedAt)) return undefined;
-    const offsets = value.offsets.map((entry: unknown) => {
-      const { partition, offset } = (entry ?? {}) as Record<string, unknown>;
-      return isWhole(partition) && isWhole(offset) ? { partition, offset } : undefined;
-    });
-    if (offsets.some((entry) => entry === undefined)) return undefined;
-    return { type: 'commit', pod, color, incarnation, offsets: offsets as CommitRecord['offsets'], committedAt: value.committedAt };
-  }
-  return undefined;
+  const parsed = parseJson(outputRecordSchema, text);
+  return parsed.ok ? parsed.value : undefined;
 }

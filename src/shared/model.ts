@@ -2,9 +2,13 @@
  * The domain vocabulary shared by the CLI, the sidecar and the lab: colours, lifecycle states,
  * faults and the desired-state entry. Pure data; no I/O.
  */
+import * as v from 'valibot';
+import { count, exactRecord, flag, oneOf } from './validation.js';
 
 export const COLORS = ['blue', 'green'] as const;
 export type Color = (typeof COLORS)[number];
+
+export const colorSchema = oneOf(COLORS);
 
 export function isColor(value: unknown): value is Color {
   return value === 'blue' || value === 'green';
@@ -19,7 +23,7 @@ export const LIFECYCLES = ['ACTIVE', 'DRAINING', 'PAUSED'] as const;
 export type Lifecycle = (typeof LIFECYCLES)[number];
 
 /** What may be desired: a consumer is never asked to be DRAINING. */
-export type DesiredLifecycle = 'ACTIVE' | 'PAUSED';
+export type DesiredLifecycle = DesiredEntry['lifecycle'];
 
 export function isLifecycle(value: unknown): value is Lifecycle {
   return typeof value === 'string' && (LIFECYCLES as readonly string[]).includes(value);
@@ -30,13 +34,17 @@ export function mayConsume(state: Lifecycle): boolean {
   return state !== 'PAUSED';
 }
 
-/** The consumer's fault settings (`GET /fault`). All zero / false means no fault. */
-export interface Fault {
-  processingDelayMs: number;
-  errorRatePercent: number;
-  commitDelayMs: number;
-  pollTimeoutExceed: boolean;
-}
+/**
+ * The consumer's fault settings (`GET /fault`). All zero / false means no fault. In a desired
+ * entry a field left out means 0 / false, so a fault is always applied whole.
+ */
+export const faultSchema = exactRecord({
+  processingDelayMs: v.optional(count, 0),
+  errorRatePercent: v.optional(v.pipe(count, v.maxValue(100, 'must be at most 100')), 0),
+  commitDelayMs: v.optional(count, 0),
+  pollTimeoutExceed: v.optional(flag, false),
+});
+export type Fault = v.InferOutput<typeof faultSchema>;
 
 export const NO_FAULT: Readonly<Fault> = Object.freeze({
   processingDelayMs: 0,
@@ -61,10 +69,11 @@ export function isNoFault(fault: Fault): boolean {
 /**
  * One pod's (or one colour's) desired state, as stored in the state ConfigMap and as pushed to a
  * sidecar. `generation` orders desired states: a sidecar ignores anything older than the highest
- * generation it has seen. Entries written by the seed (no generation) count as generation 0.
+ * generation it has seen. Entries written without a generation count as generation 0.
  */
-export interface DesiredEntry {
-  lifecycle: DesiredLifecycle;
-  generation: number;
-  fault?: Fault;
-}
+export const desiredEntrySchema = exactRecord({
+  lifecycle: oneOf(['ACTIVE', 'PAUSED']),
+  generation: v.optional(count, 0),
+  fault: v.optional(faultSchema),
+});
+export type DesiredEntry = v.InferOutput<typeof desiredEntrySchema>;

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers, type MessagesStream } from '@platformatic/kafka';
 import { parseTransitionLog } from '../../consumer/transitions.js';
-import type { LifecycleChange, LifecycleStatus } from '../../src/core/ports.js';
+import type { LifecycleChange, LifecycleStatus } from '../../src/shared/pod-api.js';
 import { parseOutputRecord, type CommitRecord, type OutputRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
 import { createTestTopics, kafkaBootstrap } from '../support/kafka.js';
 import { listeningUrl, spawnConsumer } from '../support/consumer-process.js';
@@ -71,7 +71,8 @@ let runId = 0;
 
 /** Produces `count` events `seq-<n>` (idempotent, so the input holds each exactly once). */
 async function produce(topic: string, count: number): Promise<void> {
-  const run = `run-${(runId += 1)}`;
+  runId += 1;
+  const run = `run-${runId}`;
   await producer.send({
     messages: Array.from({ length: count }, (_, seq) => ({ topic, key: `seq-${run}-${seq}`, value: JSON.stringify({ seq, runId: run, producedAt: Date.now() }) })),
   });

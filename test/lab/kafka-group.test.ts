@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, it } from 'node:test';
 import { Consumer, Producer, stringDeserializers, stringSerializers, type MessagesStream } from '@platformatic/kafka';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { KafkaUnavailableError } from '../../src/core/errors.js';
 import { readGroup, type GroupView, type ObservedPod } from '../../src/core/kafka-group.js';
 import { pollUntil } from '../../src/core/poll.js';

@@ -26,10 +26,13 @@
  * Not modelled: scaling, pods without IP, Kubernetes readiness, a frozen (SIGSTOP) CLI, lifecycle
  * calls arriving after their sender's timeout (docs/safety.md, "Not covered").
  */
-import { BgswitchError, ClusterUnreachableError, PodUnreachableError } from '../../src/core/errors.js';
+import { BgswitchError, PodUnreachableError } from '../../src/shared/errors.js';
+import { ClusterUnreachableError } from '../../src/core/errors.js';
 import { injectFault, type FaultReport, type FaultRequest } from '../../src/core/faults.js';
-import type { Clock, Cluster, PodAgent, PodInfo } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { Cluster, PodAgent, PodInfo } from '../../src/core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../../src/core/switch.js';
+import { switchWording } from '../../src/render/switch-wording.js';
 import type { OperationKind } from '../../src/core/operation.js';
 import { GENERATION_ANNOTATION, encodeEntry } from '../../src/shared/desired-state.js';
 import { MAX_CLOCK_SKEW_MS } from '../../src/shared/push-signature.js';
@@ -331,6 +334,7 @@ export class ModelWorld {
       actor: ACTOR,
       newId: () => `cli-${index}-op-${++ids}`,
       emit: (event: ProgressEvent) => void progress.push(event),
+      wording: switchWording,
     };
     const frozen = killable(base);
     const run: CliRun = {
@@ -381,6 +385,7 @@ export class ModelWorld {
       actor: ACTOR,
       newId: () => origin.name,
       emit: () => {},
+      wording: switchWording,
     });
     const run: FaultRun = {
       index,

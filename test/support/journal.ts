@@ -3,7 +3,7 @@
  * consumer state changes, each with its virtual time and a sequence number, so a test can assert
  * the order of operations across the cluster and the pods ("step 3 written before any pause").
  */
-import type { Clock } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
 
 export type JournalSource = 'cluster' | 'pod' | 'consumer';
 

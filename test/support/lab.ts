@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { analyzeTransitions, parseTransitionLog, type LifecycleRecord, type TransitionAnalysis } from '../../consumer/transitions.js';
 import { labPaths, labUp, type LabInfo } from '../../lab/control.js';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));

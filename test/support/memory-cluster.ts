@@ -15,17 +15,10 @@
  * 'conflict' | 'error'), beforeNextWrite(name, action) (another writer acts just before a write).
  * The seed*() / drop*() methods set the scene without journalling, like a manifest applied beforehand.
  */
-import { ClusterUnreachableError, ConflictError, OperationError } from '../../src/core/errors.js';
-import type {
-  AuditEvent,
-  Clock,
-  Cluster,
-  ConfigMapSnapshot,
-  ConfigMapWrite,
-  LeaseSnapshot,
-  LeaseWrite,
-  PodInfo,
-} from '../../src/core/ports.js';
+import { ClusterUnreachableError, ConflictError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
+import type { AuditEvent, Cluster, ConfigMapSnapshot, ConfigMapWrite, LeaseSnapshot, LeaseWrite, PodInfo } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
 import type { Color } from '../../src/shared/model.js';
 import type { Journal } from './journal.js';
 

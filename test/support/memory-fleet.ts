@@ -2,7 +2,7 @@
  * An in-memory `PodAgent` (src/core/ports.ts): simulated consumers behind it, for unit tests and the
  * model explorer.
  *
- * Each consumer follows the consumer contract (design section 3): it starts PAUSED; pause moves ACTIVE
+ * Each consumer follows the consumer contract (docs/consumer-contract.md): it starts PAUSED; pause moves ACTIVE
  * to DRAINING and, after its drain duration on the injected clock, to PAUSED (a drain of 0 goes to
  * PAUSED at once; Infinity never finishes); resume moves to ACTIVE from anywhere and cancels a drain;
  * both are idempotent. The sidecar is not simulated: pushes are recorded and checked, not applied.
@@ -17,8 +17,10 @@
  * effect, readiness false, a drain that never ends, an outside actor setting a state (setState), and
  * onCall hooks that run before any call is answered (to act at an exact point of the protocol).
  */
-import { PodUnreachableError } from '../../src/core/errors.js';
-import type { Clock, LifecycleChange, LifecycleStatus, PodAgent, PodInfo, SidecarStatus } from '../../src/core/ports.js';
+import { PodUnreachableError } from '../../src/shared/errors.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { LifecycleChange, LifecycleStatus, SidecarStatus } from '../../src/shared/pod-api.js';
+import type { PodAgent, PodInfo } from '../../src/core/ports.js';
 import { LIFECYCLES, NO_FAULT, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../../src/shared/model.js';
 import type { Journal } from './journal.js';
 
@@ -253,7 +255,10 @@ export class MemoryFleet implements PodAgent {
 
   private pause(consumer: Consumer): void {
     if (consumer.state !== 'ACTIVE') return;
-    if (consumer.drainMs === 0) return this.transition(consumer, 'PAUSED');
+    if (consumer.drainMs === 0) {
+      this.transition(consumer, 'PAUSED');
+      return;
+    }
     this.transition(consumer, 'DRAINING');
     if (!Number.isFinite(consumer.drainMs)) return;
     const drain = new AbortController();

@@ -9,7 +9,8 @@
  * onRead hooks that run before every describe (to move offsets as a test's time passes).
  */
 import { KafkaUnavailableError } from '../../src/core/errors.js';
-import type { Clock, KafkaGroup, KafkaGroupMember, KafkaPartitionOffset } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { KafkaGroup, KafkaGroupMember, KafkaPartitionOffset } from '../../src/core/ports.js';
 import type { MemoryFleet } from './memory-fleet.js';
 
 export interface MemoryKafkaOptions {
@@ -26,7 +27,7 @@ export class MemoryKafkaGroup implements KafkaGroup {
   readonly partitions: number;
   readonly end: number[];
   readonly committed: Array<number | undefined>;
-  /** Pods that stay members while PAUSED (the seed's broken topology). */
+  /** Pods that stay members while PAUSED (the trap of docs/consumer-contract.md: one shared group and `pause()`). */
   readonly keepPartitionsWhenPaused = new Set<string>();
   /** Members that are none of our pods. */
   readonly strangers: Array<{ clientId: string; host: string }> = [];

@@ -7,9 +7,11 @@
 import assert from 'node:assert/strict';
 import type { ProgressEvent } from '../../src/core/events.js';
 import { parseHistory, HISTORY_KEY, type HistoryEntry } from '../../src/core/history.js';
-import type { Clock, Cluster, ObjectNames, PodAgent } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
+import type { Cluster, ObjectNames, PodAgent } from '../../src/core/ports.js';
 import { decodeDesiredState, type DesiredState } from '../../src/core/state-store.js';
 import type { SwitchContext, SwitchRequest } from '../../src/core/switch.js';
+import { switchWording } from '../../src/render/switch-wording.js';
 import { encodeEntry, GENERATION_ANNOTATION, OPERATION_ANNOTATION } from '../../src/shared/desired-state.js';
 import { COLORS, otherColor, type Color, type DesiredEntry, type Fault } from '../../src/shared/model.js';
 import { DEFAULT_NAMES } from '../../src/core/names.js';
@@ -78,6 +80,7 @@ export class SwitchWorld {
       actor: ACTOR,
       newId: () => `op-${++this.ids}`,
       emit: (event) => this.progress.push(event),
+      wording: switchWording,
       ...overrides,
     };
   }
@@ -203,7 +206,10 @@ export function assertRecorded(world: SwitchWorld, outcome: HistoryEntry['outcom
   );
   assert.match(world.cluster.events[0]!.message, reason);
   const [latest] = world.activeVersion().history;
-  if (options.history === false) return assert.equal(latest, undefined, 'no history written');
+  if (options.history === false) {
+    assert.equal(latest, undefined, 'no history written');
+    return;
+  }
   assert.equal(latest?.outcome, outcome);
   assert.match(latest?.reason ?? '', reason);
   assert.equal(latest?.actor, ACTOR);

@@ -6,7 +6,7 @@
  * Guarantees: time never goes backwards; sleepers wake in order of wake time, then of sleep() call;
  * an aborted sleep rejects with the signal's reason and is forgotten.
  */
-import type { Clock } from '../../src/core/ports.js';
+import type { Clock } from '../../src/shared/clock.js';
 
 interface Sleeper {
   wakeAt: number;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/shared/errors.js';
 import { ConsumerEngine, ShuttingDownError, type EngineOptions, type EngineTimers } from '../../consumer/engine.js';
 import { parseTransitionLog } from '../../consumer/transitions.js';
 

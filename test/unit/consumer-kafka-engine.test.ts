@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 import { parseOutputRecord, type CommitRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
 import { KafkaEngine, type GroupClient, type InputMessage, type OutputMessage, type PartitionOffset, type RebalanceListener } from '../../consumer/kafka-engine.js';

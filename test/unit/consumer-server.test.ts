@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
-import type { LifecycleStatus } from '../../src/core/ports.js';
+import type { LifecycleStatus } from '../../src/shared/pod-api.js';
 import { startConsumer, type ConsumerHandle } from '../../consumer/server.js';
 import { analyzeTransitions, parseTransitionLog } from '../../consumer/transitions.js';
 

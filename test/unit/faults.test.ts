@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExitCode, RefusedError, UsageError } from '../../src/core/errors.js';
+import { ExitCode, UsageError } from '../../src/shared/errors.js';
+import { RefusedError } from '../../src/core/errors.js';
 import { injectFault, type FaultRequest } from '../../src/core/faults.js';
 import { NO_FAULT, type Fault } from '../../src/shared/model.js';
 import { isMutation } from '../support/journal.js';

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { KubeConfig } from '@kubernetes/client-node';
 import { startConsumer, type ConsumerHandle } from '../../consumer/server.js';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import type { PodInfo } from '../../src/core/ports.js';
 import { createPodAgent, PushRejectedError } from '../../src/pods/agent.js';
 import type { Fault } from '../../src/shared/model.js';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { readStatus } from '../../src/core/status.js';
 import { Reconciler } from '../../sidecar/reconciler.js';
 import { createWorld, NAMES } from '../support/switch-world.js';

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
-import { ExitCode, UsageError } from '../../src/core/errors.js';
+import { ExitCode, UsageError } from '../../src/shared/errors.js';
 import { initialize } from '../../src/core/init.js';
 import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, parseBootstrap, resolveKafkaSettings } from '../../src/core/kafka-settings.js';
 import { parseKafkaFlags, resolveKafka } from '../../src/cli/kafka.js';

@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExitCode, RefusedError } from '../../src/core/errors.js';
+import { ExitCode } from '../../src/shared/errors.js';
+import { RefusedError } from '../../src/core/errors.js';
 import { runSwitch } from '../../src/core/switch.js';
 import { MemoryKafkaGroup } from '../support/memory-kafka.js';
 import { assertSafeTimeline, assertSettledOn, createWorld, type Lifetime } from '../support/switch-world.js';

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/shared/errors.js';
 import { loadKubeAccess } from '../../src/kube/access.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bgswitch-kube-access-'));

@@ -12,7 +12,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/shared/errors.js';
 import { loadKubeAccess, type ConnectionOverrides } from '../../src/kube/access.js';
 import { KubeCluster } from '../../src/kube/cluster.js';
 import { proxyFromEnv } from '../../src/kube/credentials.js';

@@ -4,14 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  ClusterUnreachableError,
-  ConflictError,
-  ForbiddenError,
-  OperationError,
-  RefusedError,
-  UsageError,
-} from '../../src/core/errors.js';
+import { ClusterUnreachableError, ConflictError, ForbiddenError, RefusedError } from '../../src/core/errors.js';
+import { OperationError, UsageError } from '../../src/shared/errors.js';
 import { ApiStatusError, ApiUnreachableError, isNotFound, redact, toBgswitchError, type KubeCallContext } from '../../src/kube/errors.js';
 
 const SERVER = 'https://10.77.0.1:6443';

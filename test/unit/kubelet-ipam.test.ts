@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { OperationError } from '../../src/core/errors.js';
+import { OperationError } from '../../src/shared/errors.js';
 import { FIRST_POD_HOST, LAST_POD_HOST, PodIpAllocator } from '../../lab/kubelet/ipam.js';
 
 let dir: string;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseProduceFlags, parseVerifyFlags } from '../../lab/kafka/commands.js';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/shared/errors.js';
 import { repoRoot } from '../support/lab.js';
 
 const NOWHERE = '127.0.0.1:1';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExitCode, RefusedError } from '../../src/core/errors.js';
+import { ExitCode } from '../../src/shared/errors.js';
+import { RefusedError } from '../../src/core/errors.js';
 import { leaseBlocks, LeaseLostError, SwitchLock } from '../../src/core/lease.js';
 import type { LeaseSnapshot } from '../../src/core/ports.js';
 import { Journal } from '../support/journal.js';

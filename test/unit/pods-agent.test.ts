@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { MockAgent } from 'undici';
-import { ForbiddenError, PodUnreachableError, RefusedError } from '../../src/core/errors.js';
+import { ForbiddenError, RefusedError } from '../../src/core/errors.js';
+import { PodUnreachableError } from '../../src/shared/errors.js';
 import type { PodInfo } from '../../src/core/ports.js';
 import { createPodAgent, PushRejectedError, resolveVia, type PodClient } from '../../src/pods/agent.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPush } from '../../src/shared/push-signature.js';
@@ -113,7 +114,7 @@ describe('pod agent: answers are validated', () => {
     await assert.rejects(agent.status(POD), (error: unknown) => {
       assert.ok(error instanceof PodUnreachableError);
       assert.equal(error.pod, 'consumer-blue-0');
-      assert.match(error.message, /field "state" must be ACTIVE, DRAINING or PAUSED/);
+      assert.match(error.message, /state is missing/);
       return true;
     });
   });
@@ -358,6 +359,6 @@ describe('pod agent: faults and pushes', () => {
   it('sidecar status: a malformed desired entry is an error', async () => {
     const { agent, sidecar } = setup('direct');
     sidecar.intercept({ path: '/status', method: 'GET' }).reply(200, { pod: POD.name, generation: 2, desired: { lifecycle: 'DRAINING' } });
-    await assert.rejects(agent.sidecarStatus(POD), /field "desired": lifecycle must be "ACTIVE" or "PAUSED"/);
+    await assert.rejects(agent.sidecarStatus(POD), /desired\.lifecycle must be "ACTIVE" or "PAUSED", got "DRAINING"/);
   });
 });

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { PodUnreachableError } from '../../src/core/errors.js';
+import { PodUnreachableError } from '../../src/shared/errors.js';
 import type { PodInfo } from '../../src/core/ports.js';
 import { createPodAgent } from '../../src/pods/agent.js';
 import { DirectTransport, TransportFailure } from '../../src/pods/transport.js';

@@ -8,7 +8,7 @@ import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { UsageError } from '../../src/core/errors.js';
+import { UsageError } from '../../src/shared/errors.js';
 import { DEFAULTS, loadConfig } from '../../sidecar/config.js';
 import { FileGenerationStore } from '../../sidecar/generation-store.js';
 import { MountedStateFiles } from '../../sidecar/state-file.js';

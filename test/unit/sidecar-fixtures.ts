@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, writeFile } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 import { encodeEntry } from '../../src/shared/desired-state.js';
 import { NO_FAULT, type DesiredEntry, type Fault, type Lifecycle } from '../../src/shared/model.js';

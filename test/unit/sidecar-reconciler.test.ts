@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock } from '../../src/shared/clock.js';
 import type { Fault } from '../../src/shared/model.js';
 import { Reconciler } from '../../sidecar/reconciler.js';
 import { MemoryConsumer, MemoryGenerations, MemoryStateData, captureLog, entryText } from './sidecar-fixtures.js';

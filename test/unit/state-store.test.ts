@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConflictError, ExitCode, OperationError, RefusedError } from '../../src/core/errors.js';
+import { ConflictError, RefusedError } from '../../src/core/errors.js';
+import { ExitCode, OperationError } from '../../src/shared/errors.js';
 import type { OperationRecord } from '../../src/core/operation.js';
 import { DesiredStateStore, type DesiredState } from '../../src/core/state-store.js';
 import { encodeEntry, GENERATION_ANNOTATION, OPERATION_ANNOTATION } from '../../src/shared/desired-state.js';

@@ -40,10 +40,10 @@ describe('readHistory', () => {
     const read = readHistory(raw);
     assert.deepEqual(read.entries, [good]);
     assert.deepEqual(read.unreadable, [
-      'entry 2 (id bad-phases): phase 1 is not {name, ok, durationMs}',
-      'entry 3 (id no-outcome): field "outcome" is missing',
-      'entry 4: not an object',
-      'entry 5 (id second): field "phases" is invalid ("pause")',
+      'entry 2 (id bad-phases): phases[0].ok must be true or false',
+      'entry 3 (id no-outcome): outcome is missing',
+      'entry 4: not a JSON object',
+      'entry 5 (id second): phases must be an array',
     ]);
   });
 
@@ -107,7 +107,7 @@ describe('bgswitch history with malformed entries', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /dana@ops-laptop │ blue -> green │ switched │ 4\.0s +│ pause 1\.2s/);
     assert.equal(result.stdout.split('\n').filter((line) => line.includes('blue -> green')).length, 1, 'only the readable entry is shown');
-    assert.match(result.stderr, /warning: unreadable history in ConfigMap kafka-consumer-active-version \(not shown\): entry 1 \(id bad-phases\): phase 1 is not \{name, ok, durationMs\}/);
+    assert.match(result.stderr, /warning: unreadable history in ConfigMap kafka-consumer-active-version \(not shown\): entry 1 \(id bad-phases\): phases\[0\]\.ok must be true or false/);
     assert.doesNotMatch(result.stderr, /unexpected/);
   });
 
@@ -138,7 +138,7 @@ describe('status names unreadable stored values', () => {
       view.problems.filter((p) => p.kind === 'malformed').map((p) => p.message),
       [
         'ConfigMap kafka-consumer-active-version declares active="purple", which is neither blue nor green',
-        'unreadable switch history in ConfigMap kafka-consumer-active-version: entry 1 (id bad-phases): phase 1 is not {name, ok, durationMs}',
+        'unreadable switch history in ConfigMap kafka-consumer-active-version: entry 1 (id bad-phases): phases[0].ok must be true or false',
         'the switch-in-progress record (annotation bgswitch.io/operation on kafka-consumer-state) is unreadable',
       ],
     );

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ExitCode, RefusedError } from '../../src/core/errors.js';
+import { ExitCode } from '../../src/shared/errors.js';
+import { RefusedError } from '../../src/core/errors.js';
 import { runSwitch } from '../../src/core/switch.js';
 import { encodeEntry, GENERATION_ANNOTATION, parseEntry } from '../../src/shared/desired-state.js';
 import type { Fault } from '../../src/shared/model.js';

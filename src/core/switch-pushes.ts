@@ -1,0 +1,64 @@
+/**
+ * Steps 4 and 7 of the switch (./switch.ts): the lifecycle calls (L1) that do the work, and the
+ * signed pushes to the sidecars (L2) that fence them against stale files, in the background.
+ */
+import { resolveEntry } from '../shared/desired-state.js';
+import { errorMessage } from '../shared/errors.js';
+import { NoPushKeyError } from './errors.js';
+import type { PodInfo } from './ports.js';
+import type { DesiredState } from './state-store.js';
+import type { SwitchSession } from './switch-session.js';
+
+/** Before the kubelet mounts the push-key Secret, every sidecar refuses pushes; the L1 calls do the work. */
+const NO_PUSH_KEY = { noun: 'sidecar', text: 'refused the push: no push key mounted yet; the lifecycle calls carried the step' };
+
+/** The pushes of one run: one queue per pod, so each pod receives them in generation order. */
+export class PushQueues {
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(private readonly session: SwitchSession) {}
+
+  /**
+   * L1 lifecycle call to each pod, in parallel, plus its L2 push. Only the L1 calls are awaited:
+   * verification watches the consumers themselves, so a hung sidecar never holds the switch (and
+   * the gap) back. Failures are left to verification.
+   */
+  async command(pods: PodInfo[], action: 'pause' | 'resume', state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+    this.pushAll(pods, state, signal);
+    await Promise.all(
+      pods.map(async (pod) => {
+        try {
+          await this.session.context.pods.lifecycle(pod, action, signal);
+        } catch (error) {
+          this.session.emit({ type: 'warning', message: `${action} ${pod.name}: ${errorMessage(error)}` });
+        }
+      }),
+    );
+  }
+
+  /** L2 pushes in the background (also to the other colour: it fences sidecars against stale files); see settle(). */
+  pushAll(pods: PodInfo[], state: DesiredState, signal: AbortSignal | undefined): void {
+    for (const pod of pods) this.push(pod, state, signal);
+  }
+
+  /** Waits for every push still in flight, so the run never ends with requests behind it. */
+  async settle(): Promise<void> {
+    await Promise.all(this.queues.values());
+  }
+
+  /** Each push to a pod waits for the previous one to that pod. */
+  private push(pod: PodInfo, state: DesiredState, signal: AbortSignal | undefined): void {
+    const resolved = resolveEntry(state.snapshot.data, pod.name, pod.color);
+    if (resolved.status !== 'ok') return;
+    const step = this.session.currentPhase;
+    const send = async () => {
+      try {
+        await this.session.context.pods.push(pod, resolved.entry, signal);
+      } catch (error) {
+        const repeated = error instanceof NoPushKeyError ? { repeated: { ...NO_PUSH_KEY, ...(step ? { step } : {}) } } : {};
+        this.session.emit({ type: 'warning', message: `push to the sidecar of ${pod.name}: ${errorMessage(error)}`, ...repeated });
+      }
+    };
+    this.queues.set(pod.name, (this.queues.get(pod.name) ?? Promise.resolve()).then(send));
+  }
+}

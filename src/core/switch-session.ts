@@ -1,0 +1,157 @@
+/**
+ * What one switch run shares between its steps (./switch.ts): the request, the lock, the state
+ * store, the phase timings and the Kafka hand-off so far, and the helpers every step uses to observe
+ * pods, read the consumer group, time a phase and tell the operator.
+ */
+import { otherColor, type Color } from '../shared/model.js';
+import { errorMessage } from '../shared/errors.js';
+import { KafkaUnavailableError } from './errors.js';
+import { phaseLabel, type PhaseName, type PhaseRef, type ProgressEvent, type ProgressEventInput } from './events.js';
+import { listFleet, observePods, type PodObservation, type PodState } from './fleet.js';
+import type { KafkaHandoff, PhaseTiming } from './history.js';
+import { readGroup, type GroupView, type ObservedPod } from './kafka-group.js';
+import { SwitchLock } from './lease.js';
+import type { OperationRecord } from './operation.js';
+import type { PollOptions } from './poll.js';
+import { DesiredStateStore } from './state-store.js';
+import type { SwitchContext, SwitchRequest } from './switch.js';
+
+/**
+ * Margin the lock must still be valid for before resuming: covers the resume calls themselves. At
+ * most a third of the lease (the renewal period), or a short lease could never pass the check.
+ */
+const LOCK_MARGIN_MS = 5_000;
+const FIRST_POLL_INTERVAL_MS = 50;
+
+export class SwitchSession {
+  readonly id: string;
+  readonly from: Color;
+  readonly to: Color;
+  readonly store: DesiredStateStore;
+  readonly lock: SwitchLock;
+  readonly lockMarginMs: number;
+  readonly startedAt: number;
+  readonly phases: PhaseTiming[] = [];
+  /** The step running now: a background push's warning names the step that sent it. */
+  currentPhase: PhaseRef | undefined;
+  generation = 0;
+  /** The consumer group's hand-off, filled in by the steps (Kafka configured only). */
+  readonly kafka: KafkaHandoff | undefined;
+  /** Every topic the group was seen with during this run, so a rebalance cannot hide one. */
+  readonly kafkaTopics = new Set<string>();
+  /** When the colour being left was last seen all PAUSED: the start of the Kafka hand-off wait. */
+  pausedAt: number | undefined;
+  /** The last state seen of each pod: a change is reported, and a failed rollback names them. */
+  readonly lastPodState = new Map<string, PodState>();
+  private operation: OperationRecord | undefined;
+
+  constructor(
+    readonly context: SwitchContext,
+    readonly request: SwitchRequest,
+  ) {
+    this.id = context.newId();
+    this.to = request.target;
+    this.from = otherColor(request.target);
+    this.store = new DesiredStateStore(context.cluster, context.names.stateConfigMap);
+    this.lock = new SwitchLock(context.cluster, context.names.lease, context.holder, context.clock, { leaseDurationMs: request.leaseDurationMs });
+    this.lockMarginMs = Math.min(LOCK_MARGIN_MS, request.leaseDurationMs / 3);
+    this.startedAt = context.clock.now();
+    this.kafka = context.kafka ? { groupId: context.kafka.groupId } : undefined;
+  }
+
+  now(): number {
+    return this.context.clock.now();
+  }
+
+  emit(event: ProgressEventInput): void {
+    this.context.emit({ ...event, at: this.now() } as ProgressEvent);
+  }
+
+  /** Runs one step: announces it, times it, and records it in the phase timings whatever happens. */
+  async phase<T>(name: PhaseName, rollback: boolean, title: string, work: () => Promise<T>): Promise<T> {
+    const phase: PhaseRef = { name, rollback, title };
+    this.currentPhase = phase;
+    const start = this.now();
+    this.emit({ type: 'phase-start', phase });
+    const end = (ok: boolean, detail: string) => {
+      const durationMs = this.now() - start;
+      this.phases.push({ name: phaseLabel(name, rollback), ok, durationMs });
+      this.emit({ type: 'phase-end', phase, ok, detail, durationMs });
+    };
+    try {
+      const value = await work();
+      end(true, typeof value === 'string' ? value : '');
+      return value;
+    } catch (error) {
+      end(false, errorMessage(error));
+      throw error;
+    }
+  }
+
+  /** The operation record (S3) as of `phase`; it keeps the first start time across updates. */
+  operationRecord(phase: string): OperationRecord {
+    this.operation = {
+      id: this.id,
+      kind: this.request.kind,
+      from: this.from,
+      to: this.to,
+      phase,
+      holder: this.context.holder,
+      actor: this.context.actor,
+      startedAt: this.operation?.startedAt ?? new Date(this.startedAt).toISOString(),
+      updatedAt: new Date(this.now()).toISOString(),
+    };
+    return this.operation;
+  }
+
+  async observeAll(withReadiness: boolean): Promise<PodObservation[]> {
+    const pods = await listFleet(this.context.cluster);
+    return observePods(this.context.pods, [...pods.blue, ...pods.green], { withReadiness });
+  }
+
+  /** One colour's pods, observed; each pod whose state changed is reported. */
+  async observeColor(color: Color, withReadiness: boolean, signal: AbortSignal | undefined): Promise<PodObservation[]> {
+    const pods = await this.context.cluster.listPods(color);
+    const observations = await observePods(this.context.pods, pods, { withReadiness, signal });
+    for (const o of observations) {
+      if (this.lastPodState.get(o.pod.name) !== o.state) {
+        this.lastPodState.set(o.pod.name, o.state);
+        this.emit({ type: 'pod', pod: o.pod.name, color: o.pod.color, state: o.state, ...(o.error ? { detail: o.error } : {}) });
+      }
+    }
+    return observations;
+  }
+
+  /** The group now, its members matched to `pods` (listed afresh when none are given). */
+  async readGroup(pods: ObservedPod[]): Promise<GroupView> {
+    const known = pods.length > 0 ? pods : await listFleet(this.context.cluster).then((fleet) => [...fleet.blue, ...fleet.green].map((pod) => ({ pod })));
+    const view = await readGroup(this.context.kafka!, known, this.kafkaTopics);
+    for (const topic of view.topics) this.kafkaTopics.add(topic);
+    return view;
+  }
+
+  /** Inside a wait an unanswered broker is "not yet": its message is kept for the deadline's report. */
+  async readGroupWhileWaiting(pods: ObservedPod[]): Promise<GroupView | string> {
+    try {
+      return await this.readGroup(pods);
+    } catch (error) {
+      if (error instanceof KafkaUnavailableError) return error.message;
+      throw error;
+    }
+  }
+
+  pollOptions(timeoutMs: number, signal: AbortSignal | undefined): PollOptions {
+    const { pollIntervalMs } = this.request;
+    return { clock: this.context.clock, timeoutMs, initialIntervalMs: Math.min(FIRST_POLL_INTERVAL_MS, pollIntervalMs), maxIntervalMs: pollIntervalMs, signal };
+  }
+
+  /** True while the lock is certainly ours. */
+  holdsLock(): boolean {
+    try {
+      this.lock.assertHeld(0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -2,9 +2,22 @@
  * The reference consumer's configuration, read from its environment. Every problem is collected
  * into one UsageError, so a misconfigured container says everything at once; main.ts turns it into
  * one stderr line and exit code 2. Nothing here touches the file system or the network.
+ * KAFKA_BOOTSTRAP_SERVERS switches to Kafka (then KAFKA_GROUP, KAFKA_INPUT_TOPIC, KAFKA_OUTPUT_TOPIC,
+ * LEAVE_GROUP_ON_PAUSE apply, and MESSAGE_INTERVAL_MS does not); BATCH_SIZE applies to both.
  */
 import { UsageError } from '../src/core/errors.js';
+import { DEFAULT_CONSUMER_GROUP, DEFAULT_INPUT_TOPIC, DEFAULT_OUTPUT_TOPIC } from '../src/shared/kafka-records.js';
 import { isColor, type Color } from '../src/shared/model.js';
+
+/** Present when KAFKA_BOOTSTRAP_SERVERS is set: the consumer then consumes Kafka instead of its simulated stream. */
+export interface KafkaConfig {
+  bootstrapServers: string[];
+  group: string;
+  inputTopic: string;
+  outputTopic: string;
+  /** false reproduces the original bug: a paused consumer stays a group member holding its partitions. */
+  leaveGroupOnPause: boolean;
+}
 
 export interface ConsumerConfig {
   port: number;
@@ -15,7 +28,12 @@ export interface ConsumerConfig {
   batchSize: number;
   /** Also append the transition log here. */
   transitionLogPath?: string;
+  kafka?: KafkaConfig;
 }
+
+/** Kafka's own rule for topic names (and a practical one for group ids). */
+const KAFKA_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+const HOST_PORT = /^[A-Za-z0-9.-]+:(\d{1,5})$|^\[[0-9A-Fa-f:.]+\]:(\d{1,5})$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -44,6 +62,31 @@ export function parseConsumerEnv(env: Env, hostname: string): ConsumerConfig {
   };
   const transitionLogPath = value('TRANSITION_LOG_PATH');
   if (transitionLogPath !== undefined) config.transitionLogPath = transitionLogPath;
+  const bootstrap = value('KAFKA_BOOTSTRAP_SERVERS');
+  if (bootstrap !== undefined) config.kafka = parseKafka(bootstrap, value, problems);
   if (problems.length > 0) throw new UsageError(`invalid consumer environment: ${problems.join('; ')}`);
   return config;
+}
+
+function parseKafka(bootstrap: string, value: (name: string) => string | undefined, problems: string[]): KafkaConfig {
+  const bootstrapServers = bootstrap.split(',').map((entry) => entry.trim());
+  for (const server of bootstrapServers) {
+    const match = HOST_PORT.exec(server);
+    const port = Number(match?.[1] ?? match?.[2]);
+    if (!match || !(port >= 1 && port <= 65535)) problems.push(`KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port, got "${server}"`);
+  }
+  const name = (variable: string, fallback: string): string => {
+    const chosen = value(variable) ?? fallback;
+    if (!KAFKA_NAME.test(chosen)) problems.push(`${variable} must be 1 to 249 of the characters A-Z a-z 0-9 . _ -, got "${chosen}"`);
+    return chosen;
+  };
+  const leave = value('LEAVE_GROUP_ON_PAUSE') ?? 'true';
+  if (leave !== 'true' && leave !== 'false') problems.push(`LEAVE_GROUP_ON_PAUSE must be "true" or "false", got "${leave}"`);
+  return {
+    bootstrapServers,
+    group: name('KAFKA_GROUP', DEFAULT_CONSUMER_GROUP),
+    inputTopic: name('KAFKA_INPUT_TOPIC', DEFAULT_INPUT_TOPIC),
+    outputTopic: name('KAFKA_OUTPUT_TOPIC', DEFAULT_OUTPUT_TOPIC),
+    leaveGroupOnPause: leave === 'true',
+  };
 }

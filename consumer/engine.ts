@@ -19,52 +19,23 @@
  * errorRatePercent of the messages, spread evenly (50% = every second message).
  * pollTimeoutExceed stalls the poll loop before the next message: no message is processed and an
  * in-flight batch cannot finish (so a pause stays DRAINING) until the fault is cleared.
- * Not a Kafka client; no partitions, no rebalancing.
+ * Not a Kafka client (no partitions, no rebalancing): the consumer runs it when KAFKA_BOOTSTRAP_SERVERS
+ * is unset, which keeps unit tests fast; kafka-engine.ts is the Kafka consumer.
  */
-import type { LifecycleChange, LifecycleStatus } from '../src/core/ports.js';
-import { OperationError, UsageError } from '../src/core/errors.js';
-import { NO_FAULT, type Fault, type Lifecycle } from '../src/shared/model.js';
-import type { LifecycleRecord } from './transitions.js';
+import type { LifecycleChange } from '../src/core/ports.js';
+import { LifecycleEngine, positiveInteger, type LifecycleEngineOptions } from './lifecycle-engine.js';
 
-export const STATE_CODES: Readonly<Record<Lifecycle, number>> = { ACTIVE: 0, DRAINING: 1, PAUSED: 2 };
-
-/** A fault delay above this is refused: it could not be told apart from a hung consumer anyway. */
-export const MAX_FAULT_DELAY_MS = 600_000;
+export { MAX_FAULT_DELAY_MS, STATE_CODES, ShuttingDownError, realTimers, type EngineTimers } from './lifecycle-engine.js';
 
 /** Batches fetched in one turn of the event loop before yielding to HTTP requests (a fast catch-up). */
 const MAX_BATCHES_PER_TURN = 100;
 
-export interface EngineTimers {
-  /** Epoch milliseconds, with a sub-millisecond fraction where the clock has one. */
-  now(): number;
-  /** Calls `callback` after `delayMs`; the returned function cancels it. */
-  schedule(callback: () => void, delayMs: number): () => void;
-}
-
-/** Real time: `performance` gives sub-millisecond, monotonic epoch times. Timers do not keep the process alive. */
-export const realTimers: EngineTimers = {
-  now: () => performance.timeOrigin + performance.now(),
-  schedule(callback, delayMs) {
-    const handle = setTimeout(callback, delayMs);
-    handle.unref();
-    return () => clearTimeout(handle);
-  },
-};
-
-export interface EngineOptions {
-  podName: string;
-  color: string;
+export interface EngineOptions extends LifecycleEngineOptions {
   /** Default 20. */
   messageIntervalMs?: number;
   /** Default 10. */
   batchSize?: number;
-  timers?: EngineTimers;
-  /** Receives one JSON line (no newline) per lifecycle event. Default: discarded. */
-  writeLog?: (line: string) => void;
 }
-
-/** Resume refused because the consumer is shutting down. */
-export class ShuttingDownError extends OperationError {}
 
 /** The batch being processed: sequence numbers `next`..`last` are still to be processed, then it is committed. */
 interface Batch {
@@ -74,69 +45,20 @@ interface Batch {
   delayServed: boolean;
 }
 
-export class ConsumerEngine {
-  readonly podName: string;
-  readonly color: string;
+export class ConsumerEngine extends LifecycleEngine {
   readonly messageIntervalMs: number;
   readonly batchSize: number;
-  private readonly timers: EngineTimers;
-  private readonly writeLog: (line: string) => void;
 
-  private state: Lifecycle = 'PAUSED';
-  private currentFault: Fault = { ...NO_FAULT };
-  private startedAt: number | undefined;
-  private shuttingDown = false;
-  private stopped = false;
   /** Highest sequence number handed to a batch (or skipped on resume). */
   private fetchedUpTo = 0;
-  private lastCommitted = 0;
-  private received = 0;
-  private failed = 0;
-  /** Accumulates errorRatePercent per message; every full 100 fails one message. */
-  private errorBudget = 0;
   private batch: Batch | undefined;
   private stalled = false;
   private cancelTimer: (() => void) | undefined;
-  private pausedWaiters: Array<() => void> = [];
 
   constructor(options: EngineOptions) {
-    this.podName = options.podName;
-    this.color = options.color;
+    super(options);
     this.messageIntervalMs = positiveInteger('messageIntervalMs', options.messageIntervalMs ?? 20);
     this.batchSize = positiveInteger('batchSize', options.batchSize ?? 10);
-    this.timers = options.timers ?? realTimers;
-    this.writeLog = options.writeLog ?? (() => {});
-  }
-
-  /** Begins this process lifetime: logs `start` and starts the message stream. Once only. */
-  start(): void {
-    if (this.startedAt !== undefined) return;
-    const at = this.timers.now();
-    this.log({ event: 'start', pod: this.podName, color: this.color, state: this.state, at });
-    this.startedAt = at;
-  }
-
-  status(): LifecycleStatus {
-    return {
-      state: this.state,
-      stateCode: STATE_CODES[this.state],
-      lastSequenceNumber: this.lastCommitted,
-      totalMessagesReceived: this.received,
-    };
-  }
-
-  /** Messages the error-rate fault made fail (not part of the HTTP contract). */
-  get failedMessages(): number {
-    return this.failed;
-  }
-
-  fault(): Fault {
-    return { ...this.currentFault };
-  }
-
-  /** A consumer failing most of its messages is not ready; a paused one fails none, so it is. */
-  isReady(): boolean {
-    return !(this.state === 'ACTIVE' && this.currentFault.errorRatePercent >= 50);
   }
 
   pause(): LifecycleChange {
@@ -153,8 +75,7 @@ export class ConsumerEngine {
   }
 
   resume(): LifecycleChange {
-    if (this.shuttingDown) throw new ShuttingDownError(`consumer ${this.podName} is shutting down; resume refused`);
-    if (this.startedAt === undefined) throw new OperationError(`consumer ${this.podName} has not been started`);
+    this.assertMayResume();
     const previous = this.state;
     if (previous === 'PAUSED') {
       this.fetchedUpTo = Math.max(this.fetchedUpTo, this.arrivedCount());
@@ -167,70 +88,16 @@ export class ConsumerEngine {
     return this.change(previous);
   }
 
-  /** Applies the given fault fields; 0 / false clears one. Throws UsageError for an invalid value. */
-  setFault(patch: Partial<Fault>): Fault {
-    const next = { ...this.currentFault, ...patch };
-    for (const field of ['processingDelayMs', 'commitDelayMs'] as const) {
-      checkRange(field, next[field], MAX_FAULT_DELAY_MS);
-    }
-    checkRange('errorRatePercent', next.errorRatePercent, 100);
-    if (typeof next.pollTimeoutExceed !== 'boolean') throw new UsageError('pollTimeoutExceed must be true or false');
-    if (next.errorRatePercent !== this.currentFault.errorRatePercent) this.errorBudget = 0;
-    this.currentFault = next;
-    if (this.stalled && !next.pollTimeoutExceed) {
+  protected faultChanged(): void {
+    if (this.stalled && !this.currentFault.pollTimeoutExceed) {
       this.stalled = false;
       this.run();
     }
-    return this.fault();
   }
 
-  /**
-   * Refuses every later resume, pauses and waits for PAUSED. Resolves with the state reached:
-   * PAUSED, or DRAINING when the in-flight batch did not finish within `drainTimeoutMs`.
-   */
-  beginShutdown(drainTimeoutMs: number): Promise<Lifecycle> {
-    this.shuttingDown = true;
-    this.pause();
-    if (this.state === 'PAUSED') return Promise.resolve(this.state);
-    return new Promise((resolve) => {
-      const finish = (): void => {
-        cancelTimeout();
-        resolve(this.state);
-      };
-      const cancelTimeout = this.timers.schedule(finish, drainTimeoutMs);
-      this.pausedWaiters.push(finish);
-    });
-  }
-
-  /** Ends this process lifetime at once: cancels the loop and logs `exit` with the current state. Idempotent. */
-  stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.shuttingDown = true;
+  protected halt(): void {
     this.cancelPendingTimer();
     this.stalled = false;
-    this.log({ event: 'exit', pod: this.podName, color: this.color, state: this.state, at: this.timers.now() });
-    this.notifyPaused();
-  }
-
-  private change(previous: Lifecycle): LifecycleChange {
-    return { previousState: previous, currentState: this.state, lastSequenceNumber: this.lastCommitted };
-  }
-
-  private transition(to: Lifecycle): void {
-    this.log({ event: 'transition', pod: this.podName, color: this.color, from: this.state, to, at: this.timers.now() });
-    this.state = to;
-    if (to === 'PAUSED') this.notifyPaused();
-  }
-
-  private log(record: LifecycleRecord): void {
-    this.writeLog(JSON.stringify(record));
-  }
-
-  private notifyPaused(): void {
-    const waiters = this.pausedWaiters;
-    this.pausedWaiters = [];
-    for (const waiter of waiters) waiter();
   }
 
   private arrivedCount(): number {
@@ -303,22 +170,6 @@ export class ConsumerEngine {
 
   private processMessage(batch: Batch): void {
     batch.next += 1;
-    this.received += 1;
-    this.errorBudget += this.currentFault.errorRatePercent;
-    if (this.errorBudget >= 100) {
-      this.errorBudget -= 100;
-      this.failed += 1;
-    }
-  }
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`${name} must be a positive integer, got ${value}`);
-  return value;
-}
-
-function checkRange(name: string, value: unknown, max: number): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > max) {
-    throw new UsageError(`${name} must be a number from 0 to ${max}, got ${JSON.stringify(value)}`);
+    this.countMessage();
   }
 }

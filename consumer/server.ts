@@ -12,7 +12,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { UsageError } from '../src/core/errors.js';
 import type { Fault } from '../src/shared/model.js';
-import { ConsumerEngine, ShuttingDownError } from './engine.js';
+import { ConsumerEngine } from './engine.js';
+import { ShuttingDownError, type LifecycleEngine } from './lifecycle-engine.js';
 
 export interface ConsumerOptions {
   /** 0 = an ephemeral port. */
@@ -24,14 +25,16 @@ export interface ConsumerOptions {
   messageIntervalMs?: number;
   batchSize?: number;
   writeLog?: (line: string) => void;
+  /** The engine to serve (the Kafka consumer); default: the simulated stream built from the options above. */
+  engine?: LifecycleEngine;
 }
 
 export interface ConsumerHandle {
   /** Base URL to reach the API, e.g. `http://127.0.0.1:41234` (loopback when listening on all interfaces). */
   url: string;
   port: number;
-  engine: ConsumerEngine;
-  /** Ends the consumer at once (logs `exit` with its current state), then closes the server. Idempotent. */
+  engine: LifecycleEngine;
+  /** Ends the consumer at once (logs `exit` with its current state), closes the server and the engine's connections. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -42,7 +45,7 @@ interface Reply {
   status: number;
   body: unknown;
 }
-type Handler = (engine: ConsumerEngine, body: unknown) => Reply;
+type Handler = (engine: LifecycleEngine, body: unknown) => Reply;
 
 class HttpError extends Error {
   constructor(
@@ -108,7 +111,7 @@ const REASONS: Record<number, string> = {
 };
 
 export async function startConsumer(options: ConsumerOptions): Promise<ConsumerHandle> {
-  const engine = new ConsumerEngine(options);
+  const engine = options.engine ?? new ConsumerEngine(options);
   const server = createServer((request, response) => {
     void handle(engine, request, response);
   });
@@ -132,7 +135,7 @@ export async function startConsumer(options: ConsumerOptions): Promise<ConsumerH
         engine.stop();
         server.close(() => resolve());
         server.closeAllConnections();
-      });
+      }).then(() => engine.close());
       return closing;
     },
   };
@@ -144,7 +147,7 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-async function handle(engine: ConsumerEngine, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(engine: LifecycleEngine, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const path = new URL(request.url ?? '/', 'http://consumer').pathname;
   try {
     const handlers = ROUTES[path];

@@ -43,6 +43,11 @@ export interface ProcessedRecord {
   processedAt: number;
   /** The input's `producedAt`, when the input value carried one. */
   producedAt?: number;
+  /**
+   * Present (true) when processing failed (the consumer's error-rate fault): the message was still
+   * accounted for and its offset committed with its batch, as a dead-letter policy would.
+   */
+  failed?: true;
 }
 
 /** Written to the output topic after the consumer committed input offsets. */
@@ -95,6 +100,7 @@ export function parseOutputRecord(text: string): OutputRecord | undefined {
       incarnation,
       processedAt: value.processedAt,
       ...(isTime(value.producedAt) ? { producedAt: value.producedAt } : {}),
+      ...(value.failed === true ? { failed: true as const } : {}),
     };
   }
   if (value.type === 'commit') {

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../../src/core/errors.js';
 import { systemClock } from '../../src/core/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 import { parseConsumerEnv } from '../../consumer/config.js';
 import { parseTransitionLog } from '../../consumer/transitions.js';
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+import { listeningUrl, spawnConsumer, type ConsumerRun } from '../support/consumer-process.js';
 
 describe('parseConsumerEnv', () => {
   it('applies the defaults', () => {
@@ -63,25 +60,59 @@ describe('parseConsumerEnv', () => {
   });
 });
 
-interface Running {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function runMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'consumer/main.ts'], {
-    cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+describe('parseConsumerEnv: Kafka', () => {
+  it('consumes Kafka only with KAFKA_BOOTSTRAP_SERVERS, with the shared defaults', () => {
+    assert.equal(parseConsumerEnv({ MY_COLOR: 'blue', KAFKA_GROUP: 'ignored-without-bootstrap' }, 'h').kafka, undefined);
+    assert.deepEqual(parseConsumerEnv({ MY_COLOR: 'blue', KAFKA_BOOTSTRAP_SERVERS: '10.77.0.1:19092' }, 'h').kafka, {
+      bootstrapServers: ['10.77.0.1:19092'],
+      group: 'bg-consumer',
+      inputTopic: 'bg-events',
+      outputTopic: 'bg-processed',
+      leaveGroupOnPause: true,
+    });
   });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
+
+  it('reads every Kafka variable', () => {
+    const env = {
+      MY_COLOR: 'green',
+      KAFKA_BOOTSTRAP_SERVERS: 'broker-1:9092, broker-2:9093',
+      KAFKA_GROUP: 'g1',
+      KAFKA_INPUT_TOPIC: 'in.topic',
+      KAFKA_OUTPUT_TOPIC: 'out_topic',
+      LEAVE_GROUP_ON_PAUSE: 'false',
+      BATCH_SIZE: '25',
+    };
+    const config = parseConsumerEnv(env, 'h');
+    assert.deepEqual(config.kafka, {
+      bootstrapServers: ['broker-1:9092', 'broker-2:9093'],
+      group: 'g1',
+      inputTopic: 'in.topic',
+      outputTopic: 'out_topic',
+      leaveGroupOnPause: false,
+    });
+    assert.equal(config.batchSize, 25);
+  });
+
+  it('reports every Kafka problem at once, with the others', () => {
+    assert.throws(
+      () =>
+        parseConsumerEnv(
+          { MY_COLOR: 'blue', BATCH_SIZE: '0', KAFKA_BOOTSTRAP_SERVERS: 'broker,b:99999', KAFKA_INPUT_TOPIC: 'bad topic', LEAVE_GROUP_ON_PAUSE: 'no' },
+          'h',
+        ),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        /BATCH_SIZE/.test(error.message) &&
+        /KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port, got "broker"/.test(error.message) &&
+        /got "b:99999"/.test(error.message) &&
+        /KAFKA_INPUT_TOPIC must be/.test(error.message) &&
+        /LEAVE_GROUP_ON_PAUSE must be "true" or "false", got "no"/.test(error.message),
+    );
+  });
+});
+
+function runMain(env: Record<string, string>): ConsumerRun {
+  return spawnConsumer(['--import', 'tsx', 'consumer/main.ts'], env);
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
@@ -125,10 +156,7 @@ describe('consumer main', () => {
       TRANSITION_LOG_PATH: logPath,
     });
     try {
-      const url = await waitFor('the listening line', () => {
-        const match = /"event":"listening".*"url":"([^"]+)"/.exec(run.stdout());
-        return match?.[1];
-      });
+      const url = await waitFor('the listening line', () => listeningUrl(run));
       const put = await fetch(`${url}/fault/processing-delay`, { method: 'PUT', body: '{"delayMs":100}' });
       assert.equal(put.status, 200);
       assert.equal((await fetch(`${url}/lifecycle/resume`, { method: 'POST' })).status, 200);
@@ -158,6 +186,29 @@ describe('consumer main', () => {
       run.child.kill('SIGKILL');
       await run.exited;
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('on Kafka with an unreachable broker: ready while PAUSED, DOWN while ACTIVE, pause still reaches PAUSED, SIGTERM exits 0', async () => {
+    // Port 1 on loopback refuses connections: the broker is down, no broker is needed.
+    const run = runMain({ PORT: '0', HOST: '127.0.0.1', MY_POD_NAME: 'consumer-blue-0', MY_COLOR: 'blue', KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1' });
+    try {
+      const url = await waitFor('the listening line', () => listeningUrl(run));
+      const readiness = async (): Promise<number> => (await fetch(`${url}/actuator/health/readiness`)).status;
+      assert.equal(await readiness(), 200, 'PAUSED needs no broker');
+      assert.equal((await fetch(`${url}/lifecycle/resume`, { method: 'POST' })).status, 200);
+      await waitFor('readiness DOWN', async () => ((await readiness()) === 503 ? true : undefined));
+      assert.equal((await fetch(`${url}/lifecycle/pause`, { method: 'POST' })).status, 200);
+      await waitFor('PAUSED', async () => {
+        const status = (await (await fetch(`${url}/lifecycle/status`)).json()) as { state: string };
+        return status.state === 'PAUSED' ? true : undefined;
+      });
+      assert.equal(await readiness(), 200);
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0, run.stderr());
+    } finally {
+      run.child.kill('SIGKILL');
+      await run.exited;
     }
   });
 });

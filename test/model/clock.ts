@@ -32,4 +32,9 @@ export class ModelClock extends VirtualClock {
     beforeWake(this.time);
     await settle();
   }
+
+  /** When the next sleeper is due, if any (the model's "run" steps jump straight there). */
+  nextWakeAt(): number | undefined {
+    return this.earliest()?.wakeAt;
+  }
 }

@@ -13,18 +13,26 @@
  * own consumer.
  *
  * Each pod's sidecar runs the daemon's loop (seed from the API server, then reconcile every
- * RECONCILE_INTERVAL_MS of virtual time); the schedule can add ticks in between. Its file source is a copy of some earlier version of the state ConfigMap (the
- * kubelet's refresh lags by as much as the schedule wants, but never goes backwards); its API source
- * reads the in-memory cluster (down when the cluster is); its generation store survives a sidecar
- * restart but not a pod deletion (emptyDir). A dead CLI or sidecar never hears back: messages it sent
- * may still be applied, like requests already on the wire.
- * Not modelled: scaling, pods without IP, Kubernetes readiness, faults, clock skew between machines.
+ * RECONCILE_INTERVAL_MS of virtual time); the schedule can add ticks in between. Its file source is
+ * a copy of some earlier version of the state ConfigMap (the kubelet's refresh lags by as much as the
+ * schedule wants, but never goes backwards); its API source reads the in-memory cluster (down when
+ * the cluster is); its generation store survives a sidecar restart but not a pod deletion (emptyDir).
+ * A dead CLI or sidecar never hears back: messages it sent may still be applied, like requests
+ * already on the wire. A push may also stall past its sender's timeout and arrive later (the one
+ * exception to the delay bound: pushes are fenced by generation, and the sidecar refuses a signature
+ * older than MAX_CLOCK_SKEW_MS).
+ * CLIs run with any --force / --soak, may be cut off from the API server on their own, and may run
+ * on a clock ahead of the cluster's (it judges the Lease's expiry); `inject-fault` runs alongside.
+ * Not modelled: scaling, pods without IP, Kubernetes readiness, a frozen (SIGSTOP) CLI, lifecycle
+ * calls arriving after their sender's timeout (docs/safety.md, "Not covered").
  */
-import { BgswitchError, PodUnreachableError } from '../../src/core/errors.js';
-import type { PodAgent, PodInfo } from '../../src/core/ports.js';
+import { BgswitchError, ClusterUnreachableError, PodUnreachableError } from '../../src/core/errors.js';
+import { injectFault, type FaultReport, type FaultRequest } from '../../src/core/faults.js';
+import type { Clock, Cluster, PodAgent, PodInfo } from '../../src/core/ports.js';
 import { runSwitch, type SwitchReport, type SwitchRequest } from '../../src/core/switch.js';
 import type { OperationKind } from '../../src/core/operation.js';
 import { GENERATION_ANNOTATION, encodeEntry } from '../../src/shared/desired-state.js';
+import { MAX_CLOCK_SKEW_MS } from '../../src/shared/push-signature.js';
 import { COLORS, type Color, type Lifecycle } from '../../src/shared/model.js';
 import { Reconciler, type ConsumerPort, type GenerationStore, type StateDataSource } from '../../sidecar/reconciler.js';
 import type { Logger } from '../../sidecar/log.js';
@@ -54,9 +62,19 @@ export interface Message {
   origin: Origin;
   pod: string;
   op: string;
+  /** A signed L2 push: the only message that may arrive after its sender gave up (see stall()). */
+  push: boolean;
+  sentAt: number;
   deadline: number;
   apply: () => Promise<unknown>;
+  /** Answers the sender once; later answers (a stalled push's late delivery) are dropped. */
   answer: (outcome: { ok: true; value: unknown } | { ok: false; error: unknown }) => void;
+}
+
+export interface CliOptions {
+  request?: Partial<SwitchRequest>;
+  /** How far this CLI's clock is ahead of the cluster's (negative: behind); judges the Lease's expiry. */
+  skewMs?: number;
 }
 
 export interface CliRun {
@@ -64,12 +82,30 @@ export interface CliRun {
   holder: string;
   target: Color;
   kind: OperationKind;
+  force: boolean;
+  skewMs: number;
   origin: Origin;
+  /** While true, this CLI's calls to the API server fail (its own network to it is cut); pods still answer. */
+  apiCut: boolean;
   kill: () => void;
   done: boolean;
+  /** Cluster time the run ended. */
+  finishedAt?: number;
   report?: SwitchReport;
   error?: unknown;
   progress: ProgressEvent[];
+}
+
+/** An `inject-fault` invocation running alongside the switches. */
+export interface FaultRun {
+  index: number;
+  target: string;
+  /** A switch was running when it started. */
+  alongsideSwitch: boolean;
+  kill: () => void;
+  done: boolean;
+  report?: FaultReport;
+  error?: unknown;
 }
 
 interface SimPod {
@@ -84,6 +120,14 @@ interface SimPod {
   sidecarDown: boolean;
   /** The CLI cannot reach this sidecar (its port is partitioned off); the sidecar itself runs on. */
   partitioned: boolean;
+  /** The CLI cannot reach this pod at all (consumer and sidecar); the pod itself runs on. */
+  cutOff: boolean;
+}
+
+/** One version of the state ConfigMap, as written. */
+export interface StateVersion {
+  data: Record<string, string>;
+  annotations: Record<string, string>;
 }
 
 const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -94,12 +138,18 @@ export class ModelWorld {
   readonly cluster = new MemoryCluster(this.clock, this.journal);
   readonly fleet: MemoryFleet;
   readonly pending: Message[] = [];
+  /** Pushes held up on the wire past their sender's timeout; deliverable until the signature expires. */
+  readonly stalled: Message[] = [];
   readonly clis: CliRun[] = [];
+  readonly faultRuns: FaultRun[] = [];
+  /** Stalled pushes that reached their sidecar after their sender had timed out. */
+  latePushes = 0;
   readonly pods = new Map<string, SimPod>();
   /** In recovery every message is delivered at once. */
   autoDeliver = false;
   private messages = 0;
-  private readonly seedVersion: { data: Record<string, string>; annotations: Record<string, string> };
+  private readonly versions: StateVersion[];
+  private journalRead = 0;
 
   readonly allPods: string[];
 
@@ -118,8 +168,9 @@ export class ModelWorld {
         data[name] = encodeEntry({ lifecycle: active ? 'ACTIVE' : 'PAUSED', generation: 1 });
       }
     }
-    this.seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
-    this.cluster.seedConfigMap(NAMES.stateConfigMap, data, this.seedVersion.annotations);
+    const seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
+    this.versions = [seedVersion];
+    this.cluster.seedConfigMap(NAMES.stateConfigMap, data, seedVersion.annotations);
     this.cluster.seedConfigMap(NAMES.activeConfigMap, { active: 'blue' });
     const longAgo = new Date(this.clock.now() - 3_600_000);
     this.cluster.seedLease({ name: NAMES.lease, holderIdentity: 'blue', leaseDurationSeconds: 15, acquireTime: longAgo, renewTime: longAgo, leaseTransitions: 1 });
@@ -130,34 +181,45 @@ export class ModelWorld {
     for (const color of COLORS) {
       for (const name of this.podNames(color)) {
         const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
-        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false }, sidecarDown: false, partitioned: false } as SimPod;
+        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false }, sidecarDown: false, partitioned: false, cutOff: false } as SimPod;
         this.pods.set(name, pod);
         await this.startSidecar(pod);
       }
     }
     this.autoDeliver = true;
+    // The daemon loops' first reconciles may already wait on messages sent before this.
+    for (const message of [...this.pending]) this.deliver(message);
     for (const pod of this.pods.values()) await pod.sidecar.reconcile();
     this.autoDeliver = false;
   }
 
   /** Every version the state ConfigMap had, oldest first (the seed, then each successful write). */
-  stateVersions(): { data: Record<string, string>; annotations: Record<string, string> }[] {
-    const writes = this.journal.filter((e) => e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok);
-    return [this.seedVersion, ...writes.map((e) => e.detail as { data: Record<string, string>; annotations: Record<string, string> })];
+  stateVersions(): readonly StateVersion[] {
+    // Kept up to date from the journal's new entries only: every sidecar's file read asks for it.
+    const entries = this.journal.entries;
+    for (; this.journalRead < entries.length; this.journalRead++) {
+      const e = entries[this.journalRead]!;
+      if (e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok) this.versions.push(e.detail as StateVersion);
+    }
+    return this.versions;
   }
 
   // The network ---------------------------------------------------------------------------------
-  private send<T>(origin: Origin, pod: string, op: string, maxDelayMs: number, apply: () => Promise<T>): Promise<T> {
+  private send<T>(origin: Origin, pod: string, op: string, maxDelayMs: number, apply: () => Promise<T>, push = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      let answered = false;
       const message: Message = {
         id: ++this.messages,
         origin,
         pod,
         op,
+        push,
+        sentAt: this.clock.now(),
         deadline: this.clock.now() + maxDelayMs,
         apply,
         answer: (outcome) => {
-          if (!origin.alive) return;
+          if (answered || !origin.alive) return;
+          answered = true;
           if (outcome.ok) resolve(outcome.value as T);
           else reject(outcome.error);
         },
@@ -183,6 +245,48 @@ export class ModelWorld {
     message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: connection reset (simulated)`) });
   }
 
+  /**
+   * A push held up on the wire (TCP retransmitting through a flaky link): its sender times out at
+   * its deadline as usual, but the request may still arrive later (deliverLate), after newer
+   * generations were pushed. Only pushes: they are fenced by generation and signature age, lifecycle
+   * calls are not (docs/safety.md, "Not covered").
+   */
+  stall(message: Message): void {
+    this.take(message);
+    this.stalled.push(message);
+  }
+
+  /** A stalled push arrives; the sidecar refuses it (401) once its signature is older than the allowed skew. */
+  deliverLate(message: Message): void {
+    this.stalled.splice(this.stalled.indexOf(message), 1);
+    if (this.clock.now() - message.sentAt > MAX_CLOCK_SKEW_MS) {
+      message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: sidecar answered 401 (timestamp outside the allowed clock skew)`) });
+      return;
+    }
+    if (this.clock.now() > message.deadline) this.latePushes++;
+    this.deliver(message);
+  }
+
+  /**
+   * The network behaves for up to `maxMs` of virtual time: every message is delivered, one at a
+   * time, and time jumps to the next sleeper whenever nothing is on the wire. Stops as soon as
+   * `reached()` holds after a step, so the schedule's next event lands right there.
+   */
+  async runUntil(reached: () => boolean, maxMs: number): Promise<void> {
+    const end = this.clock.now() + maxMs;
+    for (let step = 0; step < 5_000 && !reached(); step++) {
+      const message = this.pending[0];
+      if (message) {
+        this.deliver(message);
+        await settle();
+        continue;
+      }
+      const next = this.clock.nextWakeAt();
+      if (next === undefined || next > end) return this.advance(Math.max(0, end - this.clock.now()));
+      await this.advance(next - this.clock.now());
+    }
+  }
+
   /** Delivers everything pending, then whatever that caused, until nothing new is sent (bounded). */
   async flush(): Promise<void> {
     for (let round = 0; round < 50 && this.pending.length > 0; round++) {
@@ -194,10 +298,12 @@ export class ModelWorld {
   /** Advances virtual time; a message still pending past its deadline timed out, unapplied. */
   async advance(ms: number): Promise<void> {
     await this.clock.advanceTo(this.clock.now() + ms, (now) => {
+      const timedOut = (message: Message) => new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: timed out (simulated)`);
       for (const message of this.pending.filter((m) => m.deadline < now)) {
         this.take(message);
-        message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: timed out (simulated)`) });
+        message.answer({ ok: false, error: timedOut(message) });
       }
+      for (const message of this.stalled.filter((m) => m.deadline < now)) message.answer({ ok: false, error: timedOut(message) });
     });
   }
 
@@ -207,16 +313,19 @@ export class ModelWorld {
   }
 
   // CLIs ----------------------------------------------------------------------------------------
-  startCli(target: Color, kind: OperationKind, request: Partial<SwitchRequest> = {}): CliRun {
+  startCli(target: Color, kind: OperationKind, options: CliOptions = {}): CliRun {
     const index = this.clis.length + 1;
     const holder = `${ACTOR}/${index}/model`;
     const origin: Origin = { name: `cli-${index}`, alive: true };
     const progress: ProgressEvent[] = [];
+    const request = options.request ?? {};
     let ids = 0;
+    const skewMs = options.skewMs ?? 0;
+    const clock: Clock = { now: () => this.clock.now() + skewMs, sleep: (ms, signal) => this.clock.sleep(ms, signal) };
     const base = {
-      cluster: this.cluster,
+      cluster: this.clusterFor(() => run.apiCut),
       pods: this.agentFor(origin),
-      clock: this.clock,
+      clock,
       names: NAMES,
       holder,
       actor: ACTOR,
@@ -229,7 +338,10 @@ export class ModelWorld {
       holder,
       target,
       kind,
+      force: request.force ?? false,
+      skewMs,
       origin,
+      apiCut: false,
       progress,
       done: false,
       kill: () => {
@@ -250,15 +362,63 @@ export class ModelWorld {
       leaseDurationMs: LEASE_MS,
       ...request,
     }).then(
+      (report) => Object.assign(run, { done: true, finishedAt: this.clock.now(), report }),
+      (error: unknown) => Object.assign(run, { done: true, finishedAt: this.clock.now(), error }),
+    );
+    return run;
+  }
+
+  /** `bgswitch inject-fault <target> ...` started now, alongside whatever switch is running. */
+  startFault(target: string, change: FaultRequest['change']): FaultRun {
+    const index = this.faultRuns.length + 1;
+    const origin: Origin = { name: `inject-fault-${index}`, alive: true };
+    const frozen = killable({
+      cluster: this.cluster,
+      pods: this.agentFor(origin),
+      clock: this.clock,
+      names: NAMES,
+      holder: origin.name,
+      actor: ACTOR,
+      newId: () => origin.name,
+      emit: () => {},
+    });
+    const run: FaultRun = {
+      index,
+      target,
+      alongsideSwitch: this.clis.some((cli) => !cli.done && cli.origin.alive),
+      done: false,
+      kill: () => {
+        frozen.kill();
+        origin.alive = false;
+      },
+    };
+    this.faultRuns.push(run);
+    injectFault(frozen.context, { target, change, timeoutMs: 4_000, pollIntervalMs: 250, dryRun: false }).then(
       (report) => Object.assign(run, { done: true, report }),
       (error: unknown) => Object.assign(run, { done: true, error }),
     );
     return run;
   }
 
+  /** The cluster as one CLI reaches it: unreachable for that CLI alone while `cut()` says so. */
+  private clusterFor(cut: () => boolean): Cluster {
+    return new Proxy(this.cluster, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          cut() ? Promise.reject(new ClusterUnreachableError('connect ETIMEDOUT: this CLI cannot reach the API server (simulated)')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+  }
+
   /** The CLI's PodAgent: every call a message on the network. */
   private agentFor(origin: Origin): PodAgent {
-    const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>) => this.send(origin, pod.name, `${origin.name} ${op}`, MAX_CLI_DELAY_MS, apply);
+    const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>, push = false) =>
+      this.send(origin, pod.name, `${origin.name} ${op}`, MAX_CLI_DELAY_MS, async () => {
+        if (this.pod(pod.name).cutOff) throw new PodUnreachableError(pod.name, `${pod.name}: ${op}: connect EHOSTUNREACH (simulated)`);
+        return apply();
+      }, push);
     return {
       lifecycle: (pod, action) => call(pod, action, () => this.fleet.lifecycle(pod, action)),
       status: (pod) => call(pod, 'status', () => this.fleet.status(pod)),
@@ -270,7 +430,7 @@ export class ModelWorld {
         call(pod, `push ${entry.lifecycle}@${entry.generation}`, async () => {
           const outcome = await this.runningSidecar(pod.name).acceptPush(structuredClone(entry));
           if (!outcome.accepted) throw new PodUnreachableError(pod.name, `${pod.name}: sidecar answered 409 (highest generation ${outcome.highestGeneration})`);
-        }),
+        }, true),
     };
   }
 
@@ -370,6 +530,7 @@ export class ModelWorld {
 
   /** A CLI that ended with something other than a bgswitch error crashed. */
   crashes(): string[] {
-    return this.clis.flatMap((cli) => (cli.done && cli.error !== undefined && !(cli.error instanceof BgswitchError) ? [`cli-${cli.index}: ${String((cli.error as Error)?.stack ?? cli.error)}`] : []));
+    const runs = [...this.clis.map((cli) => ({ name: `cli-${cli.index}`, ...cli })), ...this.faultRuns.map((run) => ({ name: `inject-fault-${run.index}`, ...run }))];
+    return runs.flatMap((run) => (run.done && run.error !== undefined && !(run.error instanceof BgswitchError) ? [`${run.name}: ${String((run.error as Error)?.stack ?? run.error)}`] : []));
   }
 }

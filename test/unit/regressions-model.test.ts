@@ -9,8 +9,8 @@ import { ModelWorld } from '../model/world.js';
 import { NAMES } from '../support/switch-world.js';
 
 test('a 409 on the Lease hand-back leaves it naming a dead CLI; the next no-op `switch green` hands it back to green', async () => {
-  // Found with seed 7: the switch completes, but the release write of the Lease conflicts, so it
-  // keeps naming the invocation after the switch; `switch green` was a no-op that never repaired it.
+// Found with seed 7: the switch completes, but the release write of the Lease conflicts, so it
+// keeps naming the invocation after the switch; `switch green` was a no-op that never repaired it.
   const schedule: Schedule = {
     drainMs: 500,
     podsPerColor: 2,
@@ -45,10 +45,10 @@ test('the no-op hand-back itself: an expired non-colour holder becomes the activ
 });
 
 test('the model catches a sidecar that resumes from a stale file without asking the API server (mutation check)', async () => {
-  // The shrunk schedule that found an S1 violation when the reconciler's confirmResume() was
-  // disabled: the CLI cannot reach blue-0's sidecar, so it keeps its stale ACTIVE file and
-  // generation; the CLI's L1 pause lands, then the sidecar's next reconcile would resume blue-0
-  // while green resumes. With the real reconciler the API server refuses that resume.
+// The shrunk schedule that found an S1 violation when the reconciler's confirmResume() was
+// disabled: the CLI cannot reach blue-0's sidecar, so it keeps its stale ACTIVE file and
+// generation; the CLI's L1 pause lands, then the sidecar's next reconcile would resume blue-0
+// while green resumes. With the real reconciler the API server refuses that resume.
   const schedule: Schedule = {
     drainMs: 0,
     podsPerColor: 1,
@@ -62,3 +62,102 @@ test('the model catches a sidecar that resumes from a stale file without asking 
   assert.deepEqual(outcome.outcomes, ['switched']);
   assert.equal(outcome.recovery, 'switched');
 });
+
+// Found by the explorer once it modelled inject-fault, late pushes and Lease takeovers (issue 11).
+// Open product bugs: each replays its shrunk schedule as a `todo` test, which fails until the fix
+// lands (then make it a plain test). docs/safety.md, "Model exploration", describes them.
+
+function openBug(name: string, todo: string, schedule: Schedule): void {
+  test(name, { todo }, async () => {
+    await runSchedule(schedule);
+  });
+}
+
+// inject-fault writes blue-0's entry (still ACTIVE) and pushes it; the switch then writes every
+// pod PAUSED, pauses blue-0 directly, verifies it and resumes green. The push lands after that on
+// a sidecar that has not seen the newer generation: it is accepted and its one unconfirmed resume
+// resumes blue-0 while green consumes.
+openBug(
+  'an inject-fault push that lands after the switch paused its pod must not resume it (S1)',
+  'open: the sidecar resumes on an accepted ACTIVE push without asking the API server',
+  {
+    drainMs: 0,
+    podsPerColor: 4,
+    commands: [
+      { t: 'flush' },
+      { t: 'inject', target: 'consumer-blue-0', change: 'clear' },
+      { t: 'restartConsumer', pod: 0 },
+      { t: 'stopSidecar', pod: 1 },
+      { t: 'flush' },
+      { t: 'flush' },
+    ],
+    recoveryTarget: 'blue',
+  },
+);
+
+// The switch to green's push of green-0 ACTIVE stalls and arrives after the switch ended; the
+// sidecar accepts it (same generation as it knows) and arms its one unconfirmed resume, but cannot
+// read its consumer yet. Recovery switches to blue: green-0 is paused directly, blue resumed, and
+// the sidecar's pending reconcile then resumes green-0 on the old push, without asking the API server.
+openBug(
+  'a late ACTIVE push must not resume its pod after the next switch paused it (S1)',
+  'open: the unconfirmed resume of an accepted push stays armed while its consumer cannot be read',
+  {
+    drainMs: 500,
+    podsPerColor: 1,
+    commands: [
+      { t: 'until', phase: 'resume' },
+      { t: 'stall', i: 1 },
+      { t: 'until', phase: 'lease' },
+      { t: 'late', i: 0 },
+      { t: 'advance', ms: 50 },
+      { t: 'api', up: false },
+    ],
+    recoveryTarget: 'blue',
+  },
+);
+
+// The first CLI resumes green; a second CLI, 14 s ahead, judges its Lease expired and writes
+// every pod PAUSED with its own operation record. The first CLI has not renewed since, still
+// believes it holds the lock, and records its switch: the record write removes the second CLI's
+// operation record, leaving a desired state with nobody ACTIVE and no operation in progress.
+openBug(
+  'a CLI whose clock runs ahead takes over a running switch: the first CLI must not remove the new operation record (S3)',
+  'not guaranteed under clock skew (docs/safety.md, "Not covered"); found with BGSWITCH_MODEL_CLOCK_SKEW=1',
+  {
+    drainMs: 3000,
+    podsPerColor: 3,
+    commands: [
+      { t: 'until', phase: 'resume' },
+      { t: 'cli', target: 'blue', kind: 'switch', skewMs: 14_000 },
+      { t: 'until', phase: 'lease' },
+      { t: 'flush' },
+    ],
+    recoveryTarget: 'blue',
+  },
+);
+
+// The first CLI soaks green for 20 s while its Lease renewals fail; the Lease expires and a
+// second CLI switches to blue and records it. The first CLI's soak then sees blue consuming and
+// rolls back although the lock is gone: it writes every pod PAUSED (undoing the second CLI's
+// switch), and the second CLI's record has already removed the operation record, so a desired
+// state with nobody ACTIVE and no operation in progress is left.
+openBug(
+  'a CLI whose Lease expired and was taken over must not roll back over the new holder (S3)',
+  'open: the rollback writes the desired state without checking the lock',
+  {
+    drainMs: 0,
+    podsPerColor: 1,
+    first: { force: false, soakMs: 20_000 },
+    commands: [
+      { t: 'until', phase: 'desired-paused' },
+      { t: 'writeFault', object: 'lease', fault: 'error', count: 3 },
+      { t: 'run', ms: 16_000 },
+      { t: 'cli', target: 'blue', kind: 'switch', soakMs: 2_000 },
+      { t: 'until', phase: 'record' },
+      { t: 'ready', pod: 1, ready: false },
+      { t: 'until', phase: 'rollback:desired-paused' },
+    ],
+    recoveryTarget: 'blue',
+  },
+);

@@ -59,24 +59,26 @@ describe('switches under continuous production, judged message by message', { ti
 
   it('a drain slower than --drain-timeout: exit 4, blue consumes again, nothing lost', async (t) => {
     await resetFleet();
-    // Every drain commits once; a 15 s commit outlasts the 2 s drain timeout.
-    assert.equal((await bgswitch(['inject-fault', 'blue', 'commit-delay=15000'])).code, 0);
     const start = Date.now();
-    try {
-      const summary = await underProduction(async () => {
-        const result = await bgswitch(['switch', 'green', '--yes', '--drain-timeout', '2s', '--verify-timeout', '120s'], { timeoutMs: 5 * 60_000 });
-        assert.equal(result.code, 4, result.stdout + result.stderr);
-        assert.match(result.stdout, /FAILED and was rolled back: blue is active again/);
-        assert.match(result.stdout, /blue did not pause within 2s/);
-        const view = await status();
-        assert.equal(view.declaredActive, 'blue');
-        for (const pod of view.pods) assert.equal(pod.actual, pod.color === 'blue' ? 'ACTIVE' : 'PAUSED', pod.name);
-      });
-      const verdict = await assertCleanRun(t, 'slow drain rolled back', summary, start);
-      assert.deepEqual(Object.keys(verdict.byColor), ['blue'], 'green never processed anything');
-    } finally {
-      assert.equal((await bgswitch(['inject-fault', 'blue', '--clear'])).code, 0);
-    }
+    const summary = await underProduction(async () => {
+      // Every drain commits once; a 15 s commit outlasts the 2 s drain timeout. The fault delays
+      // every commit, so it is cleared as soon as the switch is over: blue must then catch up.
+      assert.equal((await bgswitch(['inject-fault', 'blue', 'commit-delay=15000'])).code, 0);
+      let result;
+      try {
+        result = await bgswitch(['switch', 'green', '--yes', '--drain-timeout', '2s', '--verify-timeout', '120s'], { timeoutMs: 5 * 60_000 });
+      } finally {
+        assert.equal((await bgswitch(['inject-fault', 'blue', '--clear'])).code, 0);
+      }
+      assert.equal(result.code, 4, result.stdout + result.stderr);
+      assert.match(result.stdout, /FAILED and was rolled back: blue is active again/);
+      assert.match(result.stdout, /blue did not pause within 2s/);
+      const view = await status();
+      assert.equal(view.declaredActive, 'blue');
+      for (const pod of view.pods) assert.equal(pod.actual, pod.color === 'blue' ? 'ACTIVE' : 'PAUSED', pod.name);
+    });
+    const verdict = await assertCleanRun(t, 'slow drain rolled back', summary, start);
+    assert.deepEqual(Object.keys(verdict.byColor), ['blue'], 'green never processed anything');
   });
 
   it('the CLI SIGKILLed mid-switch (blue paused, green not yet resumed), finished by the next switch', async (t) => {

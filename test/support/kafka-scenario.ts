@@ -73,10 +73,12 @@ export async function assertCleanRun(t: TestContext, label: string, summary: Pro
   assert.equal(dualActive, 0);
   const waits = options.measured?.handoffWaitsMs ?? [];
   if (waits.length > 0) t.diagnostic(`${label}: Kafka hand-off wait per switch (ms): ${waits.join(', ')}`);
-  if (verdict.handOffs.length > 0) t.diagnostic(`${label}: longest processing pause per hand-off (ms): ${verdict.handOffs.map((h) => `${h.from}->${h.to} ${h.pauseMs}`).join(', ')}`);
+  if (verdict.handOffs.length > 0) t.diagnostic(`${label}: longest processing pause per hand-off (ms): ${verdict.handOffs.map((h) => `${h.from}->${h.to} ${Math.round(h.pauseMs)}`).join(', ')}`);
   t.diagnostic(`${label}: no pod ACTIVE for ${gapMs.toFixed(0)} ms in all`);
   return verdict;
 }
+
+const ms = (value: number | undefined): string => (value === undefined ? '-' : String(Math.round(value)));
 
 /** One line with the numbers a results table needs. */
 export function describeVerdict(verdict: Verdict, summary: ProductionSummary): string {
@@ -89,8 +91,8 @@ export function describeVerdict(verdict: Verdict, summary: ProductionSummary): s
     `${verdict.duplicated} duplicated (${verdict.crashExplainedDuplicates} crash-explained, ${verdict.unexplainedDuplicates} unexplained)`,
     `overlap ${verdict.overlap.count}`,
     `by colour ${JSON.stringify(verdict.byColor)}`,
-    `${verdict.handOffCount} hand-offs, longest pause ${verdict.longestHandOffPauseMs ?? '-'} ms`,
-    `latency p50 ${p50 ?? '-'} ms, p99 ${p99 ?? '-'} ms, max ${max ?? '-'} ms`,
+    `${verdict.handOffCount} hand-offs, longest pause ${ms(verdict.longestHandOffPauseMs)} ms`,
+    `latency p50 ${ms(p50)} ms, p99 ${ms(p99)} ms, max ${ms(max)} ms`,
   ].join('; ');
 }
 

@@ -169,7 +169,14 @@ export class KafkaGroup implements GroupClient {
     this.assigned = [];
   }
 
+  /**
+   * The next messages, or none when what was fetched became stale meanwhile (a rewind, rebalance or
+   * leave since this call began). A fetch the engine abandoned (and rewound) must never take
+   * messages out of the buffer afterwards: nobody would process them, and the next fetch would go on
+   * after them, so they would be lost.
+   */
   async fetch(max: number): Promise<InputMessage[]> {
+    const epoch = this.epoch;
     if (this.mustRejoin || this.consumer.memberId === null) await this.join();
     try {
       await this.assignment;
@@ -178,8 +185,9 @@ export class KafkaGroup implements GroupClient {
       if (!this.mustRejoin) this.assignment = quietly(this.loadOffsets(this.assigned));
       throw error;
     }
+    if (epoch !== this.epoch) return [];
     if (this.buffered.length === 0) await this.fetchFromBroker();
-    return this.buffered.splice(0, max);
+    return epoch === this.epoch ? this.buffered.splice(0, max) : [];
   }
 
   rewind(): void {

@@ -76,10 +76,19 @@ const LOG4J2_PROPERTIES = [
   '',
 ].join('\n');
 
-/** The cluster id, made once and kept with the broker's settings (a Kafka cluster id: 16 random bytes, base64url). */
+/**
+ * The cluster id, made once and kept with the broker's settings (a Kafka cluster id: 16 random bytes,
+ * base64url). Like Kafka's own Uuid.randomUuid, never one starting with "-", which a command line
+ * would read as an option.
+ */
 function clusterId(paths: LabPaths): string {
   const file = join(paths.kafkaConfigDir, 'cluster-id');
-  if (!existsSync(file)) writeFileSync(file, `${randomBytes(16).toString('base64url')}\n`);
+  if (!existsSync(file)) {
+    let id: string;
+    do id = randomBytes(16).toString('base64url');
+    while (id.startsWith('-'));
+    writeFileSync(file, `${id}\n`);
+  }
   return readFileSync(file, 'utf8').trim();
 }
 
@@ -95,7 +104,7 @@ async function prepareBroker(paths: LabPaths, javaBinary: string): Promise<void>
   try {
     const { stdout, stderr } = await execFileAsync(
       javaBinary,
-      [...javaArgs(paths, 'kafka.tools.StorageTool'), 'format', '--cluster-id', clusterId(paths), '--config', serverProperties(paths), '--ignore-formatted'],
+      [...javaArgs(paths, 'kafka.tools.StorageTool'), 'format', `--cluster-id=${clusterId(paths)}`, '--config', serverProperties(paths), '--ignore-formatted'],
       { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
     );
     appendFileSync(logFile, stdout + stderr);

@@ -55,7 +55,10 @@ const END = '<!-- bench:end -->';
 
 if (process.env.BGSWITCH_LAB_LOCKED !== '1') {
   process.stderr.write(`bench: waiting for the lab lock ${LOCK}\n`);
-  const held = spawnSync('flock', [LOCK, process.execPath, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BGSWITCH_LAB_LOCKED: '1' } });
+  const held = spawnSync('flock', [LOCK, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, BGSWITCH_LAB_LOCKED: '1' },
+  });
   process.exit(held.status ?? 1);
 }
 
@@ -114,7 +117,12 @@ async function measureFloor(pod: PodInfo): Promise<{ apiGet: number; apiWrite: n
       await transport.send({ pod, port: 8080, method: 'GET', path: '/lifecycle/status' });
       podTimes.push(await samples(FLOOR_SAMPLES, () => transport.send({ pod, port: 8080, method: 'GET', path: '/lifecycle/status' })));
     }
-    return { apiGet: spread(apiGet).median, apiWrite: spread(apiWrite).median, podDirect: spread(podTimes[0]!).median, podProxy: spread(podTimes[1]!).median };
+    return {
+      apiGet: spread(apiGet).median,
+      apiWrite: spread(apiWrite).median,
+      podDirect: spread(podTimes[0]!).median,
+      podProxy: spread(podTimes[1]!).median,
+    };
   } finally {
     await Promise.all([api.close(), ...transports.map((transport) => transport.close())]);
   }
@@ -123,7 +131,10 @@ async function measureFloor(pod: PodInfo): Promise<{ apiGet: number; apiWrite: n
 async function scale(replicas: number): Promise<void> {
   const apps = adminConfig().makeApiClient(AppsV1Api);
   for (const color of ['blue', 'green']) {
-    await apps.patchNamespacedStatefulSetScale({ name: `consumer-${color}`, namespace, body: { spec: { replicas } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await apps.patchNamespacedStatefulSetScale(
+      { name: `consumer-${color}`, namespace, body: { spec: { replicas } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   }
   await waitFor(
     `${replicas} ready pods per colour with reachable sidecars`,
@@ -143,7 +154,11 @@ interface SwitchJson {
 }
 
 /** One switch as a user runs it; returns whole-process time, its report and the gap in its window. */
-async function oneSwitch(to: 'blue' | 'green', extra: string[], env: Record<string, string> = {}): Promise<{ wall: number; report: SwitchJson; gap: number }> {
+async function oneSwitch(
+  to: 'blue' | 'green',
+  extra: string[],
+  env: Record<string, string> = {},
+): Promise<{ wall: number; report: SwitchJson; gap: number }> {
   const from = Date.now();
   const start = performance.now();
   const result = await bgswitch(['switch', to, '--yes', '-o', 'json', ...extra], { env, timeoutMs: 180_000 });
@@ -232,7 +247,12 @@ function writeDoc(started: Date, finished: Date): void {
   const current = readFileSync(DOC, 'utf8');
   const begin = current.indexOf(BEGIN);
   const end = current.indexOf(END);
-  writeFileSync(DOC, begin >= 0 && end > begin ? current.slice(0, begin) + section + current.slice(end + END.length) : `${current.trimEnd()}\n\n${section}\n`);
+  writeFileSync(
+    DOC,
+    begin >= 0 && end > begin
+      ? current.slice(0, begin) + section + current.slice(end + END.length)
+      : `${current.trimEnd()}\n\n${section}\n`,
+  );
   log(`wrote ${DOC}`);
 }
 
@@ -244,9 +264,17 @@ async function main(): Promise<void> {
     const bin = join(repoRoot, 'bin', 'bgswitch.js');
     row('–', 'bgswitch --help: whole process', await samples(10, () => runProcess(process.execPath, [bin, '--help'])));
     row('–', 'node -e 0 (the process floor)', await samples(10, () => runProcess(process.execPath, ['-e', '0'])));
-    row('–', 'node: import @kubernetes/client-node alone', await samples(5, () => runProcess(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node')"])));
+    row(
+      '–',
+      'node: import @kubernetes/client-node alone',
+      await samples(5, () => runProcess(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node')"])),
+    );
     const withKafka = await kafkaAnswers();
-    log(withKafka ? `the lab broker answers at ${kafkaBootstrap}: the hand-off is measured too` : `no broker at ${kafkaBootstrap}: the hand-off is not measured`);
+    log(
+      withKafka
+        ? `the lab broker answers at ${kafkaBootstrap}: the hand-off is measured too`
+        : `no broker at ${kafkaBootstrap}: the hand-off is not measured`,
+    );
     for (const size of SIZES) {
       const label = String(size);
       log(`scaling both StatefulSets to ${size}`);
@@ -255,7 +283,15 @@ async function main(): Promise<void> {
       await oneSwitch('blue', ['--via', 'direct', '--no-kafka']);
       const view = await status(['--no-kafka']);
       const sample = view.pods[0]!.name;
-      const floor = await measureFloor({ name: sample, color: 'blue', ip: await podAddress(sample), phase: 'Running', ready: true, restarts: 0, terminating: false });
+      const floor = await measureFloor({
+        name: sample,
+        color: 'blue',
+        ip: await podAddress(sample),
+        phase: 'Running',
+        ready: true,
+        restarts: 0,
+        terminating: false,
+      });
       const apiRoundTrip = (floor.apiGet + floor.apiWrite) / 2;
       const floors = {
         direct: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podDirect,
@@ -271,13 +307,21 @@ async function main(): Promise<void> {
       await switches(label, '--via proxy', ['--via', 'proxy', '--no-kafka'], floors.proxy);
       if (withKafka) {
         // Reported, not fatal: the orchestration figures above do not depend on it.
-        await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, { KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap, KAFKA_GROUP: 'bg-consumer' }).catch((error: unknown) => {
+        await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, {
+          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
+          KAFKA_GROUP: 'bg-consumer',
+        }).catch((error: unknown) => {
           log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
           rows.push([label, 'switch --via direct, Kafka', 'failed', '', '', '']);
         });
       }
       // status: its reads in parallel, the pod list behind the Service, then every pod at once.
-      row(label, 'status: whole process', await samples(RUNS * 2, () => bgswitch(['status', '--no-kafka'])), 2 * apiRoundTrip + floor.podProxy);
+      row(
+        label,
+        'status: whole process',
+        await samples(RUNS * 2, () => bgswitch(['status', '--no-kafka'])),
+        2 * apiRoundTrip + floor.podProxy,
+      );
       const pods = view.pods.map((pod) => pod.name);
       for (const container of ['consumer', 'switch-sidecar'] as const) {
         const usage = processUsage(container, pods);

@@ -46,12 +46,14 @@ export function parseConsumerEnv(env: Env, hostname: string): ConsumerConfig {
     if (name === undefined) return fallback;
     const raw = value(name) as string;
     const parsed = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
-    if (!(parsed >= range[0] && parsed <= range[1])) problems.push(`${name} must be a whole number from ${range[0]} to ${range[1]}, got "${raw}"`);
+    if (!(parsed >= range[0] && parsed <= range[1]))
+      problems.push(`${name} must be a whole number from ${range[0]} to ${range[1]}, got "${raw}"`);
     return parsed;
   };
 
   const color = value('MY_COLOR');
-  if (!isColor(color)) problems.push(color === undefined ? 'MY_COLOR is required ("blue" or "green")' : `MY_COLOR must be "blue" or "green", got "${color}"`);
+  if (!isColor(color))
+    problems.push(color === undefined ? 'MY_COLOR is required ("blue" or "green")' : `MY_COLOR must be "blue" or "green", got "${color}"`);
   const config: ConsumerConfig = {
     port: whole(['PORT', 'LIFECYCLE_PORT'], 8080, [0, 65535]),
     host: value('HOST') ?? '0.0.0.0',
@@ -73,7 +75,8 @@ function parseKafka(bootstrap: string, value: (name: string) => string | undefin
   for (const server of bootstrapServers) {
     const match = HOST_PORT.exec(server);
     const port = Number(match?.[1] ?? match?.[2]);
-    if (!match || !(port >= 1 && port <= 65535)) problems.push(`KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port, got "${server}"`);
+    if (!match || !(port >= 1 && port <= 65535))
+      problems.push(`KAFKA_BOOTSTRAP_SERVERS must be a comma-separated list of host:port, got "${server}"`);
   }
   const name = (variable: string, fallback: string): string => {
     const chosen = value(variable) ?? fallback;

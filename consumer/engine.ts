@@ -1,6 +1,6 @@
 /**
  * The reference consumer's lifecycle state machine and simulated message processing, without HTTP
- * (design section 3). Time comes from injected timers, so tests drive it without sleeping.
+ * (docs/consumer-contract.md). Time comes from injected timers, so tests drive it without sleeping.
  *
  * Guarantees:
  * - it starts PAUSED; only an ACTIVE engine fetches a new batch;

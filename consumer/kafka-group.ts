@@ -145,7 +145,10 @@ export class KafkaGroup implements GroupClient {
   private async warmUp(): Promise<void> {
     await Promise.allSettled([
       this.consumer.metadata({ topics: [this.topic] }).then(async (metadata) => {
-        await Promise.allSettled([this.consumer.findGroupCoordinator(), ...[...metadata.brokers.values()].map((broker) => this.fetchConnections.get(broker))]);
+        await Promise.allSettled([
+          this.consumer.findGroupCoordinator(),
+          ...[...metadata.brokers.values()].map((broker) => this.fetchConnections.get(broker)),
+        ]);
       }),
       this.producer.metadata({ topics: [this.outputTopic] }),
     ]);
@@ -249,7 +252,10 @@ export class KafkaGroup implements GroupClient {
 
   private joined(payload: ConsumerGroupJoinPayload): void {
     this.holdsPartitions = true;
-    this.assigned = (payload.assignments ?? []).filter(({ topic }) => topic === this.topic).flatMap(({ partitions }) => partitions).sort((a, b) => a - b);
+    this.assigned = (payload.assignments ?? [])
+      .filter(({ topic }) => topic === this.topic)
+      .flatMap(({ partitions }) => partitions)
+      .sort((a, b) => a - b);
     const loaded = quietly(this.loadOffsets(this.assigned));
     const end = this.endRebalance;
     this.endRebalance = undefined;
@@ -267,7 +273,13 @@ export class KafkaGroup implements GroupClient {
     const earliest =
       missing.length === 0
         ? []
-        : ((await this.consumer.listOffsets({ topics: [this.topic], partitions: { [this.topic]: missing }, timestamp: ListOffsetTimestamps.EARLIEST })).get(this.topic) ?? []);
+        : ((
+            await this.consumer.listOffsets({
+              topics: [this.topic],
+              partitions: { [this.topic]: missing },
+              timestamp: ListOffsetTimestamps.EARLIEST,
+            })
+          ).get(this.topic) ?? []);
     const offsets = new Map<number, bigint>();
     for (const partition of partitions) {
       const offset = missing.includes(partition) ? earliest[partition] : committed[partition];
@@ -354,7 +366,12 @@ function parseFetched(responses: FetchResponse[], requested: Map<number, bigint>
           for (const record of batch.records) {
             const offset = batch.firstOffset + BigInt(record.offsetDelta);
             if (offset < from) continue; // a batch can start before the offset asked for
-            messages.push({ partition, offset: Number(offset), key: record.key?.toString('utf8') ?? '', value: record.value?.toString('utf8') ?? '' });
+            messages.push({
+              partition,
+              offset: Number(offset),
+              key: record.key?.toString('utf8') ?? '',
+              value: record.value?.toString('utf8') ?? '',
+            });
           }
         }
       }

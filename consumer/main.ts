@@ -46,7 +46,13 @@ async function kafkaEngine(config: ConsumerConfig, writeLog: (line: string) => v
     writeLog,
     connect: (listener) =>
       new KafkaGroup(
-        { bootstrapServers: kafka.bootstrapServers, clientId: config.podName, groupId: kafka.group, inputTopic: kafka.inputTopic, outputTopic: kafka.outputTopic },
+        {
+          bootstrapServers: kafka.bootstrapServers,
+          clientId: config.podName,
+          groupId: kafka.group,
+          inputTopic: kafka.inputTopic,
+          outputTopic: kafka.outputTopic,
+        },
         listener,
       ),
   });
@@ -79,7 +85,10 @@ async function main(): Promise<void> {
     const finalState = await consumer.engine.beginShutdown(DRAIN_ON_EXIT_TIMEOUT_MS);
     await consumer.close();
     if (finalState !== 'PAUSED') {
-      fail(`the drain (in-flight batch, commit, leaving the group) did not finish within ${DRAIN_ON_EXIT_TIMEOUT_MS} ms; exiting ${finalState}`, 1);
+      fail(
+        `the drain (in-flight batch, commit, leaving the group) did not finish within ${DRAIN_ON_EXIT_TIMEOUT_MS} ms; exiting ${finalState}`,
+        1,
+      );
     }
     process.exit(0);
   };

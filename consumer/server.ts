@@ -167,7 +167,8 @@ async function handle(engine: LifecycleEngine, request: IncomingMessage, respons
     const reply = handler(engine, body);
     send(response, reply.status, reply.body);
   } catch (error) {
-    const status = error instanceof HttpError ? error.status : error instanceof UsageError ? 400 : error instanceof ShuttingDownError ? 503 : 500;
+    const status =
+      error instanceof HttpError ? error.status : error instanceof UsageError ? 400 : error instanceof ShuttingDownError ? 503 : 500;
     const message = error instanceof Error ? error.message : String(error);
     send(response, status, { status, error: REASONS[status], message, path });
   }

@@ -15,12 +15,18 @@ const execFileAsync = promisify(execFile);
 
 export const FIELD_MANAGER = 'bgswitch-lab';
 
-export type ManifestObject = KubernetesObject & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } };
+export type ManifestObject = KubernetesObject & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
 
 function isManifestObject(value: unknown): value is ManifestObject {
   if (typeof value !== 'object' || value === null) return false;
   const { apiVersion, kind, metadata } = value as Record<string, unknown>;
-  return typeof apiVersion === 'string' && typeof kind === 'string' && typeof (metadata as { name?: unknown } | undefined)?.name === 'string';
+  return (
+    typeof apiVersion === 'string' && typeof kind === 'string' && typeof (metadata as { name?: unknown } | undefined)?.name === 'string'
+  );
 }
 
 /** The objects of a multi-document YAML stream; empty documents are skipped. */

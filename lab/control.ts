@@ -20,7 +20,14 @@ import { kubeletScript, labComponents, type LabComponent } from './control-plane
 import { writeKubeconfig } from './control-plane/kubeconfig.js';
 import { assertStillRunning, inspectProcess, isAlive, startProcess, stopProcess } from './control-plane/process.js';
 import { describeError, waitFor } from './control-plane/wait.js';
-import { expectedStatefulSetPods, needsActivation, needsInitialisation, runProductCli, waitForPodsReady, waitForSidecarPushKeys } from './control-plane/workload.js';
+import {
+  expectedStatefulSetPods,
+  needsActivation,
+  needsInitialisation,
+  runProductCli,
+  waitForPodsReady,
+  waitForSidecarPushKeys,
+} from './control-plane/workload.js';
 import { LAB_TOPICS, ensureTopics, kafkaLibsCached, resolveKafkaLibs } from './kafka/broker.js';
 import { stopBackgroundProduction } from './kafka/commands.js';
 import { ensureLabBridge, removeLabNetwork } from './kubelet/network.js';
@@ -86,9 +93,17 @@ function resolveOptions(options: LabOptions): Resolved {
   const version = options.k8sVersion ?? DEFAULT_K8S_VERSION;
   if (!/^v1\.\d+\.\d+$/.test(version)) throw new UsageError(`--k8s-version must look like ${DEFAULT_K8S_VERSION}, got '${version}'`);
   const syncSeconds = options.configMapSyncSeconds ?? 60;
-  if (!Number.isInteger(syncSeconds) || syncSeconds < 1) throw new UsageError(`--configmap-sync-seconds must be a positive integer, got ${syncSeconds}`);
+  if (!Number.isInteger(syncSeconds) || syncSeconds < 1)
+    throw new UsageError(`--configmap-sync-seconds must be a positive integer, got ${syncSeconds}`);
   const paths = labPaths(options.repoRoot ?? findRepoRoot(import.meta.url), options.labDir);
-  return { version, syncSeconds, paths, binDir: binaryCacheDir(version), report: options.report ?? (() => {}), progress: options.progress ?? (() => {}) };
+  return {
+    version,
+    syncSeconds,
+    paths,
+    binDir: binaryCacheDir(version),
+    report: options.report ?? (() => {}),
+    progress: options.progress ?? (() => {}),
+  };
 }
 
 function componentsOf(resolved: Resolved, pki: LabPki, tools: FoundTools): LabComponent[] {
@@ -121,16 +136,25 @@ const binariesCached = (binDir: string): boolean =>
 async function buildBinaries({ paths, version, binDir, report, progress }: Resolved): Promise<void> {
   mkdirSync(paths.logsDir, { recursive: true });
   const buildLog = join(paths.logsDir, `build-${version}.log`);
-  report(`building kube-apiserver, kube-controller-manager and kubectl ${version} with Go (only those not built yet); the first build takes about 15 minutes on 2 cores (log: ${buildLog})`);
+  report(
+    `building kube-apiserver, kube-controller-manager and kubectl ${version} with Go (only those not built yet); the first build takes about 15 minutes on 2 cores (log: ${buildLog})`,
+  );
   const log = openSync(buildLog, 'a');
   const logStart = statSync(buildLog).size;
   try {
-    const build = spawn('bash', [join(paths.repoRoot, 'lab', 'control-plane', 'build.sh'), version, binDir], { stdio: ['ignore', log, log] });
+    const build = spawn('bash', [join(paths.repoRoot, 'lab', 'control-plane', 'build.sh'), version, binDir], {
+      stdio: ['ignore', log, log],
+    });
     const exited = new Promise<number | null>((resolve, reject) => {
       build.once('error', reject);
       build.once('exit', resolve);
     });
-    const code = await trackProgress(progress, `building Kubernetes ${version}`, () => kubeBuildProgress(readFileSync(buildLog, 'utf8').slice(logStart)), exited);
+    const code = await trackProgress(
+      progress,
+      `building Kubernetes ${version}`,
+      () => kubeBuildProgress(readFileSync(buildLog, 'utf8').slice(logStart)),
+      exited,
+    );
     if (code !== 0) throw new OperationError(`building Kubernetes ${version} failed (exit ${code}); see ${buildLog}`);
   } finally {
     closeSync(log);
@@ -139,7 +163,12 @@ async function buildBinaries({ paths, version, binDir, report, progress }: Resol
 
 function writeKubeconfigs(paths: LabPaths, pki: LabPki): void {
   const common = { server: API_SERVER_URL, caCert: pki.caCert };
-  writeKubeconfig(paths.adminKubeconfig, { ...common, client: pki.leaves.admin, user: 'bgswitch-lab-admin', context: 'bgswitch-lab-admin' });
+  writeKubeconfig(paths.adminKubeconfig, {
+    ...common,
+    client: pki.leaves.admin,
+    user: 'bgswitch-lab-admin',
+    context: 'bgswitch-lab-admin',
+  });
   writeKubeconfig(paths.operatorKubeconfig, {
     ...common,
     client: pki.leaves.operator,
@@ -184,7 +213,8 @@ async function ensureComponent(component: LabComponent): Promise<{ value: undefi
   await component.prepare?.();
   const pid = await startProcess(component.process);
   await waitReady(component, pid);
-  const how = current.state === 'outdated' ? 'restarted with new settings' : current.state === 'running' ? 'restarted after it exited' : 'started';
+  const how =
+    current.state === 'outdated' ? 'restarted with new settings' : current.state === 'running' ? 'restarted after it exited' : 'started';
   return { value: undefined, detail: `${how} (pid ${pid}, log ${component.process.logFile})` };
 }
 
@@ -266,7 +296,8 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
     }));
 
   await step(report, 'bgswitch init', async () => {
-    if (!(await needsInitialisation(core, adminConfig.makeApiClient(CoordinationV1Api), WORKLOAD_NAMESPACE))) return { value: undefined, detail: 'already initialised' };
+    if (!(await needsInitialisation(core, adminConfig.makeApiClient(CoordinationV1Api), WORKLOAD_NAMESPACE)))
+      return { value: undefined, detail: 'already initialised' };
     await runProductCli(paths, ['init']);
     return { value: undefined, detail: 'done' };
   });
@@ -287,14 +318,28 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabInfo> {
   return info;
 }
 
-const LAB_DIR_ENTRIES = new Set(['kubeconfig', 'operator.kubeconfig', 'pki', 'pids', 'logs', 'etcd', 'kafka', 'kafka-data', 'kubelet', 'pods']);
+const LAB_DIR_ENTRIES = new Set([
+  'kubeconfig',
+  'operator.kubeconfig',
+  'pki',
+  'pids',
+  'logs',
+  'etcd',
+  'kafka',
+  'kafka-data',
+  'kubelet',
+  'pods',
+]);
 
 /** `--purge` deletes a whole directory the user may have named: only ever one holding nothing but lab files. */
 function assertLooksLikeLabDir(dir: string): void {
   if (!existsSync(dir)) return;
   const foreign = readdirSync(dir).filter((entry) => !LAB_DIR_ENTRIES.has(entry));
   if (foreign.length > 0) {
-    throw new UsageError(`not purging ${dir}: it holds ${foreign.slice(0, 3).join(', ')}, which the lab did not make`, 'remove those or the directory yourself');
+    throw new UsageError(
+      `not purging ${dir}: it holds ${foreign.slice(0, 3).join(', ')}, which the lab did not make`,
+      'remove those or the directory yourself',
+    );
   }
 }
 
@@ -314,7 +359,9 @@ export async function labDown(options: LabDownOptions = {}): Promise<void> {
   if (options.purge) assertLooksLikeLabDir(paths.labDir);
   const removed = options.purge ? [paths.labDir] : paths.clusterStateDirs;
   for (const dir of removed) rmSync(dir, { recursive: true, force: true });
-  report(`removed ${removed.join(', ')}${options.purge ? '' : ' (cluster state; certificates, kubeconfigs and logs are kept: --purge removes them too)'}`);
+  report(
+    `removed ${removed.join(', ')}${options.purge ? '' : ' (cluster state; certificates, kubeconfigs and logs are kept: --purge removes them too)'}`,
+  );
 }
 
 export interface ComponentStatus {
@@ -352,7 +399,13 @@ export async function labStatus(options: LabOptions = {}): Promise<LabStatus> {
       log: component.process.logFile,
     };
   });
-  const status: LabStatus = { paths, components, apiServerUrl: API_SERVER_URL, apiServer: { reachable: false, error: 'no kubeconfig yet' }, pods: [] };
+  const status: LabStatus = {
+    paths,
+    components,
+    apiServerUrl: API_SERVER_URL,
+    apiServer: { reachable: false, error: 'no kubeconfig yet' },
+    pods: [],
+  };
   if (!existsSync(paths.adminKubeconfig)) return status;
   try {
     const version = await adminClient(paths, VersionApi).getCode();

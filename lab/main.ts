@@ -78,12 +78,16 @@ async function main(argv: string[]): Promise<void> {
     .option('--lab-dir <dir>', 'where the lab keeps its state, certificates and logs (default: <repo>/.lab)')
     .option('--k8s-version <version>', 'kube-apiserver / kube-controller-manager version to build and run', DEFAULT_K8S_VERSION)
     .addOption(
-      new Option('--configmap-sync-seconds <seconds>', 'how often the lab kubelet refreshes ConfigMap and Secret volumes').default(60).argParser(positiveInteger),
+      new Option('--configmap-sync-seconds <seconds>', 'how often the lab kubelet refreshes ConfigMap and Secret volumes')
+        .default(60)
+        .argParser(positiveInteger),
     );
 
   program
     .command('up')
-    .description('start (or repair) the lab, apply k8s/overlays/lab, initialise bgswitch and wait for every consumer pod to be Ready; idempotent')
+    .description(
+      'start (or repair) the lab, apply k8s/overlays/lab, initialise bgswitch and wait for every consumer pod to be Ready; idempotent',
+    )
     .option('--control-plane-only', 'stop after applying k8s/: no kubelet, no bgswitch init, no pod wait')
     .action(async (flags: { controlPlaneOnly?: boolean }) => {
       const started = performance.now();
@@ -132,7 +136,9 @@ async function main(argv: string[]): Promise<void> {
       }
       if (request.background) {
         // The child gets the same flags, checked already, minus --background.
-        const forwarded = Object.entries(flags).flatMap(([name, value]) => (name === 'background' || value === undefined ? [] : [`--${name}`, String(value)]));
+        const forwarded = Object.entries(flags).flatMap(([name, value]) =>
+          name === 'background' || value === undefined ? [] : [`--${name}`, String(value)],
+        );
         print(await produceInBackground(paths, forwarded));
         return;
       }
@@ -141,7 +147,9 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('verify')
-    .description('read bg-events and bg-processed completely and account for every message; exit 0 only with 0 lost and 0 unexplained duplicates')
+    .description(
+      'read bg-events and bg-processed completely and account for every message; exit 0 only with 0 lost and 0 unexplained duplicates',
+    )
     .option('-o, --output <format>', 'text or json', 'text')
     .option('--settle <duration>', 'first wait up to this long (polling) until every produced message has been processed')
     .option('--run-id <id>', 'judge only the messages of this lab produce run')

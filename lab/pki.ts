@@ -67,7 +67,13 @@ export function pkiFiles(pkiDir: string): LabPki {
   const pair = (name: string): KeyPair => ({ cert: join(pkiDir, `${name}.crt`), key: join(pkiDir, `${name}.key`) });
   const leaves = Object.fromEntries(Object.entries(LEAVES).map(([id, spec]) => [id, pair(spec.name)])) as Record<LeafName, KeyPair>;
   const ca = pair('ca');
-  return { caCert: ca.cert, caKey: ca.key, leaves, serviceAccountKey: join(pkiDir, 'sa.key'), serviceAccountPublicKey: join(pkiDir, 'sa.pub') };
+  return {
+    caCert: ca.cert,
+    caKey: ca.key,
+    leaves,
+    serviceAccountKey: join(pkiDir, 'sa.key'),
+    serviceAccountPublicKey: join(pkiDir, 'sa.pub'),
+  };
 }
 
 async function openssl(args: string[]): Promise<void> {
@@ -82,8 +88,23 @@ async function openssl(args: string[]): Promise<void> {
 /** Writes the certificate last (via rename), so an existing .crt always has its .key beside it. */
 async function makeCa(files: LabPki): Promise<void> {
   const tmp = `${files.caCert}.tmp`;
-  await openssl(['req', '-x509', ...EC_KEY, '-keyout', files.caKey, '-out', tmp, '-days', VALIDITY_DAYS, '-subj', '/CN=bgswitch-lab-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await openssl([
+    'req',
+    '-x509',
+    ...EC_KEY,
+    '-keyout',
+    files.caKey,
+    '-out',
+    tmp,
+    '-days',
+    VALIDITY_DAYS,
+    '-subj',
+    '/CN=bgswitch-lab-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   chmodSync(files.caKey, 0o600);
   renameSync(tmp, files.caCert);
 }
@@ -105,8 +126,25 @@ async function makeLeaf(files: LabPki, spec: LeafSpec, pair: KeyPair): Promise<v
   try {
     await openssl(['req', '-new', ...EC_KEY, '-keyout', pair.key, '-out', csr, '-subj', spec.subject]);
     chmodSync(pair.key, 0o600);
-    await openssl(['x509', '-req', '-in', csr, '-CA', files.caCert, '-CAkey', files.caKey, '-set_serial', `0x${randomBytes(16).toString('hex')}`,
-      '-days', VALIDITY_DAYS, '-sha256', '-extfile', extensions, '-out', tmp]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      files.caCert,
+      '-CAkey',
+      files.caKey,
+      '-set_serial',
+      `0x${randomBytes(16).toString('hex')}`,
+      '-days',
+      VALIDITY_DAYS,
+      '-sha256',
+      '-extfile',
+      extensions,
+      '-out',
+      tmp,
+    ]);
     renameSync(tmp, pair.cert);
   } finally {
     rmSync(csr, { force: true });

@@ -23,7 +23,11 @@ export interface CommandResult {
 }
 
 /** Runs a command to completion; never throws for a failing or missing command. */
-export type CommandRunner = (command: string, args: string[], options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }) => Promise<CommandResult>;
+export type CommandRunner = (
+  command: string,
+  args: string[],
+  options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number },
+) => Promise<CommandResult>;
 
 export const runCommand: CommandRunner = (command, args, options = {}) =>
   new Promise((resolve) => {
@@ -71,7 +75,8 @@ async function locate(run: CommandRunner, command: string): Promise<string | und
   return ok ? output.trim() || undefined : undefined;
 }
 
-const succeeds = (command: string, args: string[]) => async (run: CommandRunner) => ((await run(command, args)).ok ? (true as const) : undefined);
+const succeeds = (command: string, args: string[]) => async (run: CommandRunner) =>
+  (await run(command, args)).ok ? (true as const) : undefined;
 
 /** Kafka 4 needs Java 17 or later. */
 export async function locateJava(run: CommandRunner = runCommand): Promise<string | undefined> {
@@ -96,7 +101,11 @@ function requirements(needs: PrerequisiteNeeds, isRoot: boolean): Requirement[] 
       probe: succeeds('ip', ['netns', 'list']),
     },
     { missing: 'etcd: apt-get install etcd-server', debianPackage: 'etcd-server', tool: 'etcd', probe: (run) => locateEtcd(run) },
-    { missing: 'openssl (makes the lab certificates): apt-get install openssl', debianPackage: 'openssl', probe: succeeds('openssl', ['version']) },
+    {
+      missing: 'openssl (makes the lab certificates): apt-get install openssl',
+      debianPackage: 'openssl',
+      probe: succeeds('openssl', ['version']),
+    },
     {
       missing: 'unshare (gives each lab container its own mounts): apt-get install util-linux',
       debianPackage: 'util-linux',
@@ -114,7 +123,8 @@ function requirements(needs: PrerequisiteNeeds, isRoot: boolean): Requirement[] 
       probe: succeeds('mvn', ['--version']),
     },
     needs.go && {
-      missing: 'Go >= 1.24, to build kube-apiserver and kube-controller-manager once: https://go.dev/dl/ (or apt-get install golang-go if recent enough)',
+      missing:
+        'Go >= 1.24, to build kube-apiserver and kube-controller-manager once: https://go.dev/dl/ (or apt-get install golang-go if recent enough)',
       probe: succeeds('go', ['version']),
     },
   ];
@@ -139,15 +149,22 @@ export async function checkPrerequisites(needs: PrerequisiteNeeds, options: Prer
   const isRoot = options.isRoot ?? process.getuid?.() === 0;
   const reqs = requirements(needs, isRoot);
   let found = await probeAll(reqs, run);
-  const packages = [...new Set(reqs.flatMap((requirement, index) => (found[index] === undefined && requirement.debianPackage ? [requirement.debianPackage] : [])))];
+  const packages = [
+    ...new Set(
+      reqs.flatMap((requirement, index) => (found[index] === undefined && requirement.debianPackage ? [requirement.debianPackage] : [])),
+    ),
+  ];
   const commands = installCommands(packages, { isRoot, hasAptGet: (await locate(run, 'apt-get')) !== undefined });
   if (commands.length > 0) {
     options.report?.(`installing Debian packages: ${packages.join(' ')} (apt-get, as root)`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     for (const [command, ...args] of commands) {
       const done = run(command, args, { env, timeoutMs: 15 * 60_000 });
-      const { ok, output } = await (options.progress ? trackProgress(options.progress, `${command} ${args[0]}`, () => packages.join(' '), done) : done);
-      if (!ok) throw new LabPrerequisiteError([`'${[command, ...args].join(' ')}' failed: ${output.trim().split('\n').slice(-3).join(' / ')}`]);
+      const { ok, output } = await (options.progress
+        ? trackProgress(options.progress, `${command} ${args[0]}`, () => packages.join(' '), done)
+        : done);
+      if (!ok)
+        throw new LabPrerequisiteError([`'${[command, ...args].join(' ')}' failed: ${output.trim().split('\n').slice(-3).join(' / ')}`]);
     }
     found = await probeAll(reqs, run);
   }

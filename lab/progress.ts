@@ -13,7 +13,13 @@ export function formatElapsed(ms: number): string {
 }
 
 /** Calls `sink` with "<what>: <status()>, <elapsed>" every `everyMs` until `work` settles. */
-export async function trackProgress<T>(sink: ProgressSink, what: string, status: () => string, work: Promise<T>, everyMs = 1000): Promise<T> {
+export async function trackProgress<T>(
+  sink: ProgressSink,
+  what: string,
+  status: () => string,
+  work: Promise<T>,
+  everyMs = 1000,
+): Promise<T> {
   const started = performance.now();
   const emit = (): void => sink(`${what}: ${status()}, ${formatElapsed(performance.now() - started)} elapsed`);
   emit();

@@ -20,7 +20,8 @@ type Program = keyof typeof ENTRY_POINTS;
 const OPTIONAL_AT_RUNTIME = ['@node-rs/crc32', 'protobufjs'];
 
 /** Bundled CommonJS dependencies call `require`; an ES module has none unless it makes one. */
-const REQUIRE_SHIM = "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);";
+const REQUIRE_SHIM =
+  "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);";
 
 export async function bundle(programs: Program[], outdir: string): Promise<string[]> {
   const repoRoot = resolve(import.meta.dirname, '..');

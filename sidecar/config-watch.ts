@@ -35,7 +35,12 @@ export interface WatchTiming {
   minWatchLifetimeMs: number;
 }
 
-export const DEFAULT_WATCH_TIMING: WatchTiming = { initialBackoffMs: 250, maxBackoffMs: 30_000, minWatchSeconds: 300, minWatchLifetimeMs: 1000 };
+export const DEFAULT_WATCH_TIMING: WatchTiming = {
+  initialBackoffMs: 250,
+  maxBackoffMs: 30_000,
+  minWatchSeconds: 300,
+  minWatchLifetimeMs: 1000,
+};
 
 export type WatchHealth = 'starting' | 'watching' | 'down';
 
@@ -100,10 +105,16 @@ export class ConfigMapWatcher {
         }
         const watchSeconds = Math.round(this.timing.minWatchSeconds * (1 + this.random()));
         const startedAt = this.options.clock.now();
-        await api.watch(this.resourceVersion!, watchSeconds, { opened: () => this.markWatching(), event: (event) => this.handle(event) }, signal);
+        await api.watch(
+          this.resourceVersion!,
+          watchSeconds,
+          { opened: () => this.markWatching(), event: (event) => this.handle(event) },
+          signal,
+        );
         // Ended by the server (its timeout): resume from the last resourceVersion at once, unless it
         // ended at once (something in between closes watches), which would make this loop spin.
-        if (this.options.clock.now() - startedAt < this.timing.minWatchLifetimeMs) throw new Error('the API server ended the watch at once');
+        if (this.options.clock.now() - startedAt < this.timing.minWatchLifetimeMs)
+          throw new Error('the API server ended the watch at once');
       } catch (error) {
         if (signal.aborted) break;
         this.settleFirstList();
@@ -115,7 +126,12 @@ export class ConfigMapWatcher {
         }
         this.failures++;
         const delayMs = this.backoffMs();
-        if (this.health !== 'down') log.warn('watch failed; the mounted file and pushes still apply, resumes still need a fresh read', { configMap: api.what, error: errorMessage(error), retryInMs: delayMs });
+        if (this.health !== 'down')
+          log.warn('watch failed; the mounted file and pushes still apply, resumes still need a fresh read', {
+            configMap: api.what,
+            error: errorMessage(error),
+            retryInMs: delayMs,
+          });
         this.health = 'down';
         try {
           await this.options.clock.sleep(delayMs, signal);
@@ -140,7 +156,8 @@ export class ConfigMapWatcher {
   }
 
   private markWatching(): void {
-    if (this.health === 'down') this.options.log.info('watch healthy again', { configMap: this.options.api.what, afterFailures: this.failures });
+    if (this.health === 'down')
+      this.options.log.info('watch healthy again', { configMap: this.options.api.what, afterFailures: this.failures });
     this.health = 'watching';
     this.failures = 0;
   }

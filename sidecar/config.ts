@@ -56,7 +56,11 @@ const variable = v.pipe(
   v.transform((raw) => raw?.trim() || undefined),
 );
 const required = v.pipe(variable, v.string('is required'));
-const withDefault = (fallback: string) => v.pipe(variable, v.transform((value) => value ?? fallback));
+const withDefault = (fallback: string) =>
+  v.pipe(
+    variable,
+    v.transform((value) => value ?? fallback),
+  );
 const matching = (pattern: RegExp, what: string) => v.regex(pattern, (issue) => `must be ${what}, got "${issue.input}"`);
 const objectName = matching(DNS_SUBDOMAIN, 'a Kubernetes object name');
 const integer = (fallback: number, min: number, max: number) =>
@@ -76,7 +80,10 @@ const environmentSchema = v.object({
   CONFIGMAP_NAME: v.pipe(withDefault(DEFAULTS.configMapName), objectName),
   CONSUMER_LIFECYCLE_URL: v.pipe(
     withDefault(DEFAULTS.consumerUrl),
-    v.check((url) => /^https?:\/\/[^/]/.test(url) && URL.canParse(url), (issue) => `must be an http(s) URL, got "${issue.input}"`),
+    v.check(
+      (url) => /^https?:\/\/[^/]/.test(url) && URL.canParse(url),
+      (issue) => `must be an http(s) URL, got "${issue.input}"`,
+    ),
   ),
   STATE_FILE_PATH: withDefault(DEFAULTS.stateDir),
   PUSH_KEY_FILE: withDefault(DEFAULTS.pushKeyFile),

@@ -1,5 +1,5 @@
 /**
- * The consumer's HTTP contract (design section 3) over node:http (keep-alive), with a timeout on
+ * The consumer's HTTP contract (docs/consumer-contract.md) over node:http (keep-alive), with a timeout on
  * every call.
  * Responses are validated: a status without a valid `state`, or a fault without all four typed
  * fields, is an error, never guessed at. Failures throw PodUnreachableError.

@@ -146,5 +146,12 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   };
 
   const host = config.host ?? 'localhost';
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, reconciler, metrics, ...(watcher ? { watcher } : {}), shutdown };
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    reconciler,
+    metrics,
+    ...(watcher ? { watcher } : {}),
+    shutdown,
+  };
 }

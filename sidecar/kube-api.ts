@@ -23,7 +23,10 @@ export interface ApiEndpoint {
 }
 
 /** The endpoint a pod is given: KUBERNETES_SERVICE_HOST/PORT and the mounted service account. */
-export async function inClusterEndpoint(env: Readonly<Record<string, string | undefined>>, dir = SERVICE_ACCOUNT_DIR): Promise<ApiEndpoint | undefined> {
+export async function inClusterEndpoint(
+  env: Readonly<Record<string, string | undefined>>,
+  dir = SERVICE_ACCOUNT_DIR,
+): Promise<ApiEndpoint | undefined> {
   const host = env['KUBERNETES_SERVICE_HOST'];
   if (!host) return undefined;
   const port = env['KUBERNETES_SERVICE_PORT'] || '443';
@@ -98,7 +101,9 @@ export class ConfigMapApi {
     private readonly timeoutMs: number,
   ) {
     const https = endpoint.baseUrl.startsWith('https:');
-    this.agent = https ? new HttpsAgent({ keepAlive: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) }) : new HttpAgent({ keepAlive: true });
+    this.agent = https
+      ? new HttpsAgent({ keepAlive: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) })
+      : new HttpAgent({ keepAlive: true });
     this.collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
     this.what = `ConfigMap ${namespace}/${name}`;
   }
@@ -135,7 +140,13 @@ export class ConfigMapApi {
     const url = this.selectorUrl({ watch: '1', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) });
     // The server ends the watch after timeoutSeconds; silence well past that means a dead connection.
     const idleTimeoutMs = (timeoutSeconds + 30) * 1000;
-    const stream = await this.call(what, async () => requestLines(url, { method: 'GET', headers: await this.headers(), agent: this.agent, timeoutMs: this.timeoutMs, signal }, idleTimeoutMs));
+    const stream = await this.call(what, async () =>
+      requestLines(
+        url,
+        { method: 'GET', headers: await this.headers(), agent: this.agent, timeoutMs: this.timeoutMs, signal },
+        idleTimeoutMs,
+      ),
+    );
     if (!stream.lines) throw describeFailure(what, stream.statusCode, stream.errorText ?? '');
     handlers.opened();
     try {

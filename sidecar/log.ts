@@ -23,4 +23,3 @@ export function createJsonLogger(writeLine: (line: string) => void, now: () => n
     error: (msg, fields) => emit('error', msg, fields),
   };
 }
-

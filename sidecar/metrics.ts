@@ -36,7 +36,9 @@ class Family {
 }
 
 function labelText(labels: Labels): string {
-  const pairs = Object.entries(labels).map(([name, value]) => `${name}="${value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`);
+  const pairs = Object.entries(labels).map(
+    ([name, value]) => `${name}="${value.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`,
+  );
   return pairs.length > 0 ? `{${pairs.join(',')}}` : '';
 }
 
@@ -68,22 +70,46 @@ export type PushRejection = 'too_large' | 'no_key' | 'malformed' | 'unauthorized
 const COMMANDS = ['pause', 'resume', 'set_fault'] as const;
 const CALLS: readonly ConsumerCall[] = ['status', 'pause', 'resume', 'get_fault', 'set_fault'];
 const SOURCES: readonly DesiredSource[] = ['push', 'api', 'file'];
-const REJECTIONS: readonly PushRejection[] = ['too_large', 'no_key', 'malformed', 'unauthorized', 'wrong_pod', 'stale_generation', 'shutting_down'];
+const REJECTIONS: readonly PushRejection[] = [
+  'too_large',
+  'no_key',
+  'malformed',
+  'unauthorized',
+  'wrong_pod',
+  'stale_generation',
+  'shutting_down',
+];
 const CONFIRMATIONS: readonly ConfirmationResult[] = ['confirmed', 'refused', 'unreachable'];
 const UNKNOWN_STATE = 'UNKNOWN';
 
 export class SidecarMetrics implements ReconcilerObserver {
   readonly registry = new MetricsRegistry();
-  private readonly commands = this.registry.family('bg_sidecar_lifecycle_commands_total', 'Commands the sidecar sent to its consumer', 'counter');
+  private readonly commands = this.registry.family(
+    'bg_sidecar_lifecycle_commands_total',
+    'Commands the sidecar sent to its consumer',
+    'counter',
+  );
   private readonly errors = this.registry.family('bg_sidecar_lifecycle_errors_total', 'Calls to the consumer that failed', 'counter');
-  private readonly updates = this.registry.family('bg_sidecar_state_updates_applied_total', 'Desired-state updates adopted, by the source that provided them', 'counter');
+  private readonly updates = this.registry.family(
+    'bg_sidecar_state_updates_applied_total',
+    'Desired-state updates adopted, by the source that provided them',
+    'counter',
+  );
   private readonly currentState = this.registry.family(
     'bg_sidecar_current_state',
     'The consumer lifecycle state last observed (1 for the current state, UNKNOWN when unreachable)',
     'gauge',
   );
-  private readonly desiredGeneration = this.registry.family('bg_sidecar_desired_generation', 'The highest desired-state generation seen', 'gauge');
-  private readonly rejections = this.registry.family('bg_sidecar_push_rejections_total', 'Desired-state pushes refused, by reason', 'counter');
+  private readonly desiredGeneration = this.registry.family(
+    'bg_sidecar_desired_generation',
+    'The highest desired-state generation seen',
+    'gauge',
+  );
+  private readonly rejections = this.registry.family(
+    'bg_sidecar_push_rejections_total',
+    'Desired-state pushes refused, by reason',
+    'counter',
+  );
   private readonly confirmations = this.registry.family(
     'bg_sidecar_resume_confirmations_total',
     'API server confirmations of resumes, by result',
@@ -93,7 +119,11 @@ export class SidecarMetrics implements ReconcilerObserver {
   private readonly residentMemory = this.registry.family('process_resident_memory_bytes', 'Resident memory size in bytes', 'gauge');
   private readonly heapUsed = this.registry.family('nodejs_heap_size_used_bytes', 'V8 heap in use, in bytes', 'gauge');
   private readonly heapTotal = this.registry.family('nodejs_heap_size_total_bytes', 'V8 heap reserved, in bytes', 'gauge');
-  private readonly externalMemory = this.registry.family('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript objects, in bytes', 'gauge');
+  private readonly externalMemory = this.registry.family(
+    'nodejs_external_memory_bytes',
+    'Memory of C++ objects bound to JavaScript objects, in bytes',
+    'gauge',
+  );
 
   constructor() {
     this.registry.collect(() => {

@@ -1,5 +1,5 @@
 /**
- * The sidecar's decision logic (design section 6), over small interfaces so it runs entirely in
+ * The sidecar's decision logic (docs/architecture.md, the sidecar), over small interfaces so it runs entirely in
  * memory as well as against a real consumer and API server.
  *
  * Guarantees:
@@ -296,7 +296,9 @@ export class Reconciler {
     const resumed = await this.command('resume', desired, problems);
     if (resumed === undefined) return actual;
     if (await this.confirmResume(desired.entry, problems)) return resumed;
-    this.options.log.warn('the API server withdrew the resume while it was applied; pausing again', { generation: desired.entry.generation });
+    this.options.log.warn('the API server withdrew the resume while it was applied; pausing again', {
+      generation: desired.entry.generation,
+    });
     return (await this.command('pause', desired, problems)) ?? resumed;
   }
 
@@ -304,7 +306,10 @@ export class Reconciler {
   private wouldCorrect(actual: Lifecycle, fault: Fault | undefined): boolean {
     const desired = this.desired?.entry;
     if (!desired) return false;
-    return (desired.lifecycle === 'PAUSED' && actual !== 'PAUSED') || (desired.fault !== undefined && fault !== undefined && !sameFault(desired.fault, fault));
+    return (
+      (desired.lifecycle === 'PAUSED' && actual !== 'PAUSED') ||
+      (desired.fault !== undefined && fault !== undefined && !sameFault(desired.fault, fault))
+    );
   }
 
   /**
@@ -318,9 +323,13 @@ export class Reconciler {
     try {
       await this.readApi();
     } catch (error) {
-      this.warnOnce('api-before-correcting', 'cannot read the API server before correcting the consumer; acting on what this sidecar knows', {
-        error: errorMessage(error),
-      });
+      this.warnOnce(
+        'api-before-correcting',
+        'cannot read the API server before correcting the consumer; acting on what this sidecar knows',
+        {
+          error: errorMessage(error),
+        },
+      );
       return;
     }
     this.warned.delete('api-before-correcting');
@@ -340,7 +349,9 @@ export class Reconciler {
     const confirmed = resolved.status === 'ok' && resolved.entry.lifecycle === 'ACTIVE' && resolved.entry.generation >= entry.generation;
     this.observer.resumeConfirmation(confirmed ? 'confirmed' : 'refused');
     if (!confirmed) {
-      problems.push(`resume not confirmed, staying PAUSED: the API server has ${describe(resolved)}, desired is ACTIVE at generation ${entry.generation}`);
+      problems.push(
+        `resume not confirmed, staying PAUSED: the API server has ${describe(resolved)}, desired is ACTIVE at generation ${entry.generation}`,
+      );
     }
     return confirmed;
   }

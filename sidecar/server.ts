@@ -124,7 +124,12 @@ export function createSidecarServer(options: SidecarServerOptions): SidecarServe
     const outcome = await reconciler.acceptPush(verdict.entry);
     if (!outcome.accepted) {
       metrics.pushRejected('stale_generation');
-      log.warn('push refused', { status: 409, reason: 'stale_generation', generation: verdict.entry.generation, highestGeneration: outcome.highestGeneration });
+      log.warn('push refused', {
+        status: 409,
+        reason: 'stale_generation',
+        generation: verdict.entry.generation,
+        highestGeneration: outcome.highestGeneration,
+      });
       sendJson(res, 409, {
         error: `generation ${verdict.entry.generation} is older than ${outcome.highestGeneration}, the highest this sidecar has seen`,
         highestGeneration: outcome.highestGeneration,

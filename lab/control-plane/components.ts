@@ -184,10 +184,14 @@ function kubelet(settings: ComponentSettings): LabComponent {
     'kubelet',
     process.execPath,
     [
-      '--kubeconfig', paths.adminKubeconfig,
-      '--lab-dir', paths.labDir,
-      '--repo', paths.repoRoot,
-      '--configmap-sync-seconds', String(settings.configMapSyncSeconds),
+      '--kubeconfig',
+      paths.adminKubeconfig,
+      '--lab-dir',
+      paths.labDir,
+      '--repo',
+      paths.repoRoot,
+      '--configmap-sync-seconds',
+      String(settings.configMapSyncSeconds),
     ],
     kubeletScript(paths),
   );
@@ -203,5 +207,11 @@ function kubelet(settings: ComponentSettings): LabComponent {
 
 /** In start order. */
 export function labComponents(settings: ComponentSettings): LabComponent[] {
-  return [etcd(settings), apiServer(settings), controllerManager(settings), kafkaComponent(settings.paths, settings.javaBinary), kubelet(settings)];
+  return [
+    etcd(settings),
+    apiServer(settings),
+    controllerManager(settings),
+    kafkaComponent(settings.paths, settings.javaBinary),
+    kubelet(settings),
+  ];
 }

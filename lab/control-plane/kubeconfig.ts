@@ -22,8 +22,18 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: 'bgswitch-lab', cluster: { server: spec.server, 'certificate-authority-data': base64File(spec.caCert) } }],
-    users: [{ name: spec.user, user: { 'client-certificate-data': base64File(spec.client.cert), 'client-key-data': base64File(spec.client.key) } }],
-    contexts: [{ name: spec.context, context: { cluster: 'bgswitch-lab', user: spec.user, ...(spec.namespace ? { namespace: spec.namespace } : {}) } }],
+    users: [
+      {
+        name: spec.user,
+        user: { 'client-certificate-data': base64File(spec.client.cert), 'client-key-data': base64File(spec.client.key) },
+      },
+    ],
+    contexts: [
+      {
+        name: spec.context,
+        context: { cluster: 'bgswitch-lab', user: spec.user, ...(spec.namespace ? { namespace: spec.namespace } : {}) },
+      },
+    ],
     'current-context': spec.context,
   });
 }

@@ -121,11 +121,15 @@ export async function stopProcess(spec: ProcessSpec, graceMs: number): Promise<S
   const { pid } = current;
   const gone = async (timeoutMs: number): Promise<boolean> => {
     try {
-      await waitFor(`${spec.name} (pid ${pid}) to exit`, async () => (isAlive(pid) ? { done: false, reason: 'still running' } : { done: true, value: true }), {
-        timeoutMs,
-        firstIntervalMs: 20,
-        maxIntervalMs: 250,
-      });
+      await waitFor(
+        `${spec.name} (pid ${pid}) to exit`,
+        async () => (isAlive(pid) ? { done: false, reason: 'still running' } : { done: true, value: true }),
+        {
+          timeoutMs,
+          firstIntervalMs: 20,
+          maxIntervalMs: 250,
+        },
+      );
       return true;
     } catch {
       return false;

@@ -23,7 +23,12 @@ export async function waitFor<T>(what: string, probe: () => Promise<Probe<T>>, o
       const result = await probe();
       return { done: result.done, value: result };
     },
-    { clock: systemClock, timeoutMs: options.timeoutMs, initialIntervalMs: options.firstIntervalMs ?? 50, maxIntervalMs: options.maxIntervalMs ?? 1000 },
+    {
+      clock: systemClock,
+      timeoutMs: options.timeoutMs,
+      initialIntervalMs: options.firstIntervalMs ?? 50,
+      maxIntervalMs: options.maxIntervalMs ?? 1000,
+    },
   );
   if (outcome.done && outcome.value.done) return outcome.value.value;
   const reason = !outcome.done && outcome.last && !outcome.last.done ? outcome.last.reason : 'no answer';

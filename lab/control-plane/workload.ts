@@ -35,9 +35,20 @@ const LAB_KAFKA_INIT_ARGS = ['--kafka-bootstrap', LAB_KAFKA_BOOTSTRAP, '--kafka-
 export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {
   const compiledCli = join(paths.repoRoot, 'dist', 'src', 'cli', 'main.js');
   if (!existsSync(compiledCli)) throw new OperationError(`the bgswitch CLI is not built (${compiledCli} is missing)`, 'run npm run build');
-  const commandLine = [join(paths.repoRoot, 'bin', 'bgswitch.js'), ...args, ...(args[0] === 'init' ? LAB_KAFKA_INIT_ARGS : []), '--kubeconfig', paths.operatorKubeconfig, '--yes'];
+  const commandLine = [
+    join(paths.repoRoot, 'bin', 'bgswitch.js'),
+    ...args,
+    ...(args[0] === 'init' ? LAB_KAFKA_INIT_ARGS : []),
+    '--kubeconfig',
+    paths.operatorKubeconfig,
+    '--yes',
+  ];
   try {
-    const { stdout, stderr } = await execFileAsync(process.execPath, commandLine, { cwd: paths.repoRoot, encoding: 'utf8', timeout: 180_000 });
+    const { stdout, stderr } = await execFileAsync(process.execPath, commandLine, {
+      cwd: paths.repoRoot,
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
     return `${stdout}${stderr}`.trim();
   } catch (error) {
     const { stdout = '', stderr = '', code } = error as { stdout?: string; stderr?: string; code?: number | string };
@@ -137,9 +148,20 @@ export async function waitForPodsReady(
  * `bgswitch init` into running pods on its next volume refresh), so the first switch's pushes are
  * not refused.
  */
-export async function waitForSidecarPushKeys(kubeConfig: KubeConfig, expected: ExpectedPod[], timeoutMs: number, stillWorking: () => Promise<void>): Promise<void> {
+export async function waitForSidecarPushKeys(
+  kubeConfig: KubeConfig,
+  expected: ExpectedPod[],
+  timeoutMs: number,
+  stillWorking: () => Promise<void>,
+): Promise<void> {
   const namespace = expected[0]?.namespace ?? 'default';
-  const agent = createPodAgent({ via: 'proxy', kubeConfig, namespace, pushKey: () => Promise.reject(new Error('the lab never pushes')), clock: systemClock });
+  const agent = createPodAgent({
+    via: 'proxy',
+    kubeConfig,
+    namespace,
+    pushKey: () => Promise.reject(new Error('the lab never pushes')),
+    clock: systemClock,
+  });
   try {
     await waitFor(
       `the push key in ${expected.length} sidecars`,
@@ -147,7 +169,14 @@ export async function waitForSidecarPushKeys(kubeConfig: KubeConfig, expected: E
         await stillWorking();
         const missing = await Promise.all(
           expected.map(async ({ name }) => {
-            const pod = { name, color: name.includes('green') ? 'green' : 'blue', phase: 'Running', ready: true, restarts: 0, terminating: false } as const;
+            const pod = {
+              name,
+              color: name.includes('green') ? 'green' : 'blue',
+              phase: 'Running',
+              ready: true,
+              restarts: 0,
+              terminating: false,
+            } as const;
             const status = await agent.sidecarStatus(pod).catch((error: unknown) => describeError(error));
             return typeof status === 'string' ? `${name} (${status})` : status.pushKeyMounted === false ? name : undefined;
           }),

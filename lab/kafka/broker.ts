@@ -8,7 +8,18 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OperationError } from '../../src/shared/errors.js';
@@ -96,7 +107,12 @@ function clusterId(paths: LabPaths): string {
 async function prepareBroker(paths: LabPaths, javaBinary: string): Promise<void> {
   mkdirSync(paths.kafkaConfigDir, { recursive: true });
   writeFileSync(join(paths.kafkaConfigDir, 'log4j2.properties'), LOG4J2_PROPERTIES);
-  writeFileSync(serverProperties(paths), `${brokerSettings(paths).map(([key, value]) => `${key}=${value}`).join('\n')}\n`);
+  writeFileSync(
+    serverProperties(paths),
+    `${brokerSettings(paths)
+      .map(([key, value]) => `${key}=${value}`)
+      .join('\n')}\n`,
+  );
   if (existsSync(join(paths.kafkaDataDir, 'meta.properties'))) return;
   const logFile = paths.logFile('kafka');
   mkdirSync(dirname(logFile), { recursive: true });
@@ -104,7 +120,14 @@ async function prepareBroker(paths: LabPaths, javaBinary: string): Promise<void>
   try {
     const { stdout, stderr } = await execFileAsync(
       javaBinary,
-      [...javaArgs(paths, 'kafka.tools.StorageTool'), 'format', `--cluster-id=${clusterId(paths)}`, '--config', serverProperties(paths), '--ignore-formatted'],
+      [
+        ...javaArgs(paths, 'kafka.tools.StorageTool'),
+        'format',
+        `--cluster-id=${clusterId(paths)}`,
+        '--config',
+        serverProperties(paths),
+        '--ignore-formatted',
+      ],
       { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
     );
     appendFileSync(logFile, stdout + stderr);
@@ -132,7 +155,11 @@ export function kafkaComponent(paths: LabPaths, javaBinary: string): LabComponen
     process: {
       name: 'kafka',
       command: javaBinary,
-      args: [...javaArgs(paths, 'kafka.Kafka'), serverProperties(paths), ...brokerSettings(paths).flatMap(([key, value]) => ['--override', `${key}=${value}`])],
+      args: [
+        ...javaArgs(paths, 'kafka.Kafka'),
+        serverProperties(paths),
+        ...brokerSettings(paths).flatMap(([key, value]) => ['--override', `${key}=${value}`]),
+      ],
       pidFile: paths.pidFile('kafka'),
       logFile: paths.logFile('kafka'),
       labMarker: paths.labDir,
@@ -143,7 +170,9 @@ export function kafkaComponent(paths: LabPaths, javaBinary: string): LabComponen
     ready: async () => {
       try {
         const metadata = await withAdmin(LAB_KAFKA_BOOTSTRAP, (admin) => admin.metadata({ topics: [] }));
-        return metadata.brokers.has(NODE_ID) ? { done: true, value: undefined } : { done: false, reason: 'the broker is not registered yet' };
+        return metadata.brokers.has(NODE_ID)
+          ? { done: true, value: undefined }
+          : { done: false, reason: 'the broker is not registered yet' };
       } catch (error) {
         return { done: false, reason: describeError(error) };
       }
@@ -174,8 +203,13 @@ export async function ensureTopics(bootstrap: string, topics: ReadonlyArray<{ na
     );
     const mismatched = topics.filter((topic) => metadata.topics.get(topic.name)?.partitionsCount !== topic.partitions);
     if (mismatched.length > 0) {
-      const found = mismatched.map((topic) => `${topic.name} has ${metadata.topics.get(topic.name)?.partitionsCount ?? 0} partitions, not ${topic.partitions}`);
-      throw new OperationError(`lab topics: ${found.join('; ')}`, 'npm run lab -- down removes the broker data; then lab up makes them afresh');
+      const found = mismatched.map(
+        (topic) => `${topic.name} has ${metadata.topics.get(topic.name)?.partitionsCount ?? 0} partitions, not ${topic.partitions}`,
+      );
+      throw new OperationError(
+        `lab topics: ${found.join('; ')}`,
+        'npm run lab -- down removes the broker data; then lab up makes them afresh',
+      );
     }
     // The first group request makes the broker create and load __consumer_offsets; until then group
     // calls answer "not the coordinator". Done here, so the lab's first switch never meets it.
@@ -215,7 +249,14 @@ export async function resolveKafkaLibs(repoRoot: string, logsDir: string, progre
   try {
     const maven = spawn(
       'mvn',
-      ['-B', '-f', join(repoRoot, 'lab', 'kafka', 'pom.xml'), 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${scratch}`],
+      [
+        '-B',
+        '-f',
+        join(repoRoot, 'lab', 'kafka', 'pom.xml'),
+        'dependency:copy-dependencies',
+        '-DincludeScope=runtime',
+        `-DoutputDirectory=${scratch}`,
+      ],
       { stdio: ['ignore', log, log], cwd: dirname(libs) },
     );
     const exited = new Promise<number | null>((resolve, reject) => {
@@ -223,7 +264,12 @@ export async function resolveKafkaLibs(repoRoot: string, logsDir: string, progre
       maven.once('exit', resolve);
     });
     const jars = (): number => (existsSync(scratch) ? readdirSync(scratch).filter((name) => name.endsWith('.jar')).length : 0);
-    const code = await trackProgress(progress, `resolving Kafka ${KAFKA_VERSION} with Maven`, () => `${jars()} jars copied (log ${logFile})`, exited);
+    const code = await trackProgress(
+      progress,
+      `resolving Kafka ${KAFKA_VERSION} with Maven`,
+      () => `${jars()} jars copied (log ${logFile})`,
+      exited,
+    );
     if (code !== 0) throw new OperationError(`resolving Kafka ${KAFKA_VERSION} with Maven failed (exit ${code})`, `see ${logFile}`);
     renameSync(scratch, libs);
   } finally {

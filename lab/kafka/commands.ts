@@ -50,7 +50,8 @@ function bootstrapOf(raw: string | undefined): string {
 
 function topicOf(raw: string | undefined, flag: string, fallback: string): string {
   const topic = raw ?? fallback;
-  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic)) throw new UsageError(`${flag} ${JSON.stringify(topic)}: not a Kafka topic name (letters, digits, . _ -)`);
+  if (!/^[A-Za-z0-9._-]{1,249}$/.test(topic))
+    throw new UsageError(`${flag} ${JSON.stringify(topic)}: not a Kafka topic name (letters, digits, . _ -)`);
   return topic;
 }
 
@@ -61,7 +62,8 @@ export function parseProduceFlags(flags: RawProduceFlags): ProduceRequest {
     return { action: 'stop' };
   }
   const rate = flags.rate === undefined ? DEFAULT_RATE : positiveNumber(flags.rate, '--rate', { integer: false, max: MAX_RATE });
-  const count = flags.count === undefined ? undefined : positiveNumber(flags.count, '--count', { integer: true, max: Number.MAX_SAFE_INTEGER });
+  const count =
+    flags.count === undefined ? undefined : positiveNumber(flags.count, '--count', { integer: true, max: Number.MAX_SAFE_INTEGER });
   const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration, '--duration');
   if (durationMs === 0) throw new UsageError('--duration must be longer than 0');
   return {
@@ -132,12 +134,16 @@ export async function produceForeground(options: ProductionOptions, io: Streams)
   const { startProduction } = await import('./load.js');
   const bootstrap = options.bootstrap ?? LAB_KAFKA_BOOTSTRAP;
   const production = await talkingToKafka('producing', bootstrap, () => startProduction(options));
-  io.stdout.write(`run ${production.runId}: producing to ${production.topic} at ${options.rate}/s${options.count ? `, ${options.count} messages` : ''}${options.durationMs ? ` for ${formatElapsed(options.durationMs)}` : ''}\n`);
+  io.stdout.write(
+    `run ${production.runId}: producing to ${production.topic} at ${options.rate}/s${options.count ? `, ${options.count} messages` : ''}${options.durationMs ? ` for ${formatElapsed(options.durationMs)}` : ''}\n`,
+  );
   const status = new StatusWriter(io.stderr, 5000);
   const started = performance.now();
   const timer = setInterval(() => {
     const elapsed = performance.now() - started;
-    status.status(`produced ${production.produced()}${options.count ? ` of ${options.count}` : ''} (${((production.produced() * 1000) / Math.max(elapsed, 1)).toFixed(0)}/s), ${formatElapsed(elapsed)}`);
+    status.status(
+      `produced ${production.produced()}${options.count ? ` of ${options.count}` : ''} (${((production.produced() * 1000) / Math.max(elapsed, 1)).toFixed(0)}/s), ${formatElapsed(elapsed)}`,
+    );
   }, 250);
   const stop = (): void => void production.stop();
   process.once('SIGINT', stop);
@@ -173,7 +179,10 @@ export async function stopBackgroundProduction(paths: LabPaths): Promise<string>
   const spec = backgroundSpec(paths, []);
   const outcome = await stopProcess(spec, 15_000);
   if (outcome === 'not running') return 'no background producer running';
-  const summary = readFileSync(spec.logFile, 'utf8').trimEnd().split('\n').findLast((line) => line.startsWith('produced '));
+  const summary = readFileSync(spec.logFile, 'utf8')
+    .trimEnd()
+    .split('\n')
+    .findLast((line) => line.startsWith('produced '));
   return `background producer ${outcome}${summary ? `: ${summary}` : ''} (log ${spec.logFile})`;
 }
 
@@ -213,7 +222,9 @@ export async function verify(request: VerifyRequest, io: Streams): Promise<Verdi
   const started = performance.now();
   let verdict = await readVerdict(request);
   while (verdict.lost > 0 && performance.now() - started < request.settleMs) {
-    status.status(`settling: ${verdict.lost} of ${verdict.produced} not processed yet, ${formatElapsed(performance.now() - started)} of ${formatElapsed(request.settleMs)}`);
+    status.status(
+      `settling: ${verdict.lost} of ${verdict.produced} not processed yet, ${formatElapsed(performance.now() - started)} of ${formatElapsed(request.settleMs)}`,
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     try {
       verdict = await readVerdict(request);
@@ -233,7 +244,10 @@ export function formatVerdict(verdict: Verdict): string {
   lines.push(['produced', String(verdict.produced)]);
   lines.push(['processed', `${verdict.processed}${verdict.failed > 0 ? ` (${verdict.failed} failed and dead-lettered)` : ''}`]);
   lines.push(['lost', String(verdict.lost)]);
-  lines.push(['duplicated', `${verdict.duplicated} (${verdict.crashExplainedDuplicates} explained by a crash, ${verdict.unexplainedDuplicates} unexplained)`]);
+  lines.push([
+    'duplicated',
+    `${verdict.duplicated} (${verdict.crashExplainedDuplicates} explained by a crash, ${verdict.unexplainedDuplicates} unexplained)`,
+  ]);
   const colors = Object.entries(verdict.byColor);
   lines.push(['by colour', colors.length === 0 ? '-' : colors.map(([color, count]) => `${color} ${count}`).join(', ')]);
   const worst = verdict.overlap.worst;
@@ -245,14 +259,25 @@ export function formatVerdict(verdict: Verdict): string {
   ]);
   const { p50, p99, max } = verdict.latencyMs;
   lines.push(['latency', p50 === undefined ? '-' : `p50 ${p50} ms, p99 ${p99} ms, max ${max} ms (processedAt - producedAt)`]);
-  lines.push(['hand-offs', verdict.handOffCount === 0 ? 'none' : `${verdict.handOffCount}, longest pause ${verdict.longestHandOffPauseMs} ms`]);
+  lines.push([
+    'hand-offs',
+    verdict.handOffCount === 0 ? 'none' : `${verdict.handOffCount}, longest pause ${verdict.longestHandOffPauseMs} ms`,
+  ]);
   for (const handOff of verdict.handOffs.slice(0, 20)) {
     lines.push(['', `${handOff.from} -> ${handOff.to} at ${time(handOff.firstNewAt)}: ${handOff.pauseMs} ms without processing`]);
   }
   if (verdict.unreadableOutputs > 0 || verdict.unmatchedProcessed > 0 || verdict.foreignInputs > 0) {
-    lines.push(['other', `${verdict.unreadableOutputs} unreadable output records, ${verdict.unmatchedProcessed} processed records of inputs not judged, ${verdict.foreignInputs} inputs not from lab produce`]);
+    lines.push([
+      'other',
+      `${verdict.unreadableOutputs} unreadable output records, ${verdict.unmatchedProcessed} processed records of inputs not judged, ${verdict.foreignInputs} inputs not from lab produce`,
+    ]);
   }
-  lines.push(['verdict', verdict.ok ? `OK: ${verdict.produced} produced, ${verdict.processed} processed, 0 lost, ${verdict.unexplainedDuplicates} unexplained duplicates` : 'FAILED']);
+  lines.push([
+    'verdict',
+    verdict.ok
+      ? `OK: ${verdict.produced} produced, ${verdict.processed} processed, 0 lost, ${verdict.unexplainedDuplicates} unexplained duplicates`
+      : 'FAILED',
+  ]);
   for (const reason of verdict.reasons) lines.push(['', reason]);
   return lines.map(([label, text]) => `${label.padEnd(11)} ${text}`.trimEnd()).join('\n');
 }

@@ -40,7 +40,10 @@ export async function readTopic(bootstrap: string, topic: string): Promise<RawRe
     let stall: NodeJS.Timeout | undefined;
     const stalled = (): void => {
       clearTimeout(stall);
-      stall = setTimeout(() => stream.destroy(new OperationError(`reading ${topic} stalled: nothing received for ${STALL_TIMEOUT_MS / 1000}s`)), STALL_TIMEOUT_MS);
+      stall = setTimeout(
+        () => stream.destroy(new OperationError(`reading ${topic} stalled: nothing received for ${STALL_TIMEOUT_MS / 1000}s`)),
+        STALL_TIMEOUT_MS,
+      );
     };
     stalled();
     try {
@@ -56,7 +59,8 @@ export async function readTopic(bootstrap: string, topic: string): Promise<RawRe
       clearTimeout(stall);
       await stream.close();
     }
-    if (remaining.size > 0) throw new OperationError(`reading ${topic} ended early: partitions ${[...remaining.keys()].join(', ')} not read to their end`);
+    if (remaining.size > 0)
+      throw new OperationError(`reading ${topic} ended early: partitions ${[...remaining.keys()].join(', ')} not read to their end`);
     return records;
   } finally {
     await consumer.close(true);

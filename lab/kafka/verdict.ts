@@ -142,7 +142,14 @@ function stintsOf(records: ProcessedRecord[]): Stint[] {
       current.to = record.processedAt;
       continue;
     }
-    const stint = { color: record.color, pod: record.pod, fromOffset: record.sourceOffset, toOffset: record.sourceOffset, from: record.processedAt, to: record.processedAt };
+    const stint = {
+      color: record.color,
+      pod: record.pod,
+      fromOffset: record.sourceOffset,
+      toOffset: record.sourceOffset,
+      from: record.processedAt,
+      to: record.processedAt,
+    };
     open.set(record.incarnation, stint);
     stints.push(stint);
   }
@@ -171,7 +178,13 @@ function findHandOffs(records: ProcessedRecord[]): HandOff[] {
   for (let i = 1; i < ordered.length; i += 1) {
     const [previous, current] = [ordered[i - 1] as ProcessedRecord, ordered[i] as ProcessedRecord];
     if (previous.color === current.color) continue;
-    handOffs.push({ from: previous.color, to: current.color, lastOldAt: previous.processedAt, firstNewAt: current.processedAt, pauseMs: current.processedAt - previous.processedAt });
+    handOffs.push({
+      from: previous.color,
+      to: current.color,
+      lastOldAt: previous.processedAt,
+      firstNewAt: current.processedAt,
+      pauseMs: current.processedAt - previous.processedAt,
+    });
   }
   return handOffs;
 }
@@ -231,13 +244,28 @@ export function judge(input: VerdictInput): Verdict {
   }
 
   const overlaps = findOverlaps(byPartition);
-  const worst = overlaps.reduce<Overlap | undefined>((best, overlap) => (best === undefined || overlap.overlapMs > best.overlapMs ? overlap : best), undefined);
+  const worst = overlaps.reduce<Overlap | undefined>(
+    (best, overlap) => (best === undefined || overlap.overlapMs > best.overlapMs ? overlap : best),
+    undefined,
+  );
   const handOffs = findHandOffs(matched);
   latencies.sort((x, y) => x - y);
   const reasons = [
-    ...(lost.length > 0 ? [`${lost.length} lost (never processed), e.g. ${lost.slice(0, 3).map((m) => `${m.key} at ${m.partition}:${m.offset}`).join(', ')}`] : []),
+    ...(lost.length > 0
+      ? [
+          `${lost.length} lost (never processed), e.g. ${lost
+            .slice(0, 3)
+            .map((m) => `${m.key} at ${m.partition}:${m.offset}`)
+            .join(', ')}`,
+        ]
+      : []),
     ...(unexplainedDuplicates > 0
-      ? [`${unexplainedDuplicates} duplicates not explained by a crash, e.g. ${unexplained.slice(0, 3).map((m) => `${m.key} at ${m.partition}:${m.offset} by ${m.pods.join(', ')}`).join('; ')}`]
+      ? [
+          `${unexplainedDuplicates} duplicates not explained by a crash, e.g. ${unexplained
+            .slice(0, 3)
+            .map((m) => `${m.key} at ${m.partition}:${m.offset} by ${m.pods.join(', ')}`)
+            .join('; ')}`,
+        ]
       : []),
   ];
   return {
@@ -253,7 +281,10 @@ export function judge(input: VerdictInput): Verdict {
     failed,
     byColor,
     overlap: { count: overlaps.length, ...(worst ? { worst } : {}) },
-    latencyMs: latencies.length === 0 ? {} : { p50: percentile(latencies, 0.5) as number, p99: percentile(latencies, 0.99) as number, max: latencies.at(-1) as number },
+    latencyMs:
+      latencies.length === 0
+        ? {}
+        : { p50: percentile(latencies, 0.5) as number, p99: percentile(latencies, 0.99) as number, max: latencies.at(-1) as number },
     handOffCount: handOffs.length,
     handOffs: handOffs.slice(0, HAND_OFF_LIST),
     ...(handOffs.length > 0 ? { longestHandOffPauseMs: handOffs.reduce((longest, handOff) => Math.max(longest, handOff.pauseMs), 0) } : {}),

@@ -119,7 +119,8 @@ export class ContainerSupervisor {
       state: this.stateJson(current),
       lastState: this.lastTerminated === undefined ? {} : this.stateJson({ kind: 'terminated', ...this.lastTerminated }),
     };
-    const containerID = current.kind === 'running' ? `lab://${current.pid}` : (current.kind === 'terminated' ? current : this.lastTerminated)?.containerID;
+    const containerID =
+      current.kind === 'running' ? `lab://${current.pid}` : (current.kind === 'terminated' ? current : this.lastTerminated)?.containerID;
     if (containerID !== undefined) status.containerID = containerID;
     return status;
   }

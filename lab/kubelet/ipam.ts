@@ -45,10 +45,7 @@ export class PodIpAllocator {
         return candidate;
       }
     }
-    throw new OperationError(
-      `no free pod IP left in ${SUBNET_BASE}${FIRST_POD_HOST}-${LAST_POD_HOST}`,
-      'delete pods or restart the lab',
-    );
+    throw new OperationError(`no free pod IP left in ${SUBNET_BASE}${FIRST_POD_HOST}-${LAST_POD_HOST}`, 'delete pods or restart the lab');
   }
 
   release(podUid: string): void {

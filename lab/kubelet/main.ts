@@ -25,7 +25,7 @@ const program = new Command()
   .name('lab-kubelet')
   .requiredOption('--kubeconfig <file>', 'kubeconfig with admin rights on the lab API server')
   .requiredOption('--lab-dir <dir>', 'the lab directory (pods/, kubelet/, pids/ live here)')
-  .requiredOption('--repo <dir>', 'the bgswitch checkout whose dist/ holds the images\' programs')
+  .requiredOption('--repo <dir>', "the bgswitch checkout whose dist/ holds the images' programs")
   .option('--configmap-sync-seconds <seconds>', 'refresh period of ConfigMap/Secret/projected volumes', positiveInteger, 60)
   .parse();
 

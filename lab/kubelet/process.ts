@@ -56,8 +56,21 @@ export function launchContainer(launch: ContainerLaunch): ContainerProcess {
   try {
     const child = spawn(
       'ip',
-      ['netns', 'exec', launch.netns, 'unshare', '--mount', '--propagation', 'private', '--',
-        'sh', '-c', mountScript(launch.mounts, launch.workingDir), 'container', ...launch.argv],
+      [
+        'netns',
+        'exec',
+        launch.netns,
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        mountScript(launch.mounts, launch.workingDir),
+        'container',
+        ...launch.argv,
+      ],
       { env: launch.env, stdio: ['ignore', log, log], detached: true, cwd: '/' },
     );
     if (child.pid === undefined) {

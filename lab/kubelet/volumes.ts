@@ -92,7 +92,9 @@ export class PodVolumes {
         if (source.serviceAccountToken !== undefined) await this.addToken(payload, source.serviceAccountToken, mode);
       }
     } else {
-      throw new ContainerConfigError(`volume '${volume.name}': the lab kubelet supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes only`);
+      throw new ContainerConfigError(
+        `volume '${volume.name}': the lab kubelet supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes only`,
+      );
     }
     return payload;
   }

@@ -56,7 +56,10 @@ function commandSpecs(program: Command): CommandSpec[] {
   return program.commands.map((command) => ({
     name: command.name(),
     description: command.description(),
-    options: [...command.options.map(optionSpec), { long: '--help', short: '-h', description: 'display help for command', takesValue: false, values: [], files: false }],
+    options: [
+      ...command.options.map(optionSpec),
+      { long: '--help', short: '-h', description: 'display help for command', takesValue: false, values: [], files: false },
+    ],
     values: [...new Set(command.registeredArguments.flatMap((argument) => VALUES_BY_PLACEHOLDER[argument.name()] ?? []))],
   }));
 }
@@ -70,7 +73,11 @@ function bashScript(commands: CommandSpec[]): string {
   const withValues = new Map<string, OptionSpec>();
   for (const option of options) if (option.takesValue) for (const flag of flagsOf(option)) withValues.set(flag, option);
   const valueCases = [...withValues].map(([flag, option]) => {
-    const reply = option.files ? 'COMPREPLY=($(compgen -f -- "$cur"))' : option.values.length > 0 ? `COMPREPLY=($(compgen -W "${option.values.join(' ')}" -- "$cur"))` : 'COMPREPLY=()';
+    const reply = option.files
+      ? 'COMPREPLY=($(compgen -f -- "$cur"))'
+      : option.values.length > 0
+        ? `COMPREPLY=($(compgen -W "${option.values.join(' ')}" -- "$cur"))`
+        : 'COMPREPLY=()';
     return `    ${flag}) ${reply}; return ;;`;
   });
   const commandCases = commands.map((command) => {
@@ -121,8 +128,16 @@ function fishScript(commands: CommandSpec[]): string {
       const when = `-n '__fish_seen_subcommand_from ${command.name}'`;
       if (command.values.length > 0) lines.push(`complete -c ${binary} ${when} -a ${fishQuote(command.values.join(' '))}`);
       for (const option of command.options) {
-        const flags = [option.long ? `-l ${option.long.slice(2)}` : '', option.short ? `-s ${option.short.slice(1)}` : ''].filter(Boolean).join(' ');
-        const value = option.files ? ' -r -F' : option.values.length > 0 ? ` -x -a ${fishQuote(option.values.join(' '))}` : option.takesValue ? ' -x' : '';
+        const flags = [option.long ? `-l ${option.long.slice(2)}` : '', option.short ? `-s ${option.short.slice(1)}` : '']
+          .filter(Boolean)
+          .join(' ');
+        const value = option.files
+          ? ' -r -F'
+          : option.values.length > 0
+            ? ` -x -a ${fishQuote(option.values.join(' '))}`
+            : option.takesValue
+              ? ' -x'
+              : '';
         lines.push(`complete -c ${binary} ${when} ${flags}${value} -d ${fishQuote(option.description)}`);
       }
     }
@@ -131,7 +146,8 @@ function fishScript(commands: CommandSpec[]): string {
 }
 
 export function completionScript(program: Command, shell: string): string {
-  if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`no completion for shell ${JSON.stringify(shell)}`, `use one of ${SHELLS.join(', ')}`);
+  if (!(SHELLS as readonly string[]).includes(shell))
+    throw new UsageError(`no completion for shell ${JSON.stringify(shell)}`, `use one of ${SHELLS.join(', ')}`);
   const commands = commandSpecs(program);
   const render: Record<Shell, (commands: CommandSpec[]) => string> = { bash: bashScript, zsh: zshScript, fish: fishScript };
   return render[shell as Shell](commands);

@@ -8,7 +8,10 @@ import type { CliIO } from '../render/io.js';
  */
 export async function confirm(io: CliIO, question: string): Promise<boolean> {
   if (!io.stdin.isTTY) {
-    throw new UsageError('refusing to change the fleet without confirmation: stdin is not a terminal', 'pass --yes to confirm non-interactively, or --dry-run to see the plan');
+    throw new UsageError(
+      'refusing to change the fleet without confirmation: stdin is not a terminal',
+      'pass --yes to confirm non-interactively, or --dry-run to see the plan',
+    );
   }
   const prompt = createInterface({ input: io.stdin, output: io.stderr });
   try {

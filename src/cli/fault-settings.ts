@@ -29,7 +29,10 @@ export function parseFaultSettings(settings: string[]): Partial<Fault> {
     }
     const max = spec.kind === 'percent' ? 100 : MAX_DELAY_MS;
     if (!/^\d+$/.test(value) || Number(value) > max) {
-      throw new UsageError(`${key}=${JSON.stringify(value)}: expected a whole number from 0 to ${max}${spec.kind === 'ms' ? ' (milliseconds)' : ''}`, HINT);
+      throw new UsageError(
+        `${key}=${JSON.stringify(value)}: expected a whole number from 0 to ${max}${spec.kind === 'ms' ? ' (milliseconds)' : ''}`,
+        HINT,
+      );
     }
     (fault as Record<string, number>)[spec.field] = Number(value);
   }

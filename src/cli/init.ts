@@ -12,7 +12,10 @@ export async function initCommand(flags: ClusterFlags & KafkaFlags & { dryRun?: 
   const kafka = kafkaSettingsToStore(flags);
   const { withRuntime } = await import('./runtime.js');
   const report = await withRuntime(settings, io, (runtime) =>
-    initialize({ cluster: runtime.cluster, keys: runtime.cluster, names: runtime.names, clock: runtime.clock }, { dryRun: flags.dryRun === true, kafka }),
+    initialize(
+      { cluster: runtime.cluster, keys: runtime.cluster, names: runtime.names, clock: runtime.clock },
+      { dryRun: flags.dryRun === true, kafka },
+    ),
   );
   if (settings.output === 'text') io.stdout.write(renderInitReport(report, createStyle(io.stdout, io.env)));
   else await writeDocument(io.stdout, settings.output, report);

@@ -4,7 +4,15 @@
  * only when a command that reads the group runs with Kafka configured.
  */
 import type { Command } from 'commander';
-import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, locallyComplete, resolveKafkaSettings, validateLocalSources, type KafkaSettings, type KafkaSources } from '../core/kafka-settings.js';
+import {
+  KAFKA_BOOTSTRAP_KEY,
+  KAFKA_GROUP_KEY,
+  locallyComplete,
+  resolveKafkaSettings,
+  validateLocalSources,
+  type KafkaSettings,
+  type KafkaSources,
+} from '../core/kafka-settings.js';
 import type { Cluster, KafkaGroup } from '../core/ports.js';
 import type { Env } from './options.js';
 import type { Runtime } from './runtime.js';
@@ -29,7 +37,10 @@ export function addKafkaOptions(command: Command, mode: 'use' | 'store' = 'use')
       .option('--kafka-group <id>', 'store the consumer group the fleet shares');
   }
   return command
-    .option('--kafka-bootstrap <host:port,...>', 'Kafka broker address(es) (env KAFKA_BOOTSTRAP_SERVERS; default: as stored by `bgswitch init`, else no Kafka checks)')
+    .option(
+      '--kafka-bootstrap <host:port,...>',
+      'Kafka broker address(es) (env KAFKA_BOOTSTRAP_SERVERS; default: as stored by `bgswitch init`, else no Kafka checks)',
+    )
     .option('--kafka-group <id>', 'the consumer group both colours share (env KAFKA_GROUP; default: as stored by `bgswitch init`)')
     .option('--no-kafka', 'no consumer-group checks for this command');
 }
@@ -53,14 +64,26 @@ export function kafkaSettingsToStore(flags: KafkaFlags): KafkaSettings | undefin
 }
 
 /** Flag > environment > the active-version ConfigMap (read only when needed) > off. */
-export async function resolveKafka(choice: KafkaChoice, cluster: Pick<Cluster, 'getConfigMap'>, activeConfigMap: string): Promise<KafkaSettings | undefined> {
+export async function resolveKafka(
+  choice: KafkaChoice,
+  cluster: Pick<Cluster, 'getConfigMap'>,
+  activeConfigMap: string,
+): Promise<KafkaSettings | undefined> {
   if (choice.off) return undefined;
   const stored = locallyComplete(choice.local) ? undefined : (await cluster.getConfigMap(activeConfigMap))?.data;
-  return resolveKafkaSettings({ ...choice.local, stored: { bootstrap: stored?.[KAFKA_BOOTSTRAP_KEY], group: stored?.[KAFKA_GROUP_KEY] } }, activeConfigMap);
+  return resolveKafkaSettings(
+    { ...choice.local, stored: { bootstrap: stored?.[KAFKA_BOOTSTRAP_KEY], group: stored?.[KAFKA_GROUP_KEY] } },
+    activeConfigMap,
+  );
 }
 
 /** Runs `work` with the consumer group when Kafka is configured (else undefined), and closes the client after. */
-export async function withKafka<T>(choice: KafkaChoice, runtime: Runtime, timeoutMs: number, work: (group: KafkaGroup | undefined) => Promise<T>): Promise<T> {
+export async function withKafka<T>(
+  choice: KafkaChoice,
+  runtime: Runtime,
+  timeoutMs: number,
+  work: (group: KafkaGroup | undefined) => Promise<T>,
+): Promise<T> {
   const settings = await resolveKafka(choice, runtime.cluster, runtime.names.activeConfigMap);
   if (!settings) return work(undefined);
   const { openKafkaGroup } = await import('../kafka/admin-group.js');

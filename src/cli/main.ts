@@ -24,7 +24,9 @@ function report(error: unknown, io: CliIO): number {
     if (error.code === 'commander.unknownOption' && /'-v'/.test(error.message)) {
       io.stderr.write("hint: --version prints the version; -v is not a flag of bgswitch (kubectl's -v verbosity is not supported)\n");
     }
-    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0
+      ? ExitCode.ok
+      : ExitCode.usage;
   }
   if (error instanceof BgswitchError) {
     io.stderr.write(`error: ${error.message}\n`);

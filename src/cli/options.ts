@@ -55,7 +55,13 @@ export function addClusterOptions(command: Command): Command {
     .option('--context <name>', 'the kubeconfig context to use')
     .option('-n, --namespace <namespace>', 'workload namespace (env NAMESPACE; default: the context namespace, then kafka-bg-test)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']))
-    .addOption(new Option('--via <mode>', 'reach pods through the API server proxy, directly at the pod IP, or auto (direct in-cluster)').choices(['proxy', 'direct', 'auto']))
+    .addOption(
+      new Option('--via <mode>', 'reach pods through the API server proxy, directly at the pod IP, or auto (direct in-cluster)').choices([
+        'proxy',
+        'direct',
+        'auto',
+      ]),
+    )
     .option('--active-configmap <name>', 'active-version ConfigMap (env CONFIGMAP_NAME; default kafka-consumer-active-version)')
     .option('--state-configmap <name>', 'desired-state ConfigMap (env STATE_CONFIGMAP_NAME; default kafka-consumer-state)')
     .option('--lease <name>', 'switch lock Lease (env LEASE_NAME; default bg-consumer-active-lease)')
@@ -64,7 +70,10 @@ export function addClusterOptions(command: Command): Command {
     .option('--push-key-secret <name>', 'Secret holding the sidecar push key (default bgswitch-push-key)')
     .option('--lifecycle-port <port>', `consumer lifecycle port (env LIFECYCLE_PORT; default ${DEFAULT_LIFECYCLE_PORT})`)
     .option('--sidecar-port <port>', `sidecar port (env SIDECAR_PORT; default ${DEFAULT_SIDECAR_PORT})`)
-    .option('--request-timeout <duration>', `timeout of each call to a pod or the API server (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`)
+    .option(
+      '--request-timeout <duration>',
+      `timeout of each call to a pod or the API server (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000}s)`,
+    )
     .option('--cluster <name>', 'the kubeconfig cluster to use (overrides the context)')
     .option('--user <name>', 'the kubeconfig user to use (overrides the context)')
     .option('-s, --server <url>', 'the API server address (overrides the kubeconfig)')
@@ -72,7 +81,10 @@ export function addClusterOptions(command: Command): Command {
     .option('--insecure-skip-tls-verify', 'do not verify the API server certificate (insecure)')
     .option('--token <token>', 'bearer token for the API server (replaces the kubeconfig credentials)')
     .option('--as <user>', 'impersonate this user for every request')
-    .option('--as-group <group>', 'impersonate this group (repeatable; needs --as)', (group: string, groups: string[] = []) => [...groups, group]);
+    .option('--as-group <group>', 'impersonate this group (repeatable; needs --as)', (group: string, groups: string[] = []) => [
+      ...groups,
+      group,
+    ]);
 }
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -80,7 +92,10 @@ const K8S_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 function name(value: string | undefined, fallback: string, flag: string): string {
   const resolved = value ?? fallback;
   if (resolved.length > 253 || !K8S_NAME.test(resolved)) {
-    throw new UsageError(`${flag} ${JSON.stringify(resolved)} is not a valid Kubernetes name`, 'use lower-case letters, digits, "-" and "."');
+    throw new UsageError(
+      `${flag} ${JSON.stringify(resolved)} is not a valid Kubernetes name`,
+      'use lower-case letters, digits, "-" and "."',
+    );
   }
   return resolved;
 }
@@ -114,7 +129,8 @@ export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSe
     },
     lifecyclePort: parsePort(flags.lifecyclePort ?? env.LIFECYCLE_PORT, DEFAULT_LIFECYCLE_PORT, '--lifecycle-port'),
     sidecarPort: parsePort(flags.sidecarPort ?? env.SIDECAR_PORT, DEFAULT_SIDECAR_PORT, '--sidecar-port'),
-    requestTimeoutMs: flags.requestTimeout === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : parseDuration(flags.requestTimeout, '--request-timeout'),
+    requestTimeoutMs:
+      flags.requestTimeout === undefined ? DEFAULT_REQUEST_TIMEOUT_MS : parseDuration(flags.requestTimeout, '--request-timeout'),
     connection: {
       ...(flags.cluster !== undefined ? { cluster: flags.cluster } : {}),
       ...(flags.user !== undefined ? { user: flags.user } : {}),
@@ -129,10 +145,21 @@ export function resolveClusterSettings(flags: ClusterFlags, env: Env): ClusterSe
 }
 
 /** The environment variables carry bare numbers in their unit (DRAIN_TIMEOUT_SECONDS=10, HEALTH_CHECK_INTERVAL_MS=500). */
-export function durationFrom(flag: string | undefined, flagName: string, envValue: string | undefined, envName: string, envUnit: 's' | 'ms', fallback: string): number {
+export function durationFrom(
+  flag: string | undefined,
+  flagName: string,
+  envValue: string | undefined,
+  envName: string,
+  envUnit: 's' | 'ms',
+  fallback: string,
+): number {
   if (flag !== undefined) return parseDuration(flag, flagName);
   if (envValue !== undefined) {
-    if (!/^\d+$/.test(envValue.trim())) throw new UsageError(`${envName}=${JSON.stringify(envValue)} is not a whole number`, `unset it or set a number of ${envUnit === 's' ? 'seconds' : 'milliseconds'}`);
+    if (!/^\d+$/.test(envValue.trim()))
+      throw new UsageError(
+        `${envName}=${JSON.stringify(envValue)} is not a whole number`,
+        `unset it or set a number of ${envUnit === 's' ? 'seconds' : 'milliseconds'}`,
+      );
     return Number(envValue) * (envUnit === 's' ? 1000 : 1);
   }
   return parseDuration(fallback, flagName);

@@ -27,7 +27,11 @@ async function previousColor(runtime: Runtime): Promise<Color> {
     runtime.cluster.getConfigMap(runtime.names.activeConfigMap),
     runtime.cluster.getConfigMap(runtime.names.stateConfigMap),
   ]);
-  return rollbackTarget(active?.data.active, parseHistory(active?.data[HISTORY_KEY]), parseOperation(state?.annotations[OPERATION_ANNOTATION]));
+  return rollbackTarget(
+    active?.data.active,
+    parseHistory(active?.data[HISTORY_KEY]),
+    parseOperation(state?.annotations[OPERATION_ANNOTATION]),
+  );
 }
 
 /**

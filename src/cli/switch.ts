@@ -55,8 +55,22 @@ export interface ParsedSwitch {
 /** Validates every flag before anything talks to the cluster. */
 export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
   const settings = resolveClusterSettings(flags, io.env);
-  const drainTimeoutMs = durationFrom(flags.drainTimeout, '--drain-timeout', io.env.DRAIN_TIMEOUT_SECONDS, 'DRAIN_TIMEOUT_SECONDS', 's', '10s');
-  const maxPollMs = durationFrom(flags.pollInterval, '--poll-interval', io.env.HEALTH_CHECK_INTERVAL_MS, 'HEALTH_CHECK_INTERVAL_MS', 'ms', '500ms');
+  const drainTimeoutMs = durationFrom(
+    flags.drainTimeout,
+    '--drain-timeout',
+    io.env.DRAIN_TIMEOUT_SECONDS,
+    'DRAIN_TIMEOUT_SECONDS',
+    's',
+    '10s',
+  );
+  const maxPollMs = durationFrom(
+    flags.pollInterval,
+    '--poll-interval',
+    io.env.HEALTH_CHECK_INTERVAL_MS,
+    'HEALTH_CHECK_INTERVAL_MS',
+    'ms',
+    '500ms',
+  );
   const leaseDurationMs = parseDuration(flags.leaseDuration ?? '15s', '--lease-duration');
   if (drainTimeoutMs <= 0) throw new UsageError('--drain-timeout must be longer than 0', 'e.g. --drain-timeout 10s');
   if (maxPollMs <= 0) throw new UsageError('--poll-interval must be longer than 0', 'e.g. --poll-interval 500ms');
@@ -72,7 +86,10 @@ export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw new UsageError(`--pushgateway ${JSON.stringify(flags.pushgateway)} is not an http(s) URL`, 'e.g. --pushgateway http://pushgateway.monitoring:9091');
+      throw new UsageError(
+        `--pushgateway ${JSON.stringify(flags.pushgateway)} is not an http(s) URL`,
+        'e.g. --pushgateway http://pushgateway.monitoring:9091',
+      );
     }
   }
   return {
@@ -96,7 +113,8 @@ export function parseSwitchFlags(flags: SwitchFlags, io: CliIO): ParsedSwitch {
 /** `--max-lag <n>`: a whole number of messages; it acts during the soak, on the consumer group. */
 function parseMaxLag(raw: string | undefined, soakMs: number, kafka: KafkaChoice): number | undefined {
   if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw.trim())) throw new UsageError(`--max-lag ${JSON.stringify(raw)} is not a whole number of messages`, 'e.g. --max-lag 1000');
+  if (!/^\d+$/.test(raw.trim()))
+    throw new UsageError(`--max-lag ${JSON.stringify(raw)} is not a whole number of messages`, 'e.g. --max-lag 1000');
   if (soakMs <= 0) throw new UsageError('--max-lag acts during the soak: it needs --soak', 'e.g. --soak 1m --max-lag 1000');
   if (kafka.off) throw new UsageError('--max-lag watches the consumer group: it cannot be used with --no-kafka');
   return Number(raw);
@@ -108,7 +126,14 @@ export async function switchCommand(color: string, flags: SwitchFlags, io: CliIO
   return withRuntime(parsed.settings, io, (runtime) => runSwitchFlow(runtime, parsed, target, 'switch', flags.yes === true, io));
 }
 
-export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, yes: boolean, io: CliIO): Promise<number> {
+export async function runSwitchFlow(
+  runtime: Runtime,
+  parsed: ParsedSwitch,
+  target: Color,
+  kind: OperationKind,
+  yes: boolean,
+  io: CliIO,
+): Promise<number> {
   const { access } = runtime;
   const from = target === 'blue' ? 'green' : 'blue';
   if (!parsed.request.dryRun && !yes) {
@@ -118,17 +143,28 @@ export async function runSwitchFlow(runtime: Runtime, parsed: ParsedSwitch, targ
       return ExitCode.failure;
     }
   }
-  return withKafka(parsed.kafka, runtime, parsed.settings.requestTimeoutMs, (kafka) => switchWithGroup(runtime, parsed, target, kind, io, kafka));
+  return withKafka(parsed.kafka, runtime, parsed.settings.requestTimeoutMs, (kafka) =>
+    switchWithGroup(runtime, parsed, target, kind, io, kafka),
+  );
 }
 
-async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: Color, kind: OperationKind, io: CliIO, kafka: KafkaGroup | undefined): Promise<number> {
+async function switchWithGroup(
+  runtime: Runtime,
+  parsed: ParsedSwitch,
+  target: Color,
+  kind: OperationKind,
+  io: CliIO,
+  kafka: KafkaGroup | undefined,
+): Promise<number> {
   const { access } = runtime;
   const errStyle = createStyle(io.stderr, io.env);
   const progress = await createProgress(io.stderr, errStyle);
   const aborter = new AbortController();
   // First Ctrl-C or SIGTERM: stop and roll back safely. A second one gets the default behaviour.
   const stopListening = onFirstStopSignal((signal) => {
-    io.stderr.write(`\n${signal === 'SIGINT' ? 'Interrupted' : 'SIGTERM received'}: stopping and rolling back (a second Ctrl-C or SIGTERM abandons; the lock then expires by itself)\n`);
+    io.stderr.write(
+      `\n${signal === 'SIGINT' ? 'Interrupted' : 'SIGTERM received'}: stopping and rolling back (a second Ctrl-C or SIGTERM abandons; the lock then expires by itself)\n`,
+    );
     aborter.abort(new BgswitchError(`interrupted by the operator (${signal})`, ExitCode.failure));
   });
   let report: SwitchReport;
@@ -160,8 +196,12 @@ async function switchWithGroup(runtime: Runtime, parsed: ParsedSwitch, target: C
   if (parsed.pushgateway || parsed.metricsFile) {
     const { switchRegistry, exportMetrics } = await import('../metrics/switch-metrics.js');
     try {
-      const target = { ...(parsed.pushgateway ? { pushgateway: parsed.pushgateway } : {}), ...(parsed.metricsFile ? { file: parsed.metricsFile } : {}) };
-      for (const line of await exportMetrics(switchRegistry(report, access.namespace), target, access.namespace)) io.stderr.write(`${line}\n`);
+      const target = {
+        ...(parsed.pushgateway ? { pushgateway: parsed.pushgateway } : {}),
+        ...(parsed.metricsFile ? { file: parsed.metricsFile } : {}),
+      };
+      for (const line of await exportMetrics(switchRegistry(report, access.namespace), target, access.namespace))
+        io.stderr.write(`${line}\n`);
     } catch (error) {
       // The switch's outcome stands; a metrics failure is reported, not turned into a failed switch.
       io.stderr.write(errStyle.yellow(`warning: ${(error as Error).message}\n`));

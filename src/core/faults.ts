@@ -65,13 +65,21 @@ export async function injectFault(context: FaultContext, request: FaultRequest):
   for (const pod of targets) {
     const resolved = resolveEntry(current.snapshot.data, pod.name, pod.color);
     if (resolved.status !== 'ok') {
-      throw new RefusedError(`pod ${pod.name} has no valid desired state in ${names.stateConfigMap}`, 'run `bgswitch init`, or `bgswitch status` to see the problem');
+      throw new RefusedError(
+        `pod ${pod.name} has no valid desired state in ${names.stateConfigMap}`,
+        'run `bgswitch init`, or `bgswitch status` to see the problem',
+      );
     }
     const fault = request.change === 'clear' ? { ...NO_FAULT } : { ...(resolved.entry.fault ?? NO_FAULT), ...request.change };
     planned.set(pod.name, { ...resolved.entry, fault });
   }
   if (request.dryRun) {
-    return { target: request.target, generation: current.generation, dryRun: true, pods: targets.map((pod) => result(pod, planned.get(pod.name)!.fault!)) };
+    return {
+      target: request.target,
+      generation: current.generation,
+      dryRun: true,
+      pods: targets.map((pod) => result(pod, planned.get(pod.name)!.fault!)),
+    };
   }
 
   const written = await store.update((latest) => {
@@ -88,7 +96,12 @@ export async function injectFault(context: FaultContext, request: FaultRequest):
   return { target: request.target, generation: written.generation, dryRun: false, pods };
 }
 
-async function applyAndConfirm(context: FaultContext, request: FaultRequest, pod: PodInfo, data: Record<string, string>): Promise<PodFaultResult> {
+async function applyAndConfirm(
+  context: FaultContext,
+  request: FaultRequest,
+  pod: PodInfo,
+  data: Record<string, string>,
+): Promise<PodFaultResult> {
   const resolved = resolveEntry(data, pod.name, pod.color);
   if (resolved.status !== 'ok' || !resolved.entry.fault) throw new OperationError(`desired state of ${pod.name} vanished while writing it`);
   const desired = resolved.entry.fault;
@@ -114,11 +127,12 @@ async function applyAndConfirm(context: FaultContext, request: FaultRequest, pod
     ...result(pod, desired),
     ...(actual ? { actual } : {}),
     confirmed: outcome.done,
-    ...(outcome.done ? {} : { error: failures.join('; ') || `the consumer still reports a different fault after ${request.timeoutMs / 1000}s` }),
+    ...(outcome.done
+      ? {}
+      : { error: failures.join('; ') || `the consumer still reports a different fault after ${request.timeoutMs / 1000}s` }),
   };
 }
 
 function result(pod: PodInfo, desired: Fault): PodFaultResult {
   return { pod: pod.name, color: pod.color, desired, confirmed: false };
 }
-

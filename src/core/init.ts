@@ -70,7 +70,8 @@ export async function initialize(
 
   // 2. active-version ConfigMap
   const active = await cluster.getConfigMap(names.activeConfigMap);
-  if (!active && !dryRun) await createIgnoringRace(() => cluster.writeConfigMap({ name: names.activeConfigMap, data: {}, annotations: {} }));
+  if (!active && !dryRun)
+    await createIgnoringRace(() => cluster.writeConfigMap({ name: names.activeConfigMap, data: {}, annotations: {} }));
   steps.push({
     object: `ConfigMap/${names.activeConfigMap}`,
     action: act(!active, true),
@@ -83,20 +84,41 @@ export async function initialize(
   if (!lease && !dryRun) {
     const now = new Date(context.clock.now());
     await createIgnoringRace(() =>
-      cluster.writeLease({ name: names.lease, holderIdentity: '', leaseDurationSeconds: 15, acquireTime: now, renewTime: now, leaseTransitions: 0 }),
+      cluster.writeLease({
+        name: names.lease,
+        holderIdentity: '',
+        leaseDurationSeconds: 15,
+        acquireTime: now,
+        renewTime: now,
+        leaseTransitions: 0,
+      }),
     );
   }
-  steps.push({ object: `Lease/${names.lease}`, action: act(!lease, true), detail: lease ? `holder: ${lease.holderIdentity || 'none'}` : 'switch lock' });
+  steps.push({
+    object: `Lease/${names.lease}`,
+    action: act(!lease, true),
+    detail: lease ? `holder: ${lease.holderIdentity || 'none'}` : 'switch lock',
+  });
 
   // 4. push key
   const key = dryRun ? ((await context.keys.hasPushKey()) ? 'existing' : 'created') : await context.keys.ensurePushKey();
-  steps.push({ object: `Secret/${names.pushKeySecret}`, action: act(key === 'created', true), detail: 'signs sidecar pushes (value never shown)' });
+  steps.push({
+    object: `Secret/${names.pushKeySecret}`,
+    action: act(key === 'created', true),
+    detail: 'signs sidecar pushes (value never shown)',
+  });
 
   return { dryRun, steps };
 }
 
 /** The Kafka settings in the active-version ConfigMap (just created, unless dry run), updated when they differ. */
-async function storeKafkaSettings(cluster: Cluster, name: string, kafka: KafkaSettings, dryRun: boolean, act: (changed: boolean, create: boolean) => InitStep['action']): Promise<InitStep> {
+async function storeKafkaSettings(
+  cluster: Cluster,
+  name: string,
+  kafka: KafkaSettings,
+  dryRun: boolean,
+  act: (changed: boolean, create: boolean) => InitStep['action'],
+): Promise<InitStep> {
   const wanted = { [KAFKA_BOOTSTRAP_KEY]: kafka.brokers.join(','), [KAFKA_GROUP_KEY]: kafka.groupId };
   const detail = `Kafka ${wanted[KAFKA_BOOTSTRAP_KEY]}, group ${kafka.groupId}`;
   const changed = await retryOnConflict(name, async () => {
@@ -104,7 +126,12 @@ async function storeKafkaSettings(cluster: Cluster, name: string, kafka: KafkaSe
     const data = current?.data ?? {};
     const differs = Object.entries(wanted).some(([key, value]) => data[key] !== value);
     if (differs && !dryRun && current) {
-      await cluster.writeConfigMap({ name, data: { ...data, ...wanted }, annotations: current.annotations, resourceVersion: current.resourceVersion });
+      await cluster.writeConfigMap({
+        name,
+        data: { ...data, ...wanted },
+        annotations: current.annotations,
+        resourceVersion: current.resourceVersion,
+      });
     }
     return differs;
   });

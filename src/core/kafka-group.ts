@@ -64,12 +64,17 @@ export interface ObservedPod {
 
 export async function readGroup(group: KafkaGroup, pods: ObservedPod[], knownTopics: Iterable<string> = []): Promise<GroupView> {
   const [description, committed] = await Promise.all([group.describe(), group.committedOffsets()]);
-  const members = description.members.map((member) => withPod(member, pods)).sort((a, b) => (a.pod ?? `~${a.clientId}`).localeCompare(b.pod ?? `~${b.clientId}`, 'en', { numeric: true }));
-  const topics = [...new Set([...knownTopics, ...committed.map((c) => c.topic), ...members.flatMap((m) => m.assignments.map((a) => a.topic))])].sort();
+  const members = description.members
+    .map((member) => withPod(member, pods))
+    .sort((a, b) => (a.pod ?? `~${a.clientId}`).localeCompare(b.pod ?? `~${b.clientId}`, 'en', { numeric: true }));
+  const topics = [
+    ...new Set([...knownTopics, ...committed.map((c) => c.topic), ...members.flatMap((m) => m.assignments.map((a) => a.topic))]),
+  ].sort();
   const ends = topics.length > 0 ? await group.endOffsets(topics) : [];
   const committedAt = offsetIndex(committed);
   const owners = new Map<string, GroupMemberView>();
-  for (const member of members) for (const { topic, partitions } of member.assignments) for (const p of partitions) owners.set(key(topic, p), member);
+  for (const member of members)
+    for (const { topic, partitions } of member.assignments) for (const p of partitions) owners.set(key(topic, p), member);
 
   const partitions = [...ends]
     .sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition)
@@ -95,9 +100,14 @@ export async function readGroup(group: KafkaGroup, pods: ObservedPod[], knownTop
   return { groupId: group.groupId, bootstrap: group.bootstrap, state: description.state, topics, members, partitions, lag };
 }
 
-function withPod(member: { memberId: string; clientId: string; host: string; assignments: GroupMemberView['assignments'] }, pods: ObservedPod[]): GroupMemberView {
+function withPod(
+  member: { memberId: string; clientId: string; host: string; assignments: GroupMemberView['assignments'] },
+  pods: ObservedPod[],
+): GroupMemberView {
   const match = pods.find((o) => o.pod.name === member.clientId) ?? pods.find((o) => o.pod.ip !== undefined && o.pod.ip === member.host);
-  const assignments = member.assignments.filter((a) => a.partitions.length > 0).map((a) => ({ topic: a.topic, partitions: [...a.partitions].sort((x, y) => x - y) }));
+  const assignments = member.assignments
+    .filter((a) => a.partitions.length > 0)
+    .map((a) => ({ topic: a.topic, partitions: [...a.partitions].sort((x, y) => x - y) }));
   return {
     memberId: member.memberId,
     clientId: member.clientId,
@@ -130,14 +140,19 @@ export function holdsPartitions(member: GroupMemberView): boolean {
  */
 export function strandedMembers(view: GroupView, pausedColor: Color | undefined): GroupMemberView[] {
   const notConsuming = (m: GroupMemberView): boolean =>
-    m.podState === 'PAUSED' || (pausedColor !== undefined && m.color === pausedColor && (m.podState === undefined || m.podState === 'unreachable' || m.podState === 'not-running'));
+    m.podState === 'PAUSED' ||
+    (pausedColor !== undefined &&
+      m.color === pausedColor &&
+      (m.podState === undefined || m.podState === 'unreachable' || m.podState === 'not-running'));
   return view.members.filter((m) => holdsPartitions(m) && notConsuming(m));
 }
 
 /** "partitions 1, 4 of bg-events are assigned to paused consumer-blue-1 and are not being consumed" */
 export function describeStranded(member: GroupMemberView): string {
   const who = member.podState === 'PAUSED' ? `paused ${member.pod}` : `${member.pod}, of the paused colour ${member.color},`;
-  const held = member.assignments.map((a) => `${a.partitions.length === 1 ? 'partition' : 'partitions'} ${a.partitions.join(', ')} of ${a.topic}`).join(' and ');
+  const held = member.assignments
+    .map((a) => `${a.partitions.length === 1 ? 'partition' : 'partitions'} ${a.partitions.join(', ')} of ${a.topic}`)
+    .join(' and ');
   const verb = member.assignments.reduce((n, a) => n + a.partitions.length, 0) === 1 ? 'is' : 'are';
   return `${held} ${verb} assigned to ${who} and ${verb} not being consumed`;
 }
@@ -153,10 +168,14 @@ export function partitionsNotHeldBy(view: GroupView, color: Color): GroupPartiti
 
 /** "bg-events/2 (unassigned), bg-events/3 (consumer-blue-1)" */
 export function describePartitions(partitions: GroupPartitionView[]): string {
-  return partitions.map((p) => `${p.topic}/${p.partition} (${p.owner === undefined ? 'unassigned' : (p.pod ?? 'unknown member')})`).join(', ');
+  return partitions
+    .map((p) => `${p.topic}/${p.partition} (${p.owner === undefined ? 'unassigned' : (p.pod ?? 'unknown member')})`)
+    .join(', ');
 }
 
 /** The committed offsets of every partition, as handed from one colour to the other. */
 export function committedOffsetsOf(view: GroupView): KafkaPartitionOffset[] {
-  return view.partitions.flatMap((p) => (p.committed === undefined ? [] : [{ topic: p.topic, partition: p.partition, offset: p.committed }]));
+  return view.partitions.flatMap((p) =>
+    p.committed === undefined ? [] : [{ topic: p.topic, partition: p.partition, offset: p.committed }],
+  );
 }

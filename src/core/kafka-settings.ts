@@ -28,7 +28,8 @@ const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})?(?:\.[A-Za-z0-9](?:[A-Za-z0-
 export function parseBootstrap(raw: string, source: string): string[] {
   const entries = raw.split(',').map((entry) => entry.trim());
   const hint = 'use host:port pairs separated by commas, e.g. kafka-0.kafka:9092,kafka-1.kafka:9092';
-  if (entries.length === 0 || entries.some((entry) => entry === '')) throw new UsageError(`${source} ${JSON.stringify(raw)} has an empty broker address`, hint);
+  if (entries.length === 0 || entries.some((entry) => entry === ''))
+    throw new UsageError(`${source} ${JSON.stringify(raw)} has an empty broker address`, hint);
   for (const entry of entries) {
     const colon = entry.lastIndexOf(':');
     const host = entry.slice(0, Math.max(colon, 0));
@@ -43,7 +44,10 @@ export function parseBootstrap(raw: string, source: string): string[] {
 /** Kafka accepts almost any group id; refuse only what is certainly a mistake. */
 export function parseGroupId(raw: string, source: string): string {
   if (raw.trim() === '' || raw.length > 255 || /[\s\p{Cc}]/u.test(raw)) {
-    throw new UsageError(`${source} ${JSON.stringify(raw)} is not a consumer group id`, 'use the group id your consumers join, e.g. bg-consumer');
+    throw new UsageError(
+      `${source} ${JSON.stringify(raw)} is not a consumer group id`,
+      'use the group id your consumers join, e.g. bg-consumer',
+    );
   }
   return raw;
 }
@@ -66,17 +70,28 @@ export function resolveKafkaSettings(sources: KafkaSources, configMapName: strin
   const pick = (setting: 'bootstrap' | 'group', flag: string, env: string) => {
     if (sources.flag[setting] !== undefined) return { value: sources.flag[setting], source: flag };
     if (sources.env[setting] !== undefined) return { value: sources.env[setting], source: env };
-    if (sources.stored[setting] !== undefined) return { value: sources.stored[setting], source: `ConfigMap ${configMapName} ${setting === 'bootstrap' ? KAFKA_BOOTSTRAP_KEY : KAFKA_GROUP_KEY}` };
+    if (sources.stored[setting] !== undefined)
+      return {
+        value: sources.stored[setting],
+        source: `ConfigMap ${configMapName} ${setting === 'bootstrap' ? KAFKA_BOOTSTRAP_KEY : KAFKA_GROUP_KEY}`,
+      };
     return undefined;
   };
   const bootstrap = pick('bootstrap', '--kafka-bootstrap', 'KAFKA_BOOTSTRAP_SERVERS');
   const group = pick('group', '--kafka-group', 'KAFKA_GROUP');
   if (!bootstrap) {
     if (group && group.source !== `ConfigMap ${configMapName} ${KAFKA_GROUP_KEY}`) {
-      throw new UsageError(`${group.source} is set but no broker is: Kafka needs --kafka-bootstrap (or KAFKA_BOOTSTRAP_SERVERS)`, 'name the broker, or drop the group to run without Kafka');
+      throw new UsageError(
+        `${group.source} is set but no broker is: Kafka needs --kafka-bootstrap (or KAFKA_BOOTSTRAP_SERVERS)`,
+        'name the broker, or drop the group to run without Kafka',
+      );
     }
     return undefined;
   }
-  if (!group) throw new UsageError(`${bootstrap.source} names a broker but no consumer group is set`, 'add --kafka-group <id> (or KAFKA_GROUP), or store both with `bgswitch init --kafka-bootstrap ... --kafka-group ...`');
+  if (!group)
+    throw new UsageError(
+      `${bootstrap.source} names a broker but no consumer group is set`,
+      'add --kafka-group <id> (or KAFKA_GROUP), or store both with `bgswitch init --kafka-bootstrap ... --kafka-group ...`',
+    );
   return { brokers: parseBootstrap(bootstrap.value, bootstrap.source), groupId: parseGroupId(group.value, group.source) };
 }

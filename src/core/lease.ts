@@ -90,7 +90,9 @@ export class SwitchLock {
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       const winner = await this.cluster.getLease(this.name);
-      throw winner ? this.refusal(winner) : new RefusedError('another switch took the lock at the same moment', 'run `bgswitch status` and retry');
+      throw winner
+        ? this.refusal(winner)
+        : new RefusedError('another switch took the lock at the same moment', 'run `bgswitch status` and retry');
     }
     this.lastRenewedAt = now;
     return { previousHolder: existing?.holderIdentity, tookOverExpired };
@@ -142,7 +144,9 @@ export class SwitchLock {
     if (this.lostReason) throw new LeaseLostError(`lost the switch lock: ${this.lostReason}`);
     const validUntil = this.lastRenewedAt + this.durationSeconds * 1000;
     if (validUntil - this.clock.now() < marginMs) {
-      throw new LeaseLostError(`could not renew the switch lock for ${Math.round((this.clock.now() - this.lastRenewedAt) / 1000)}s; stopping before it expires`);
+      throw new LeaseLostError(
+        `could not renew the switch lock for ${Math.round((this.clock.now() - this.lastRenewedAt) / 1000)}s; stopping before it expires`,
+      );
     }
   }
 

@@ -7,13 +7,7 @@
  * overwritten; entries the mutation does not touch are kept byte for byte.
  * Does not guarantee: that sidecars have seen the update (pushes and the kubelet's file refresh do that).
  */
-import {
-  GENERATION_ANNOTATION,
-  OPERATION_ANNOTATION,
-  encodeEntry,
-  parseEntry,
-  parseGeneration,
-} from '../shared/desired-state.js';
+import { GENERATION_ANNOTATION, OPERATION_ANNOTATION, encodeEntry, parseEntry, parseGeneration } from '../shared/desired-state.js';
 import type { DesiredEntry } from '../shared/model.js';
 import { ConflictError, RefusedError } from './errors.js';
 import { OperationError } from '../shared/errors.js';
@@ -65,7 +59,10 @@ export class DesiredStateStore {
   async read(): Promise<DesiredState> {
     const snapshot = await this.cluster.getConfigMap(this.name);
     if (!snapshot) {
-      throw new RefusedError(`ConfigMap ${this.name} does not exist`, 'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`');
+      throw new RefusedError(
+        `ConfigMap ${this.name} does not exist`,
+        'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`',
+      );
     }
     return decodeDesiredState(snapshot);
   }
@@ -105,7 +102,11 @@ export async function retryOnConflict<T>(name: string, readModifyWrite: () => Pr
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       if (attempt >= MAX_CONFLICT_RETRIES) {
-        throw new OperationError(`ConfigMap ${name} kept changing under us (${attempt} conflicting writes)`, 'retry; if it persists, look for another writer', { cause: error });
+        throw new OperationError(
+          `ConfigMap ${name} kept changing under us (${attempt} conflicting writes)`,
+          'retry; if it persists, look for another writer',
+          { cause: error },
+        );
       }
     }
   }

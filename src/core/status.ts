@@ -16,7 +16,18 @@ import type { Cluster, ConfigMapSnapshot, KafkaGroup, ObjectNames, PodAgent, Pod
 import type { SidecarStatus } from '../shared/pod-api.js';
 import { decodeDesiredState, type DesiredState } from './state-store.js';
 
-export type ProblemKind = 'not-initialised' | 'dual-active' | 'no-active' | 'drift' | 'unreachable' | 'sidecar' | 'interrupted' | 'malformed' | 'lock' | 'kafka-unreachable' | 'stranded-partitions';
+export type ProblemKind =
+  | 'not-initialised'
+  | 'dual-active'
+  | 'no-active'
+  | 'drift'
+  | 'unreachable'
+  | 'sidecar'
+  | 'interrupted'
+  | 'malformed'
+  | 'lock'
+  | 'kafka-unreachable'
+  | 'stranded-partitions';
 
 export interface Problem {
   kind: ProblemKind;
@@ -53,7 +64,13 @@ export interface StatusView {
   problems: Problem[];
 }
 
-export async function readStatus(context: { cluster: Cluster; pods: PodAgent; names: ObjectNames; clock: Clock; kafka?: KafkaGroup | undefined }): Promise<StatusView> {
+export async function readStatus(context: {
+  cluster: Cluster;
+  pods: PodAgent;
+  names: ObjectNames;
+  clock: Clock;
+  kafka?: KafkaGroup | undefined;
+}): Promise<StatusView> {
   const { cluster, names } = context;
   const [active, stateSnapshot, lease, fleet] = await Promise.all([
     cluster.getConfigMap(names.activeConfigMap),
@@ -79,7 +96,11 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
     const op = state.operation;
     problems.push(
       blocking
-        ? { kind: 'lock', message: `${op.kind} ${op.from} -> ${op.to} in progress by ${op.actor} (step ${op.phase})`, hint: 'wait for it to finish' }
+        ? {
+            kind: 'lock',
+            message: `${op.kind} ${op.from} -> ${op.to} in progress by ${op.actor} (step ${op.phase})`,
+            hint: 'wait for it to finish',
+          }
         : {
             kind: 'interrupted',
             message: `interrupted ${op.kind} ${op.from} -> ${op.to} by ${op.actor} at step ${op.phase} (started ${op.startedAt})`,
@@ -90,7 +111,13 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
     problems.push({ kind: 'lock', message: `the switch lock is held by ${lease?.holderIdentity}`, hint: 'another switch is running' });
   }
   problems.push(...fleetProblems(observations, rows, state, declared), ...storedJsonProblems(active, stateSnapshot, state));
-  const kafka = context.kafka ? await readGroup(context.kafka, observations).catch((error: unknown) => ({ groupId: context.kafka!.groupId, bootstrap: context.kafka!.bootstrap, error: errorMessage(error) })) : undefined;
+  const kafka = context.kafka
+    ? await readGroup(context.kafka, observations).catch((error: unknown) => ({
+        groupId: context.kafka!.groupId,
+        bootstrap: context.kafka!.bootstrap,
+        error: errorMessage(error),
+      }))
+    : undefined;
   if (kafka) problems.push(...groupProblems(kafka, isColor(declared) ? otherColor(declared) : undefined));
   return {
     namespace: names.namespace,
@@ -111,7 +138,13 @@ export async function readStatus(context: { cluster: Cluster; pods: PodAgent; na
 
 function groupProblems(kafka: NonNullable<StatusView['kafka']>, pausedColor: Color | undefined): Problem[] {
   if ('error' in kafka) {
-    return [{ kind: 'kafka-unreachable', message: `consumer group ${kafka.groupId} cannot be read: ${kafka.error}`, hint: 'check the broker; a switch refuses until it answers (or run it with --no-kafka)' }];
+    return [
+      {
+        kind: 'kafka-unreachable',
+        message: `consumer group ${kafka.groupId} cannot be read: ${kafka.error}`,
+        hint: 'check the broker; a switch refuses until it answers (or run it with --no-kafka)',
+      },
+    ];
   }
   return strandedMembers(kafka, pausedColor).map((member) => ({
     kind: 'stranded-partitions',
@@ -126,17 +159,33 @@ export function hasProblems(view: StatusView): boolean {
 }
 
 /** Stored values nothing acts on when unreadable; each is named so nobody mistakes it for absent. */
-function storedJsonProblems(active: ConfigMapSnapshot | undefined, stateSnapshot: ConfigMapSnapshot | undefined, state: DesiredState | undefined): Problem[] {
+function storedJsonProblems(
+  active: ConfigMapSnapshot | undefined,
+  stateSnapshot: ConfigMapSnapshot | undefined,
+  state: DesiredState | undefined,
+): Problem[] {
   const problems: Problem[] = [];
   const declared = active?.data.active;
   if (active && declared !== undefined && !isColor(declared)) {
-    problems.push({ kind: 'malformed', message: `ConfigMap ${active.name} declares active=${JSON.stringify(declared.slice(0, 40))}, which is neither blue nor green`, hint: 'run `bgswitch switch <colour>` to set it' });
+    problems.push({
+      kind: 'malformed',
+      message: `ConfigMap ${active.name} declares active=${JSON.stringify(declared.slice(0, 40))}, which is neither blue nor green`,
+      hint: 'run `bgswitch switch <colour>` to set it',
+    });
   }
   for (const problem of active ? readHistory(active.data[HISTORY_KEY]).unreadable : []) {
-    problems.push({ kind: 'malformed', message: `unreadable switch history in ConfigMap ${active!.name}: ${problem}`, hint: '`bgswitch history` skips it; the next switch rewrites the history without it' });
+    problems.push({
+      kind: 'malformed',
+      message: `unreadable switch history in ConfigMap ${active!.name}: ${problem}`,
+      hint: '`bgswitch history` skips it; the next switch rewrites the history without it',
+    });
   }
   if (stateSnapshot?.annotations[OPERATION_ANNOTATION] !== undefined && !state?.operation) {
-    problems.push({ kind: 'malformed', message: `the switch-in-progress record (annotation ${OPERATION_ANNOTATION} on ${stateSnapshot.name}) is unreadable`, hint: 'check `bgswitch history` and the pods; the next switch replaces it' });
+    problems.push({
+      kind: 'malformed',
+      message: `the switch-in-progress record (annotation ${OPERATION_ANNOTATION} on ${stateSnapshot.name}) is unreadable`,
+      hint: 'check `bgswitch history` and the pods; the next switch replaces it',
+    });
   }
   return problems;
 }
@@ -175,13 +224,22 @@ function row(o: PodObservation, extras: { sidecar: SidecarStatus | Error; fault:
     sidecar:
       extras.sidecar instanceof Error
         ? { reachable: false, error: extras.sidecar.message }
-        : { reachable: true, generation: extras.sidecar.generation, ...(extras.sidecar.pushKeyMounted === false ? { pushKeyMounted: false } : {}) },
+        : {
+            reachable: true,
+            generation: extras.sidecar.generation,
+            ...(extras.sidecar.pushKeyMounted === false ? { pushKeyMounted: false } : {}),
+          },
     ...(extras.fault instanceof Error ? {} : { fault: extras.fault }),
     ...(o.status ? { lastSequenceNumber: o.status.lastSequenceNumber, totalMessagesReceived: o.status.totalMessagesReceived } : {}),
   };
 }
 
-function fleetProblems(observations: PodObservation[], rows: PodRow[], state: DesiredState | undefined, declared: string | undefined): Problem[] {
+function fleetProblems(
+  observations: PodObservation[],
+  rows: PodRow[],
+  state: DesiredState | undefined,
+  declared: string | undefined,
+): Problem[] {
   const problems: Problem[] = [];
   const consuming = (color: Color) => observations.filter((o) => o.pod.color === color && mayBeConsuming(o) && o.state !== 'unreachable');
   const blue = consuming('blue');
@@ -194,20 +252,38 @@ function fleetProblems(observations: PodObservation[], rows: PodRow[], state: De
     });
   }
   if (isColor(declared) && blue.length + green.length === 0 && observations.length > 0) {
-    problems.push({ kind: 'no-active', message: `no pod is consuming, though ${declared} is declared active`, hint: `run \`bgswitch switch ${declared}\`` });
+    problems.push({
+      kind: 'no-active',
+      message: `no pod is consuming, though ${declared} is declared active`,
+      hint: `run \`bgswitch switch ${declared}\``,
+    });
   }
   for (const r of rows) {
-    if (r.actual === 'unreachable') problems.push({ kind: 'unreachable', message: `${r.name}: consumer unreachable`, hint: 'check the pod (kubectl describe pod)' });
+    if (r.actual === 'unreachable')
+      problems.push({ kind: 'unreachable', message: `${r.name}: consumer unreachable`, hint: 'check the pod (kubectl describe pod)' });
     else if (r.actual !== 'not-running' && (r.desired === 'ACTIVE' || r.desired === 'PAUSED') && r.actual !== r.desired) {
-      problems.push({ kind: 'drift', message: `${r.name}: desired ${r.desired}, actual ${r.actual}`, hint: 'the sidecar converges within seconds; if it persists, check its logs' });
+      problems.push({
+        kind: 'drift',
+        message: `${r.name}: desired ${r.desired}, actual ${r.actual}`,
+        hint: 'the sidecar converges within seconds; if it persists, check its logs',
+      });
     }
-    if (r.actual !== 'not-running' && !r.sidecar.reachable) problems.push({ kind: 'sidecar', message: `${r.name}: sidecar unreachable (${r.sidecar.error ?? 'no answer'})` });
+    if (r.actual !== 'not-running' && !r.sidecar.reachable)
+      problems.push({ kind: 'sidecar', message: `${r.name}: sidecar unreachable (${r.sidecar.error ?? 'no answer'})` });
     if (r.sidecar.pushKeyMounted === false) {
-      problems.push({ kind: 'sidecar', message: `${r.name}: the sidecar has no push key, so it refuses pushes`, hint: 'the kubelet mounts the push-key Secret within about a minute of `bgswitch init`; if it persists, run `bgswitch init` and check the pod mounts the Secret' });
+      problems.push({
+        kind: 'sidecar',
+        message: `${r.name}: the sidecar has no push key, so it refuses pushes`,
+        hint: 'the kubelet mounts the push-key Secret within about a minute of `bgswitch init`; if it persists, run `bgswitch init` and check the pod mounts the Secret',
+      });
     }
   }
   for (const [key, error] of state?.malformed ?? []) {
-    problems.push({ kind: 'malformed', message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`, hint: 'the next switch rewrites it; or fix it with kubectl edit' });
+    problems.push({
+      kind: 'malformed',
+      message: `state entry "${key}" is malformed: ${error}; sidecars ignore it`,
+      hint: 'the next switch rewrites it; or fix it with kubectl edit',
+    });
   }
   return problems;
 }

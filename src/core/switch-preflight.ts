@@ -27,13 +27,23 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
   const { cluster, names, clock, pods } = session.context;
   const { to, from, request } = session;
   await assertPermissions(cluster, pods, switchPermissions(names), names.namespace);
-  const [activeConfigMap, state, lease] = await Promise.all([cluster.getConfigMap(names.activeConfigMap), session.store.read(), cluster.getLease(names.lease)]);
+  const [activeConfigMap, state, lease] = await Promise.all([
+    cluster.getConfigMap(names.activeConfigMap),
+    session.store.read(),
+    cluster.getLease(names.lease),
+  ]);
   if (!activeConfigMap) {
-    throw new RefusedError(`ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`, 'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`');
+    throw new RefusedError(
+      `ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`,
+      'apply the manifests (kubectl apply -k k8s/overlays/production) and run `bgswitch init`',
+    );
   }
   const declaredRaw = activeConfigMap.data.active;
   if (declaredRaw !== undefined && declaredRaw !== 'blue' && declaredRaw !== 'green') {
-    throw new RefusedError(`ConfigMap ${names.activeConfigMap} says active: ${JSON.stringify(declaredRaw)}, which is not a colour`, 'fix it to blue or green with kubectl edit');
+    throw new RefusedError(
+      `ConfigMap ${names.activeConfigMap} says active: ${JSON.stringify(declaredRaw)}, which is not a colour`,
+      'fix it to blue or green with kubectl edit',
+    );
   }
   const declared = declaredRaw as Color | undefined;
   if (state.entries.size === 0 && state.malformed.size === 0) {
@@ -43,14 +53,20 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
   const observations = await session.observeAll(false);
   const byColor = (color: Color) => observations.filter((o) => o.pod.color === color);
   if (byColor(to).length === 0) {
-    throw new RefusedError(`no ${to} pods found behind Service ${names.services[to]}`, `scale up the ${to} StatefulSet before switching to it`);
+    throw new RefusedError(
+      `no ${to} pods found behind Service ${names.services[to]}`,
+      `scale up the ${to} StatefulSet before switching to it`,
+    );
   }
   for (const [key, error] of state.malformed) {
     session.emit({ type: 'warning', message: `state entry "${key}" is malformed (${error}); the switch will overwrite it` });
   }
   if (state.operation) {
     const { kind, from: opFrom, to: opTo, actor, phase } = state.operation;
-    session.emit({ type: 'warning', message: `an interrupted ${kind} ${opFrom} -> ${opTo} (by ${actor}, last step ${phase}) is finished by this run` });
+    session.emit({
+      type: 'warning',
+      message: `an interrupted ${kind} ${opFrom} -> ${opTo} (by ${actor}, last step ${phase}) is finished by this run`,
+    });
   }
 
   const consuming = (color: Color) => byColor(color).filter(mayBeConsuming);
@@ -58,10 +74,14 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
   const unreachable = observations.filter((o) => o.state === 'unreachable');
   const problems: string[] = [];
   if (dualActive) problems.push(`dual-active: ${describeStates([...consuming('blue'), ...consuming('green')])}`);
-  if (unreachable.length > 0) problems.push(`unreachable: ${unreachable.map((o) => `${o.pod.name} (${o.error ?? 'no answer'})`).join('; ')}`);
+  if (unreachable.length > 0)
+    problems.push(`unreachable: ${unreachable.map((o) => `${o.pod.name} (${o.error ?? 'no answer'})`).join('; ')}`);
   if (problems.length > 0) {
     if (!request.force) {
-      throw new RefusedError(`the fleet is inconsistent: ${problems.join('; ')}`, 'run `bgswitch status` to see why; --force switches anyway (the old colour is still paused first)');
+      throw new RefusedError(
+        `the fleet is inconsistent: ${problems.join('; ')}`,
+        'run `bgswitch status` to see why; --force switches anyway (the old colour is still paused first)',
+      );
     }
     session.emit({ type: 'warning', message: `--force: proceeding although ${problems.join('; ')}` });
   }

@@ -9,7 +9,12 @@ import type { AuditEvent } from './ports.js';
 import { retryOnConflict } from './state-store.js';
 import type { SwitchSession } from './switch-session.js';
 
-export async function record(session: SwitchSession, outcome: SwitchOutcome, active: Color | undefined, reason: string | undefined): Promise<void> {
+export async function record(
+  session: SwitchSession,
+  outcome: SwitchOutcome,
+  active: Color | undefined,
+  reason: string | undefined,
+): Promise<void> {
   await session.phase('record', false, 'Record: active-version, history, Event', async () => {
     const { context, request, from, to } = session;
     const entry: HistoryEntry = {
@@ -38,14 +43,24 @@ export async function record(session: SwitchSession, outcome: SwitchOutcome, act
 }
 
 /** active-version (+ history) in one write, then the operation record removed (or marked failed). */
-async function recordConfigMaps(session: SwitchSession, outcome: SwitchOutcome, active: Color | undefined, entry: HistoryEntry): Promise<void> {
+async function recordConfigMaps(
+  session: SwitchSession,
+  outcome: SwitchOutcome,
+  active: Color | undefined,
+  entry: HistoryEntry,
+): Promise<void> {
   const { cluster, names } = session.context;
   await retryOnConflict(names.activeConfigMap, async () => {
     const current = await cluster.getConfigMap(names.activeConfigMap);
     if (!current) throw new OperationError(`ConfigMap ${names.activeConfigMap} disappeared`);
     const data: Record<string, string> = { ...current.data, [HISTORY_KEY]: appendHistory(current.data[HISTORY_KEY], entry) };
     if (active) data.active = active;
-    await cluster.writeConfigMap({ name: names.activeConfigMap, data, annotations: current.annotations, resourceVersion: current.resourceVersion });
+    await cluster.writeConfigMap({
+      name: names.activeConfigMap,
+      data,
+      annotations: current.annotations,
+      resourceVersion: current.resourceVersion,
+    });
   });
   const operation = outcome === 'rollback-failed' ? session.operationRecord('rollback-failed') : null;
   const written = await session.store.update(() => ({ operation }));
@@ -63,15 +78,38 @@ export async function releaseLock(session: SwitchSession, active: Color | undefi
   }
 }
 
-function auditEvent(outcome: SwitchOutcome, actor: string, from: Color, to: Color, durationMs: number, generation: number, reason: string | undefined): AuditEvent {
+function auditEvent(
+  outcome: SwitchOutcome,
+  actor: string,
+  from: Color,
+  to: Color,
+  durationMs: number,
+  generation: number,
+  reason: string | undefined,
+): AuditEvent {
   const seconds = (durationMs / 1000).toFixed(1);
   switch (outcome) {
     case 'switched':
-      return { reason: 'SwitchSucceeded', type: 'Normal', actor, message: `${actor} switched consumers ${from} -> ${to} in ${seconds}s (generation ${generation})` };
+      return {
+        reason: 'SwitchSucceeded',
+        type: 'Normal',
+        actor,
+        message: `${actor} switched consumers ${from} -> ${to} in ${seconds}s (generation ${generation})`,
+      };
     case 'rolled-back':
-      return { reason: 'SwitchRolledBack', type: 'Warning', actor, message: `${actor}'s switch ${from} -> ${to} was rolled back to ${from} after ${seconds}s: ${reason}` };
+      return {
+        reason: 'SwitchRolledBack',
+        type: 'Warning',
+        actor,
+        message: `${actor}'s switch ${from} -> ${to} was rolled back to ${from} after ${seconds}s: ${reason}`,
+      };
     case 'rollback-failed':
-      return { reason: 'SwitchRollbackFailed', type: 'Warning', actor, message: `${actor}'s switch ${from} -> ${to} failed and could not be rolled back: ${reason}` };
+      return {
+        reason: 'SwitchRollbackFailed',
+        type: 'Warning',
+        actor,
+        message: `${actor}'s switch ${from} -> ${to} failed and could not be rolled back: ${reason}`,
+      };
     case 'failed':
       return { reason: 'SwitchFailed', type: 'Warning', actor, message: `${actor}'s switch ${from} -> ${to} failed: ${reason}` };
   }

@@ -53,7 +53,9 @@ export class SwitchSession {
     this.to = request.target;
     this.from = otherColor(request.target);
     this.store = new DesiredStateStore(context.cluster, context.names.stateConfigMap);
-    this.lock = new SwitchLock(context.cluster, context.names.lease, context.holder, context.clock, { leaseDurationMs: request.leaseDurationMs });
+    this.lock = new SwitchLock(context.cluster, context.names.lease, context.holder, context.clock, {
+      leaseDurationMs: request.leaseDurationMs,
+    });
     this.lockMarginMs = Math.min(LOCK_MARGIN_MS, request.leaseDurationMs / 3);
     this.startedAt = context.clock.now();
     this.kafka = context.kafka ? { groupId: context.kafka.groupId } : undefined;
@@ -124,7 +126,10 @@ export class SwitchSession {
 
   /** The group now, its members matched to `pods` (listed afresh when none are given). */
   async readGroup(pods: ObservedPod[]): Promise<GroupView> {
-    const known = pods.length > 0 ? pods : await listFleet(this.context.cluster).then((fleet) => [...fleet.blue, ...fleet.green].map((pod) => ({ pod })));
+    const known =
+      pods.length > 0
+        ? pods
+        : await listFleet(this.context.cluster).then((fleet) => [...fleet.blue, ...fleet.green].map((pod) => ({ pod })));
     const view = await readGroup(this.context.kafka!, known, this.kafkaTopics);
     for (const topic of view.topics) this.kafkaTopics.add(topic);
     return view;
@@ -142,7 +147,13 @@ export class SwitchSession {
 
   pollOptions(timeoutMs: number, signal: AbortSignal | undefined): PollOptions {
     const { pollIntervalMs } = this.request;
-    return { clock: this.context.clock, timeoutMs, initialIntervalMs: Math.min(FIRST_POLL_INTERVAL_MS, pollIntervalMs), maxIntervalMs: pollIntervalMs, signal };
+    return {
+      clock: this.context.clock,
+      timeoutMs,
+      initialIntervalMs: Math.min(FIRST_POLL_INTERVAL_MS, pollIntervalMs),
+      maxIntervalMs: pollIntervalMs,
+      signal,
+    };
   }
 
   /** True while the lock is certainly ours. */

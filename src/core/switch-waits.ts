@@ -6,7 +6,14 @@
 import type { Color } from '../shared/model.js';
 import { OperationError } from '../shared/errors.js';
 import { certainlyIdle, describeStates, type PodObservation } from './fleet.js';
-import { committedOffsetsOf, describePartitions, membersOfColor, partitionsNotHeldBy, type GroupMemberView, type GroupView } from './kafka-group.js';
+import {
+  committedOffsetsOf,
+  describePartitions,
+  membersOfColor,
+  partitionsNotHeldBy,
+  type GroupMemberView,
+  type GroupView,
+} from './kafka-group.js';
 import { pollUntil } from './poll.js';
 import type { SwitchSession } from './switch-session.js';
 
@@ -53,7 +60,9 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
   const last = result.done ? result.value : result.last;
   const seconds = (result.elapsedMs / 1000).toFixed(1);
   if (!result.done && (last === undefined || last.waiting.length > 0)) {
-    throw new StepFailedError(`${color} did not pause within ${session.request.drainTimeoutMs / 1000}s: ${describeStates(last?.waiting ?? [])}`);
+    throw new StepFailedError(
+      `${color} did not pause within ${session.request.drainTimeoutMs / 1000}s: ${describeStates(last?.waiting ?? [])}`,
+    );
   }
   const paused = `${last!.observations.length} pods PAUSED`;
   if (!group || !last?.group) return `${paused} in ${seconds}s`;
@@ -77,7 +86,14 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
  * the soak: a rebalance there is no failure) also every partition assigned to a `to` pod and no
  * `from` pod left in the group; the time since `from` was all PAUSED is the Kafka hand-off wait.
  */
-export async function verifyActive(session: SwitchSession, from: Color, to: Color, timeoutMs: number, signal: AbortSignal | undefined, waitForGroup = false): Promise<string> {
+export async function verifyActive(
+  session: SwitchSession,
+  from: Color,
+  to: Color,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  waitForGroup = false,
+): Promise<string> {
   const group = waitForGroup ? session.context.kafka : undefined;
   const result = await pollUntil<ActiveWait>(
     async () => {
@@ -95,19 +111,28 @@ export async function verifyActive(session: SwitchSession, from: Color, to: Colo
       const notHeld = partitionsNotHeldBy(view, to);
       const stayed = membersOfColor(view, from);
       const groupWait =
-        notHeld.length > 0 ? `not yet assigned to ${to}: ${describePartitions(notHeld)}` : stayed.length > 0 ? `${from} still in the group: ${stayed.map((m) => m.pod).join(', ')}` : undefined;
+        notHeld.length > 0
+          ? `not yet assigned to ${to}: ${describePartitions(notHeld)}`
+          : stayed.length > 0
+            ? `${from} still in the group: ${stayed.map((m) => m.pod).join(', ')}`
+            : undefined;
       if (groupWait === undefined) {
         session.kafka!.lagAfter = view.lag.total;
         if (session.pausedAt !== undefined) session.kafka!.handoffWaitMs = session.context.clock.now() - session.pausedAt;
       }
-      return { done: groupWait === undefined, value: { fresh, waiting, group: { ...(groupWait ? { wait: groupWait } : {}), partitions: view.partitions.length } } };
+      return {
+        done: groupWait === undefined,
+        value: { fresh, waiting, group: { ...(groupWait ? { wait: groupWait } : {}), partitions: view.partitions.length } },
+      };
     },
     session.pollOptions(timeoutMs, signal),
   );
   const last = result.done ? result.value : result.last;
   if (!result.done && (last === undefined || last.waiting.length > 0 || !last.group)) {
     const waiting = last?.waiting ?? [];
-    const detail = waiting.map((o) => `${o.pod.name} ${o.state}${o.state === 'ACTIVE' && o.ready === false ? ' but not ready' : ''}`).join(', ');
+    const detail = waiting
+      .map((o) => `${o.pod.name} ${o.state}${o.state === 'ACTIVE' && o.ready === false ? ' but not ready' : ''}`)
+      .join(', ');
     throw new StepFailedError(`${to} is not ACTIVE and ready within ${timeoutMs / 1000}s: ${detail || 'no reachable pods'}`);
   }
   const ready = `${last!.fresh.length} pods ACTIVE and ready`;
@@ -154,6 +179,8 @@ async function checkLag(session: SwitchSession, growing: number[]): Promise<void
   if (lag > limit && (growing.length === 0 || lag > growing[growing.length - 1]!)) growing.push(lag);
   else growing.splice(0, growing.length, ...(lag > limit ? [lag] : []));
   if (growing.length >= LAG_GROWTH_CHECKS) {
-    throw new StepFailedError(`lag: consumer group ${view.groupId}'s lag keeps growing beyond --max-lag ${limit} (${growing.join(' -> ')})`);
+    throw new StepFailedError(
+      `lag: consumer group ${view.groupId}'s lag keeps growing beyond --max-lag ${limit} (${growing.join(' -> ')})`,
+    );
   }
 }

@@ -39,7 +39,11 @@ export function openKafkaGroup(settings: KafkaSettings, options: { timeoutMs: nu
     try {
       return await Promise.race([work(), deadline]);
     } catch (error) {
-      throw new KafkaUnavailableError(`Kafka at ${bootstrap}: ${what} failed: ${describeKafkaError(error)}`, 'check the broker address and that it is up; --no-kafka runs the command without Kafka', { cause: error });
+      throw new KafkaUnavailableError(
+        `Kafka at ${bootstrap}: ${what} failed: ${describeKafkaError(error)}`,
+        'check the broker address and that it is up; --no-kafka runs the command without Kafka',
+        { cause: error },
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -63,20 +67,31 @@ export function openKafkaGroup(settings: KafkaSettings, options: { timeoutMs: nu
       return { state: groupState(group.state), members };
     },
     async committedOffsets() {
-      const [group] = await call(`committed offsets of ${settings.groupId}`, () => admin.listConsumerGroupOffsets({ groups: [settings.groupId] }));
+      const [group] = await call(`committed offsets of ${settings.groupId}`, () =>
+        admin.listConsumerGroupOffsets({ groups: [settings.groupId] }),
+      );
       return (group?.topics ?? []).flatMap((topic) =>
         // -1 means "no offset committed" for that partition.
-        topic.partitions.filter((p) => p.committedOffset >= 0n).map((p): KafkaPartitionOffset => ({ topic: topic.name, partition: p.partitionIndex, offset: Number(p.committedOffset) })),
+        topic.partitions
+          .filter((p) => p.committedOffset >= 0n)
+          .map((p): KafkaPartitionOffset => ({ topic: topic.name, partition: p.partitionIndex, offset: Number(p.committedOffset) })),
       );
     },
     async endOffsets(topics) {
       const metadata = await call(`metadata of ${topics.join(', ')}`, () => admin.metadata({ topics, forceUpdate: true }));
       const request = topics.map((name) => ({
         name,
-        partitions: Array.from({ length: metadata.topics.get(name)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({ partitionIndex, timestamp: LATEST })),
+        partitions: Array.from({ length: metadata.topics.get(name)?.partitionsCount ?? 0 }, (_, partitionIndex) => ({
+          partitionIndex,
+          timestamp: LATEST,
+        })),
       }));
-      const listed = await call(`end offsets of ${topics.join(', ')}`, () => admin.listOffsets({ topics: request.filter((t) => t.partitions.length > 0) }));
-      return listed.flatMap((topic) => topic.partitions.map((p): KafkaPartitionOffset => ({ topic: topic.name, partition: p.partitionIndex, offset: Number(p.offset) })));
+      const listed = await call(`end offsets of ${topics.join(', ')}`, () =>
+        admin.listOffsets({ topics: request.filter((t) => t.partitions.length > 0) }),
+      );
+      return listed.flatMap((topic) =>
+        topic.partitions.map((p): KafkaPartitionOffset => ({ topic: topic.name, partition: p.partitionIndex, offset: Number(p.offset) })),
+      );
     },
     async close() {
       await admin.close().catch(() => undefined);

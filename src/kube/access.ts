@@ -3,7 +3,7 @@
  *
  * Order: --kubeconfig; else KUBECONFIG (a path list: missing files are skipped, the first file that
  * defines a cluster/user/context or the current context wins); else ~/.kube/config; else the
- * in-cluster service account. Namespace: the value passed in (flag, or the seed's NAMESPACE), else
+ * in-cluster service account. Namespace: the value passed in (flag, or the NAMESPACE variable), else
  * the context's namespace, else `kafka-bg-test`.
  *
  * kubectl's connection flags then override the context: --cluster/--user pick other entries,
@@ -103,7 +103,10 @@ function loadKubeConfig(options: KubeAccessOptions): { config: KubeConfigData; s
   if (listed.length > 0) {
     const present = listed.filter(readable);
     if (present.length === 0) {
-      throw new UsageError(`none of the KUBECONFIG files exists or is readable: ${listed.join(', ')}`, 'fix KUBECONFIG or pass --kubeconfig');
+      throw new UsageError(
+        `none of the KUBECONFIG files exists or is readable: ${listed.join(', ')}`,
+        'fix KUBECONFIG or pass --kubeconfig',
+      );
     }
     const [first, ...rest] = present.map((file) => loadFile(file, 'KUBECONFIG or pass --kubeconfig'));
     for (const next of rest) mergeFirstWins(first!, next);
@@ -115,7 +118,10 @@ function loadKubeConfig(options: KubeAccessOptions): { config: KubeConfigData; s
   if (env['KUBERNETES_SERVICE_HOST'] && env['KUBERNETES_SERVICE_PORT'] && readable(SERVICE_ACCOUNT_TOKEN)) {
     return { config: inClusterConfig(env), source: 'in-cluster', inCluster: true };
   }
-  throw new UsageError(`no kubeconfig found (looked at KUBECONFIG, ${defaultFile} and the in-cluster service account)`, 'pass --kubeconfig or set KUBECONFIG');
+  throw new UsageError(
+    `no kubeconfig found (looked at KUBECONFIG, ${defaultFile} and the in-cluster service account)`,
+    'pass --kubeconfig or set KUBECONFIG',
+  );
 }
 
 export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
@@ -124,7 +130,10 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
   const availableText = available.length > 0 ? available.join(', ') : 'none';
   if (options.context !== undefined) {
     if (!available.includes(options.context)) {
-      throw new UsageError(`context "${options.context}" is not in ${source}; available contexts: ${availableText}`, 'pass one of them with --context');
+      throw new UsageError(
+        `context "${options.context}" is not in ${source}; available contexts: ${availableText}`,
+        'pass one of them with --context',
+      );
     }
     config.currentContext = options.context;
   }
@@ -140,7 +149,10 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
     ['--user', overrides.user, config.users],
   ] as const) {
     if (name !== undefined && !known.some((entry) => entry.name === name)) {
-      throw new UsageError(`${flag} "${name}" is not in ${source}; available: ${known.map((entry) => entry.name).join(', ') || 'none'}`, `pass one of them with ${flag}`);
+      throw new UsageError(
+        `${flag} "${name}" is not in ${source}; available: ${known.map((entry) => entry.name).join(', ') || 'none'}`,
+        `pass one of them with ${flag}`,
+      );
     }
   }
   if (overrides.cluster !== undefined || overrides.user !== undefined) {
@@ -149,7 +161,10 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
   }
   const current = config.contexts.find((entry) => entry.name === config.currentContext)!;
   if (!config.clusters.some((entry) => entry.name === current.cluster)) {
-    throw new UsageError(`context "${current.name}" in ${source} names cluster "${current.cluster}", which is not defined`, 'fix the kubeconfig or pass another --context');
+    throw new UsageError(
+      `context "${current.name}" in ${source} names cluster "${current.cluster}", which is not defined`,
+      'fix the kubeconfig or pass another --context',
+    );
   }
   const cluster = applyOverrides(config, overrides, options.env ?? process.env);
   return {
@@ -166,16 +181,26 @@ export function loadKubeAccess(options: KubeAccessOptions = {}): KubeAccess {
 }
 
 /** Rewrites the current cluster and user entries; returns the cluster entry now in use. */
-function applyOverrides(config: KubeConfigData, overrides: ConnectionOverrides, env: Readonly<Record<string, string | undefined>>): ClusterEntry {
+function applyOverrides(
+  config: KubeConfigData,
+  overrides: ConnectionOverrides,
+  env: Readonly<Record<string, string | undefined>>,
+): ClusterEntry {
   const context = config.contexts.find((entry) => entry.name === config.currentContext)!;
   const cluster = { ...config.clusters.find((entry) => entry.name === context.cluster)! };
   if (overrides.server !== undefined) {
-    if (!/^https?:\/\/[^/]/i.test(overrides.server)) throw new UsageError(`--server ${JSON.stringify(overrides.server)} is not an http(s) URL`, 'e.g. --server https://10.0.0.1:6443');
+    if (!/^https?:\/\/[^/]/i.test(overrides.server))
+      throw new UsageError(`--server ${JSON.stringify(overrides.server)} is not an http(s) URL`, 'e.g. --server https://10.0.0.1:6443');
     cluster.server = overrides.server.replace(/\/+$/, '');
   }
   if (overrides.certificateAuthority !== undefined) {
-    if (overrides.insecureSkipTlsVerify) throw new UsageError('--certificate-authority and --insecure-skip-tls-verify contradict each other', 'pass one of them');
-    if (!readable(overrides.certificateAuthority)) throw new UsageError(`--certificate-authority ${overrides.certificateAuthority} does not exist or cannot be read`, 'pass the CA bundle file of the API server');
+    if (overrides.insecureSkipTlsVerify)
+      throw new UsageError('--certificate-authority and --insecure-skip-tls-verify contradict each other', 'pass one of them');
+    if (!readable(overrides.certificateAuthority))
+      throw new UsageError(
+        `--certificate-authority ${overrides.certificateAuthority} does not exist or cannot be read`,
+        'pass the CA bundle file of the API server',
+      );
     Object.assign(cluster, { caFile: overrides.certificateAuthority, skipTLSVerify: false });
     delete cluster.caData;
   }

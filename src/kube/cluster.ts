@@ -29,14 +29,7 @@ import type { Color } from '../shared/model.js';
 import { pushKeyFromText } from '../shared/push-signature.js';
 import { apiServerCredentials, type ApiServerCredentials } from './credentials.js';
 import { isNotFound, toBgswitchError, type KubeCallContext } from './errors.js';
-import {
-  auditEventBody,
-  configMapSnapshot,
-  labelSelectorString,
-  leaseSnapshot,
-  leaseSpec,
-  podInfoFromPod,
-} from './mapping.js';
+import { auditEventBody, configMapSnapshot, labelSelectorString, leaseSnapshot, leaseSpec, podInfoFromPod } from './mapping.js';
 import { verdictByRules, type RulesReviewStatus } from './rules.js';
 import { ApiServerClient, type ApiMethod } from './rest.js';
 
@@ -149,7 +142,10 @@ export class KubeCluster implements Cluster {
   }
 
   async getConfigMap(name: string): Promise<ConfigMapSnapshot | undefined> {
-    const found = await this.read({ verb: 'get', resource: 'configmaps', name }, this.send<V1ConfigMap>('GET', this.path('configmaps', name)));
+    const found = await this.read(
+      { verb: 'get', resource: 'configmaps', name },
+      this.send<V1ConfigMap>('GET', this.path('configmaps', name)),
+    );
     return found && this.rememberConfigMap(found, name);
   }
 
@@ -171,7 +167,10 @@ export class KubeCluster implements Cluster {
   }
 
   async getLease(name: string): Promise<LeaseSnapshot | undefined> {
-    const found = await this.read({ verb: 'get', resource: 'leases', name }, this.send<V1Lease>('GET', this.path('leases', name, LEASE_GROUP)));
+    const found = await this.read(
+      { verb: 'get', resource: 'leases', name },
+      this.send<V1Lease>('GET', this.path('leases', name, LEASE_GROUP)),
+    );
     return found && this.rememberLease(found, name);
   }
 
@@ -197,7 +196,10 @@ export class KubeCluster implements Cluster {
     const description: CallDescription = { verb: 'get', resource: 'services', name };
     const service = await this.read(description, this.send<V1Service>('GET', this.path('services', name)));
     if (!service) {
-      throw new RefusedError(`Service "${name}" does not exist in namespace ${this.namespace}`, 'apply the manifests (kubectl apply -k k8s/overlays/production), or name the Service with --blue-service/--green-service');
+      throw new RefusedError(
+        `Service "${name}" does not exist in namespace ${this.namespace}`,
+        'apply the manifests (kubectl apply -k k8s/overlays/production), or name the Service with --blue-service/--green-service',
+      );
     }
     const selector = service.spec?.selector ?? {};
     if (Object.keys(selector).length === 0) {
@@ -211,7 +213,10 @@ export class KubeCluster implements Cluster {
 
   async listPods(color: Color): Promise<PodInfo[]> {
     const labelSelector = labelSelectorString(await this.serviceSelector(color));
-    const list = await this.call({ verb: 'list', resource: 'pods' }, this.send<{ items: V1Pod[] }>('GET', this.path('pods'), { query: { labelSelector } }));
+    const list = await this.call(
+      { verb: 'list', resource: 'pods' },
+      this.send<{ items: V1Pod[] }>('GET', this.path('pods'), { query: { labelSelector } }),
+    );
     return list.items.map((pod) => podInfoFromPod(pod, color)).sort(byPodName);
   }
 
@@ -237,7 +242,10 @@ export class KubeCluster implements Cluster {
     const encoded = secret.data?.[PUSH_KEY_DATA_KEY];
     const key = encoded === undefined ? undefined : pushKeyFromText(Buffer.from(encoded, 'base64').toString('utf8'));
     if (!key) {
-      throw new RefusedError(`Secret "${name}" in namespace ${this.namespace} has no non-empty "${PUSH_KEY_DATA_KEY}" entry`, 'delete it and run `bgswitch init`');
+      throw new RefusedError(
+        `Secret "${name}" in namespace ${this.namespace} has no non-empty "${PUSH_KEY_DATA_KEY}" entry`,
+        'delete it and run `bgswitch init`',
+      );
     }
     return key;
   }

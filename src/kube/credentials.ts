@@ -76,7 +76,12 @@ export function httpDispatcher(proxyUrl: string | undefined, tls: ApiServerTls &
  * CA, certificate and key as one SecureContext made once: given as plain options, every new TLS
  * connection (one per concurrent call) would parse them into a context of its own.
  */
-function withSharedContext(tls: ApiServerTls & { timeout: number }): { secureContext?: SecureContext; rejectUnauthorized?: boolean; servername?: string; timeout: number } {
+function withSharedContext(tls: ApiServerTls & { timeout: number }): {
+  secureContext?: SecureContext;
+  rejectUnauthorized?: boolean;
+  servername?: string;
+  timeout: number;
+} {
   const { ca, cert, key, ...rest } = tls;
   if (ca === undefined && cert === undefined && key === undefined) return rest;
   return { ...rest, secureContext: createSecureContext({ ca, cert, key }) };
@@ -103,7 +108,8 @@ export interface ApiServerCredentials {
 
 export function currentServer(kubeConfig: KubeConfig): string {
   const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw new UsageError(`the kubeconfig context "${kubeConfig.getCurrentContext()}" names no known cluster`, 'pick another --context');
+  if (!cluster)
+    throw new UsageError(`the kubeconfig context "${kubeConfig.getCurrentContext()}" names no known cluster`, 'pick another --context');
   return cluster.server.replace(/\/+$/, '');
 }
 

@@ -112,7 +112,8 @@ export function isTransportFailure(error: unknown): boolean {
 }
 
 function transportCause(error: Error): string {
-  if (error instanceof ApiUnreachableError ? error.timedOut : error.name === 'AbortError' || error.name === 'TimeoutError') return 'no answer before the request timeout';
+  if (error instanceof ApiUnreachableError ? error.timedOut : error.name === 'AbortError' || error.name === 'TimeoutError')
+    return 'no answer before the request timeout';
   return redact(error.message);
 }
 

@@ -38,7 +38,9 @@ export class ApiServerClient {
 
   /** The connection pool, made on first use (reading the TLS material once). */
   pool(): Promise<Dispatcher> {
-    this.dispatcher ??= this.credentials.tls().then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
+    this.dispatcher ??= this.credentials
+      .tls()
+      .then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
     return this.dispatcher;
   }
 

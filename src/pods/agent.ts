@@ -32,8 +32,15 @@ import {
   parseLifecycleStatus,
   parseSidecarStatus,
 } from './responses.js';
-import { DirectTransport, ProxyTransport, TransportFailure, type HttpMethod, type PodReply, type PodTransport, type Via } from './transport.js';
-
+import {
+  DirectTransport,
+  ProxyTransport,
+  TransportFailure,
+  type HttpMethod,
+  type PodReply,
+  type PodTransport,
+  type Via,
+} from './transport.js';
 
 export interface RetryPolicy {
   /** Resends after the first attempt. */
@@ -251,7 +258,12 @@ class HttpPodAgent implements PodClient {
 
   async push(pod: PodInfo, entry: DesiredEntry, signal?: AbortSignal): Promise<void> {
     const key = await this.pushKey();
-    const payload = { pod: pod.name, generation: entry.generation, lifecycle: entry.lifecycle, ...(entry.fault ? { fault: entry.fault } : {}) };
+    const payload = {
+      pod: pod.name,
+      generation: entry.generation,
+      lifecycle: entry.lifecycle,
+      ...(entry.fault ? { fault: entry.fault } : {}),
+    };
     const body = JSON.stringify(payload);
     const call: Call = {
       pod,
@@ -265,13 +277,20 @@ class HttpPodAgent implements PodClient {
     const reply = await this.send(call, signal);
     if (reply.status >= 200 && reply.status <= 299) return;
     if (reply.status === 401 && NO_KEY_REFUSAL.test(reply.body)) {
-      throw new NoPushKeyError(pod.name, `pod ${pod.name}: ${label(call)} refused: the sidecar has no push key yet (the kubelet mounts the push-key Secret within about a minute of \`bgswitch init\`)`);
+      throw new NoPushKeyError(
+        pod.name,
+        `pod ${pod.name}: ${label(call)} refused: the sidecar has no push key yet (the kubelet mounts the push-key Secret within about a minute of \`bgswitch init\`)`,
+      );
     }
     throw new PushRejectedError(pod.name, reply.status, `pod ${pod.name}: ${label(call)} failed: ${pushRefusal(reply, entry.generation)}`);
   }
 
   sidecarStatus(pod: PodInfo, signal?: AbortSignal): Promise<SidecarStatus> {
-    return this.expect({ pod, port: this.settings.sidecarPort, method: 'GET', path: '/status', idempotent: true }, parseSidecarStatus, signal);
+    return this.expect(
+      { pod, port: this.settings.sidecarPort, method: 'GET', path: '/status', idempotent: true },
+      parseSidecarStatus,
+      signal,
+    );
   }
 
   close(): Promise<void> {

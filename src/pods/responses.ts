@@ -38,7 +38,9 @@ export function parseFaultApplied(body: string): ParseResult<true> {
   const parsed = parseJson(statusFieldSchema, body, BODY);
   if (!parsed.ok) return parsed;
   const { status } = parsed.value;
-  return status === 'applied' ? { ok: true, value: true } : { ok: false, error: `field "status" is ${JSON.stringify(status)}, not "applied"` };
+  return status === 'applied'
+    ? { ok: true, value: true }
+    : { ok: false, error: `field "status" is ${JSON.stringify(status)}, not "applied"` };
 }
 
 /** Spring health: `{"status":"UP"}`; any other status string means not ready. */

@@ -56,7 +56,15 @@ export interface PodTransport {
 /** Bodies longer than this are cut before they are quoted or parsed; pod answers are tiny. */
 const MAX_BODY_CHARS = 64 * 1024;
 
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 const INTERRUPTED_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
@@ -127,7 +135,9 @@ export class ProxyTransport implements PodTransport {
   }
 
   private agent(): Promise<Dispatcher> {
-    this.dispatcher ??= this.credentials.tls().then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
+    this.dispatcher ??= this.credentials
+      .tls()
+      .then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
     return this.dispatcher;
   }
 
@@ -138,7 +148,8 @@ export class ProxyTransport implements PodTransport {
     try {
       reply = await exchange(dispatcher, this.url(req.pod, req.port, req.path), init, this.timeoutMs, signal);
     } catch (error) {
-      if (error instanceof TransportFailure) throw new TransportFailure(error.kind, `API server ${this.credentials.server}: ${error.message}`);
+      if (error instanceof TransportFailure)
+        throw new TransportFailure(error.kind, `API server ${this.credentials.server}: ${error.message}`);
       throw error;
     }
     return this.fromApiServer(req, reply);
@@ -152,10 +163,17 @@ export class ProxyTransport implements PodTransport {
     const said = redact(status.message ?? status.reason ?? `HTTP ${reply.status}`);
     if (reply.status === 403) {
       const verb = VERB_OF[req.method];
-      throw new ForbiddenError(verb, 'pods/proxy', `forbidden: cannot '${verb}' 'pods/proxy' in namespace ${this.namespace} (pod ${req.pod.name})`);
+      throw new ForbiddenError(
+        verb,
+        'pods/proxy',
+        `forbidden: cannot '${verb}' 'pods/proxy' in namespace ${this.namespace} (pod ${req.pod.name})`,
+      );
     }
     if (reply.status === 401) {
-      throw new RefusedError(`credentials rejected by the API server ${this.credentials.server} (401 Unauthorized)`, 'refresh your credentials, or pick another --kubeconfig/--context');
+      throw new RefusedError(
+        `credentials rejected by the API server ${this.credentials.server} (401 Unauthorized)`,
+        'refresh your credentials, or pick another --kubeconfig/--context',
+      );
     }
     if (reply.status === 404 || DIAL_FAILURE.test(said)) {
       throw new TransportFailure('not-sent', `API server proxy answered ${reply.status}: ${said}`);

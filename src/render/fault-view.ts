@@ -4,7 +4,9 @@ import type { Style } from './style.js';
 import { table } from './text.js';
 
 export function renderFaultReport(report: FaultReport, style: Style): string {
-  const head = report.dryRun ? style.bold(`Dry run: would set faults (nothing written):`) : style.bold(`Faults written at generation ${report.generation}:`);
+  const head = report.dryRun
+    ? style.bold(`Dry run: would set faults (nothing written):`)
+    : style.bold(`Faults written at generation ${report.generation}:`);
   const rows = report.pods.map((p) => [
     p.pod,
     p.color,

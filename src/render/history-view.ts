@@ -12,7 +12,13 @@ export function renderHistory(entries: HistoryEntry[], style: Style): string {
     e.outcome === 'switched' ? style.green(e.outcome) : style.red(e.outcome),
     formatDuration(e.durationMs),
     e.phases.map((p) => `${p.name} ${formatDuration(p.durationMs)}${p.ok ? '' : ' ✗'}`).join(', '),
-    ...(withKafka ? [e.kafka ? `hand-off ${e.kafka.handoffWaitMs === undefined ? '?' : formatDuration(e.kafka.handoffWaitMs)}, lag ${e.kafka.lagBefore ?? '?'} -> ${e.kafka.lagAfter ?? '?'}` : '-'] : []),
+    ...(withKafka
+      ? [
+          e.kafka
+            ? `hand-off ${e.kafka.handoffWaitMs === undefined ? '?' : formatDuration(e.kafka.handoffWaitMs)}, lag ${e.kafka.lagBefore ?? '?'} -> ${e.kafka.lagAfter ?? '?'}`
+            : '-',
+        ]
+      : []),
   ]);
   return `${table(['WHEN', 'WHO', 'FROM -> TO', 'OUTCOME', 'DURATION', 'PHASES', ...(withKafka ? ['KAFKA'] : [])], rows, style)}\n`;
 }

@@ -22,7 +22,8 @@ function phaseLabel(event: Pick<Extract<ProgressEvent, { phase: unknown }>, 'pha
 }
 
 function podLine(event: Extract<ProgressEvent, { type: 'pod' }>, style: Style): string {
-  const paint = event.state === 'ACTIVE' ? style.green : event.state === 'PAUSED' ? style.cyan : event.state === 'DRAINING' ? style.yellow : style.red;
+  const paint =
+    event.state === 'ACTIVE' ? style.green : event.state === 'PAUSED' ? style.cyan : event.state === 'DRAINING' ? style.yellow : style.red;
   return `  ${event.pod} (${event.color}) ${paint(event.state)}${event.detail ? style.dim(` ${event.detail}`) : ''}`;
 }
 
@@ -37,7 +38,10 @@ export function plainProgress(stream: OutStream, style: Style): ProgressRenderer
         case 'phase-progress':
           return line(event.at, `  ${event.detail}`);
         case 'phase-end':
-          return line(event.at, `${phaseLabel(event)}: ${event.ok ? style.green('ok') : style.red('FAILED')} in ${formatDuration(event.durationMs)}${event.detail ? ` (${event.detail})` : ''}`);
+          return line(
+            event.at,
+            `${phaseLabel(event)}: ${event.ok ? style.green('ok') : style.red('FAILED')} in ${formatDuration(event.durationMs)}${event.detail ? ` (${event.detail})` : ''}`,
+          );
         case 'pod':
           return line(event.at, podLine(event, style).trimStart());
         case 'warning':

@@ -20,14 +20,20 @@ export function renderStatus(view: StatusView, header: { context: string; server
   const lines: string[] = [];
   lines.push(`${style.bold('Context:')}    ${header.context} (${header.server})`);
   lines.push(`${style.bold('Namespace:')}  ${view.namespace}`);
-  lines.push(`${style.bold('Active:')}     ${view.declaredActive ? paintColor(view.declaredActive, style) : style.yellow('none declared')}`);
+  lines.push(
+    `${style.bold('Active:')}     ${view.declaredActive ? paintColor(view.declaredActive, style) : style.yellow('none declared')}`,
+  );
   const lease = view.lease;
-  lines.push(`${style.bold('Lease:')}      ${lease.holder ?? 'no holder'}${lease.blocking && lease.expiresAt ? ` (switch lock, expires ${lease.expiresAt})` : ''}`);
+  lines.push(
+    `${style.bold('Lease:')}      ${lease.holder ?? 'no holder'}${lease.blocking && lease.expiresAt ? ` (switch lock, expires ${lease.expiresAt})` : ''}`,
+  );
   lines.push(`${style.bold('Generation:')} ${view.generation}`);
   const last = view.lastSwitch;
   lines.push(
     `${style.bold('Last switch:')} ${
-      last ? `${last.from} -> ${last.to} ${last.outcome} by ${last.actor} at ${last.finishedAt} (${formatDuration(last.durationMs)})` : 'none recorded'
+      last
+        ? `${last.from} -> ${last.to} ${last.outcome} by ${last.actor} at ${last.finishedAt} (${formatDuration(last.durationMs)})`
+        : 'none recorded'
     }`,
   );
   lines.push(
@@ -40,7 +46,11 @@ export function renderStatus(view: StatusView, header: { context: string; server
         paintState(p.actual, style),
         paintState(p.desired, style),
         p.desiredGeneration === undefined ? '-' : String(p.desiredGeneration),
-        !p.sidecar.reachable ? style.red('unreachable') : p.sidecar.pushKeyMounted === false ? style.yellow(`no key (gen ${p.sidecar.generation ?? '?'})`) : `ok (gen ${p.sidecar.generation ?? '?'})`,
+        !p.sidecar.reachable
+          ? style.red('unreachable')
+          : p.sidecar.pushKeyMounted === false
+            ? style.yellow(`no key (gen ${p.sidecar.generation ?? '?'})`)
+            : `ok (gen ${p.sidecar.generation ?? '?'})`,
         describeFault(p.fault),
         p.lastSequenceNumber === undefined ? '-' : String(p.lastSequenceNumber),
         p.totalMessagesReceived === undefined ? '-' : String(p.totalMessagesReceived),
@@ -49,11 +59,17 @@ export function renderStatus(view: StatusView, header: { context: string; server
       style,
     ),
   );
-  if (view.kafka) lines.push(...('error' in view.kafka ? [`${style.bold('Kafka group:')} ${view.kafka.groupId} at ${view.kafka.bootstrap}: ${style.red('unreachable')}`] : renderGroup(view.kafka, style)));
+  if (view.kafka)
+    lines.push(
+      ...('error' in view.kafka
+        ? [`${style.bold('Kafka group:')} ${view.kafka.groupId} at ${view.kafka.bootstrap}: ${style.red('unreachable')}`]
+        : renderGroup(view.kafka, style)),
+    );
   if (view.problems.length === 0) lines.push(style.green('No problems.'));
   else {
     lines.push(style.red.bold(`${view.problems.length} problem${view.problems.length === 1 ? '' : 's'}:`));
-    for (const problem of view.problems) lines.push(`  ${style.red('✗')} ${problem.message}${problem.hint ? style.dim(` — ${problem.hint}`) : ''}`);
+    for (const problem of view.problems)
+      lines.push(`  ${style.red('✗')} ${problem.message}${problem.hint ? style.dim(` — ${problem.hint}`) : ''}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -61,7 +77,9 @@ export function renderStatus(view: StatusView, header: { context: string; server
 /** The consumer group: state and lag per colour, one row per member, one row per partition. */
 export function renderGroup(group: GroupView, style: Style): string[] {
   const { lag } = group;
-  const extra = [lag.unassigned > 0 ? `unassigned ${lag.unassigned}` : '', lag.unknown > 0 ? `unknown members ${lag.unknown}` : ''].filter(Boolean).join(', ');
+  const extra = [lag.unassigned > 0 ? `unassigned ${lag.unassigned}` : '', lag.unknown > 0 ? `unknown members ${lag.unknown}` : '']
+    .filter(Boolean)
+    .join(', ');
   const lines = [
     `${style.bold('Kafka group:')} ${group.groupId} at ${group.bootstrap}: ${group.state}, ${group.members.length} member${group.members.length === 1 ? '' : 's'}, ` +
       `lag ${lag.total} (blue ${lag.blue}, green ${lag.green}${extra ? `, ${extra}` : ''})`,

@@ -17,7 +17,11 @@ export function renderSwitchReport(report: SwitchReport, style: Style): string {
       lines.push('Nothing was written.');
       break;
     case 'switched':
-      lines.push(style.green.bold(`Switched ${report.from} -> ${report.to} in ${formatDuration(report.durationMs)} (generation ${report.generation}).`));
+      lines.push(
+        style.green.bold(
+          `Switched ${report.from} -> ${report.to} in ${formatDuration(report.durationMs)} (generation ${report.generation}).`,
+        ),
+      );
       break;
     case 'rolled-back':
       lines.push(style.yellow.bold(`Switch ${report.from} -> ${report.to} FAILED and was rolled back: ${report.from} is active again.`));
@@ -55,7 +59,13 @@ export function renderSwitchReport(report: SwitchReport, style: Style): string {
   );
   if (report.kafka) lines.push(...describeHandoff(report.kafka));
   if (report.phases.length > 0) {
-    lines.push(table(['PHASE', 'RESULT', 'DURATION'], report.phases.map((p) => [p.name, p.ok ? style.green('ok') : style.red('failed'), formatDuration(p.durationMs)]), style));
+    lines.push(
+      table(
+        ['PHASE', 'RESULT', 'DURATION'],
+        report.phases.map((p) => [p.name, p.ok ? style.green('ok') : style.red('failed'), formatDuration(p.durationMs)]),
+        style,
+      ),
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -69,7 +79,9 @@ export function describeHandoff(kafka: KafkaHandoff): string[] {
   if (kafka.handoffOffsets && kafka.handoffOffsets.length > 0) {
     const byTopic = new Map<string, string[]>();
     for (const o of kafka.handoffOffsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), `${o.partition}:${o.offset}`]);
-    lines.push(`Hand-off offsets (partition:committed): ${[...byTopic].map(([topic, offsets]) => `${topic} ${offsets.join(' ')}`).join('; ')}`);
+    lines.push(
+      `Hand-off offsets (partition:committed): ${[...byTopic].map(([topic, offsets]) => `${topic} ${offsets.join(' ')}`).join('; ')}`,
+    );
   }
   return lines;
 }

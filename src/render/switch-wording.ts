@@ -7,7 +7,9 @@ function plan(p: SwitchPlan): string[] {
   const pods = (color: keyof SwitchPlan['pods']) => p.pods[color].join(', ');
   const lagTrigger = p.maxLag !== undefined && p.kafka ? ` (roll back if the lag keeps growing beyond ${p.maxLag})` : '';
   const soak = p.soakMs > 0 ? `; then soak ${p.soakMs / 1000}s${lagTrigger}` : '';
-  const partitions = p.kafka ? ` and every partition of ${p.kafka.topics.length > 0 ? p.kafka.topics.join(', ') : 'the group'} is assigned to a ${p.to} pod` : '';
+  const partitions = p.kafka
+    ? ` and every partition of ${p.kafka.topics.length > 0 ? p.kafka.topics.join(', ') : 'the group'} is assigned to a ${p.to} pod`
+    : '';
   return [
     `take Lease ${p.names.lease} as ${p.holder} (${Math.round(p.leaseDurationMs / 1000)}s, renewed)`,
     `write ConfigMap ${p.names.stateConfigMap}: every pod PAUSED, generation ${p.nextGeneration}, operation recorded`,
@@ -30,7 +32,9 @@ function leftovers(l: SwitchLeftovers): string[] {
       const lines = COLORS.map((color) => `${color}: ${describeStates(l.observations.filter((o) => o.pod.color === color)) || 'no pods'}`);
       const consuming = l.observations.filter(mayBeConsuming);
       lines.push(
-        consuming.length === 0 ? 'nothing is consuming; desired state is PAUSED for every pod' : `possibly consuming: ${consuming.map((o) => o.pod.name).join(', ')}`,
+        consuming.length === 0
+          ? 'nothing is consuming; desired state is PAUSED for every pod'
+          : `possibly consuming: ${consuming.map((o) => o.pod.name).join(', ')}`,
       );
       lines.push(`next: fix the cause, then \`bgswitch switch ${l.retry[0]}\` (or ${l.retry[1]})`);
       return lines;

@@ -53,7 +53,12 @@ export const sidecarStatusSchema = v.pipe(
     /** False when the sidecar has no push key (the Secret is not mounted yet); absent from older sidecars. */
     pushKeyMounted: absent(flag),
   }),
-  v.transform((status) => Object.fromEntries(Object.entries(status).filter(([, value]) => value !== null && value !== undefined)) as WithoutNulls<typeof status>),
+  v.transform(
+    (status) =>
+      Object.fromEntries(Object.entries(status).filter(([, value]) => value !== null && value !== undefined)) as WithoutNulls<
+        typeof status
+      >,
+  ),
 );
 export type SidecarStatus = v.InferOutput<typeof sidecarStatusSchema>;
 

@@ -17,7 +17,11 @@ export const count = v.pipe(
   v.minValue(0, 'must be a non-negative integer'),
 );
 /** A finite number of zero or more: durations, lags. */
-export const amount = v.pipe(v.number('must be a non-negative number'), v.finite('must be a non-negative number'), v.minValue(0, 'must be a non-negative number'));
+export const amount = v.pipe(
+  v.number('must be a non-negative number'),
+  v.finite('must be a non-negative number'),
+  v.minValue(0, 'must be a non-negative number'),
+);
 /** Any finite number: timestamps, codes. */
 export const finite = v.pipe(v.number('must be a number'), v.finite('must be a number'));
 export const text = v.string('must be a string');
@@ -34,7 +38,10 @@ export function oneOf<const T extends readonly [string, ...string[]]>(options: T
 const NOT_OBJECT = 'must be an object';
 const NOT_ARRAY = 'must be an array';
 /** valibot's objects accept arrays (as objects missing every field); a JSON array is not an object here. */
-const plainObject = v.custom<Record<string, unknown>>((input) => typeof input === 'object' && input !== null && !Array.isArray(input), NOT_OBJECT);
+const plainObject = v.custom<Record<string, unknown>>(
+  (input) => typeof input === 'object' && input !== null && !Array.isArray(input),
+  NOT_OBJECT,
+);
 
 /** An object with exactly these fields (an unknown one is an error): what bgswitch itself writes. */
 export function exactRecord<const E extends v.ObjectEntries>(entries: E) {

@@ -8,7 +8,19 @@ import assert from 'node:assert/strict';
 import { readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { assertFleet, assertNoDualActive, bgswitch, ensureLab, paths, podDir, resetFleet, startBgswitch, status, waitFor, type StatusJson } from '../support/lab.js';
+import {
+  assertFleet,
+  assertNoDualActive,
+  bgswitch,
+  ensureLab,
+  paths,
+  podDir,
+  resetFleet,
+  startBgswitch,
+  status,
+  waitFor,
+  type StatusJson,
+} from '../support/lab.js';
 
 before(async () => {
   await ensureLab();
@@ -22,11 +34,17 @@ describe('impersonation against the real API server', () => {
     assert.match(refused.stderr, /forbidden/i);
 
     // Two groups: were they sent as one header "bgswitch:operators,auditors", the API server would see one unknown group and refuse.
-    const allowed = await bgswitch(['status', '-o', 'json', '--as', 'jane@example.com', '--as-group', 'bgswitch:operators', '--as-group', 'auditors'], { kubeconfig: paths.adminKubeconfig });
+    const allowed = await bgswitch(
+      ['status', '-o', 'json', '--as', 'jane@example.com', '--as-group', 'bgswitch:operators', '--as-group', 'auditors'],
+      { kubeconfig: paths.adminKubeconfig },
+    );
     assert.equal(allowed.code, 0, allowed.stderr);
     const view = JSON.parse(allowed.stdout) as StatusJson;
     assert.equal(view.pods.length, 6);
-    assert.ok(view.pods.every((pod) => pod.sidecar.reachable), 'the sidecars answered through the pod proxy as jane');
+    assert.ok(
+      view.pods.every((pod) => pod.sidecar.reachable),
+      'the sidecars answered through the pod proxy as jane',
+    );
   });
 });
 
@@ -70,11 +88,19 @@ describe('a switch while the sidecars have no push key', () => {
     const result = await bgswitch(['switch', 'green', '--yes']);
     assert.equal(result.code, 0, result.stderr);
     for (const step of ['Pause blue', 'Resume green']) {
-      assert.match(result.stderr, new RegExp(`warning: ${step}: 6 sidecars refused the push: no push key mounted yet; the lifecycle calls carried the step`));
+      assert.match(
+        result.stderr,
+        new RegExp(`warning: ${step}: 6 sidecars refused the push: no push key mounted yet; the lifecycle calls carried the step`),
+      );
     }
     assert.equal(result.stderr.split('\n').filter((line) => line.includes('refused the push')).length, 2, 'one line per step');
     assert.doesNotMatch(result.stderr, /push to the sidecar of|rejected the signature/, 'no per-pod refusal lines');
-    t.diagnostic(result.stderr.split('\n').filter((line) => line.includes('refused the push')).join('\n'));
+    t.diagnostic(
+      result.stderr
+        .split('\n')
+        .filter((line) => line.includes('refused the push'))
+        .join('\n'),
+    );
     assertNoDualActive(t, start, 'switch with keyless sidecars');
 
     // The key arrives (as the kubelet's AtomicWriter links it); the sidecars re-read it and status is clean again.

@@ -56,8 +56,24 @@ interface SwitchReportJson {
 }
 
 /** A switch whose API server goes away once the old colour is draining; it is back when this returns. */
-async function switchLosingTheApiServer(outage: Outage): Promise<{ result: CliResult; stoppedAt: number; gaveUpMs: number; downMs: number }> {
-  const cli = startBgswitch(['switch', 'green', '--yes', '-o', 'json', '--via', outage.via, '--request-timeout', '2s', '--lease-duration', '5s', '--drain-timeout', '20s']);
+async function switchLosingTheApiServer(
+  outage: Outage,
+): Promise<{ result: CliResult; stoppedAt: number; gaveUpMs: number; downMs: number }> {
+  const cli = startBgswitch([
+    'switch',
+    'green',
+    '--yes',
+    '-o',
+    'json',
+    '--via',
+    outage.via,
+    '--request-timeout',
+    '2s',
+    '--lease-duration',
+    '5s',
+    '--drain-timeout',
+    '20s',
+  ]);
   let restore: (() => Promise<void>) | undefined;
   try {
     await cli.stderrLine(/^\S+Z Verify every blue pod PAUSED( \(group [^)]+\))? \.\.\.$/);
@@ -95,24 +111,40 @@ describe('the API server unreachable mid-switch', () => {
       assert.match(report.reason ?? '', /rollback failed/);
       const leftovers = (report.leftovers ?? []).join('\n');
       assert.match(leftovers, /could not observe the fleet/);
-      assert.match(leftovers, /desired state in the ConfigMap may say PAUSED for every pod; run `bgswitch status` once the cluster answers/);
+      assert.match(
+        leftovers,
+        /desired state in the ConfigMap may say PAUSED for every pod; run `bgswitch status` once the cluster answers/,
+      );
       assert.match(leftovers, /could not record the outcome/);
 
       // ... and that is what the fleet shows once the API server answers: nothing was resumed on a guess.
-      const view = await waitFor('blue to finish draining and status to show everything PAUSED', async () => {
-        const current = await status();
-        return current.pods.every((pod) => pod.actual === 'PAUSED') ? current : undefined;
-      }, 30_000);
+      const view = await waitFor(
+        'blue to finish draining and status to show everything PAUSED',
+        async () => {
+          const current = await status();
+          return current.pods.every((pod) => pod.actual === 'PAUSED') ? current : undefined;
+        },
+        30_000,
+      );
       for (const pod of view.pods) assert.equal(pod.desired, 'PAUSED', `${pod.name}: the ConfigMap says PAUSED, as the report said it may`);
       assert.equal(view.declaredActive, 'blue', 'the outcome was not recorded, as the report said');
-      assert.ok(view.problems.some((p) => p.kind === 'no-active'), JSON.stringify(view.problems));
+      assert.ok(
+        view.problems.some((p) => p.kind === 'no-active'),
+        JSON.stringify(view.problems),
+      );
       const operation = await operationAnnotation();
-      assert.deepEqual([operation?.from, operation?.to, operation?.phase], ['blue', 'green', 'pause'], 'the unfinished switch is left for status and the next run');
+      assert.deepEqual(
+        [operation?.from, operation?.to, operation?.phase],
+        ['blue', 'green', 'pause'],
+        'the unfinished switch is left for status and the next run',
+      );
       for (const pod of PODS) {
         const resumed = podRecords(pod, stoppedAt).filter((r) => r.event === 'transition' && r.to === 'ACTIVE');
         assert.deepEqual(resumed, [], `${pod} was resumed while the API server was away`);
       }
-      t.diagnostic(`API server ${name.split(' ')[0]} for ${downMs} ms; the CLI gave up after ${gaveUpMs} ms: exit ${result.code} (${report.outcome}); leftovers: ${report.leftovers?.join(' | ')}`);
+      t.diagnostic(
+        `API server ${name.split(' ')[0]} for ${downMs} ms; the CLI gave up after ${gaveUpMs} ms: exit ${result.code} (${report.outcome}); leftovers: ${report.leftovers?.join(' | ')}`,
+      );
 
       await waitFor('the lock of the failed switch to expire', async () => !(await status()).lease.blocking, 20_000);
       assert.equal((await bgswitch(['inject-fault', 'blue', '--clear'])).code, 0);

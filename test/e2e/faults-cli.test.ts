@@ -20,16 +20,15 @@ import {
   waitFor,
   type StatusJson,
 } from '../support/lab.js';
+import { otherColor, type Color } from '../../src/shared/model.js';
 
-type Colour = 'blue' | 'green';
-const other = (colour: Colour): Colour => (colour === 'blue' ? 'green' : 'blue');
 /** Short, so a killed CLI's lock expires quickly; the minimum the CLI accepts. */
 const LEASE = ['--lease-duration', '5s'];
 
 interface KillCase {
   phase: string;
   /** The phase's start line on stderr (plain progress: "<ISO time> <title> ..."). */
-  startLine: (from: Colour, to: Colour) => RegExp;
+  startLine: (from: Color, to: Color) => RegExp;
   /** What the operation record may say after a kill at this phase; undefined: not written yet / already removed. */
   recordedPhase: Array<string | undefined>;
   /** Slow the old colour's drain so the kill certainly lands while this phase polls. */
@@ -62,9 +61,9 @@ describe('the CLI SIGKILLed at each phase of a switch', () => {
     it(`killed at ${kill.phase}: status names what was left, and \`${finishWith}\` finishes it after the lock expires`, async (t) => {
       // Each case starts from the consistent fleet the previous one left (checked), in either direction.
       const initial = await status();
-      const from = initial.declaredActive as Colour;
+      const from = initial.declaredActive as Color;
       assertFleet(initial, from);
-      const to = other(from);
+      const to = otherColor(from);
       const start = Date.now();
       if (kill.slowDrain) assert.equal((await bgswitch(['inject-fault', from, 'commit-delay=2000'])).code, 0);
 
@@ -81,7 +80,10 @@ describe('the CLI SIGKILLed at each phase of a switch', () => {
 
       // What the state ConfigMap says decides what status must show (S3).
       const operation = await operationAnnotation();
-      assert.ok(kill.recordedPhase.includes(operation?.phase), `operation record after a kill at ${kill.phase}: ${JSON.stringify(operation)}`);
+      assert.ok(
+        kill.recordedPhase.includes(operation?.phase),
+        `operation record after a kill at ${kill.phase}: ${JSON.stringify(operation)}`,
+      );
       if (operation) {
         assert.deepEqual([operation.kind, operation.from, operation.to], ['switch', from, to]);
         assert.match(operation.holder, holderOfKilled);
@@ -98,23 +100,35 @@ describe('the CLI SIGKILLed at each phase of a switch', () => {
       }
       assert.equal(problem(locked, 'dual-active'), undefined, JSON.stringify(locked.problems));
 
-      const expired = await waitFor('the killed CLI\'s lock to expire', async () => {
-        const view = await status();
-        return view.lease.blocking ? undefined : view;
-      }, 20_000);
+      const expired = await waitFor(
+        "the killed CLI's lock to expire",
+        async () => {
+          const view = await status();
+          return view.lease.blocking ? undefined : view;
+        },
+        20_000,
+      );
       const interrupted = problem(expired, 'interrupted');
       if (operation) {
-        assert.match(interrupted?.message ?? '', new RegExp(`interrupted switch ${from} -> ${to} by .*@.* at step ${operation.phase}`), JSON.stringify(expired.problems));
+        assert.match(
+          interrupted?.message ?? '',
+          new RegExp(`interrupted switch ${from} -> ${to} by .*@.* at step ${operation.phase}`),
+          JSON.stringify(expired.problems),
+        );
         assert.match(interrupted?.hint ?? '', new RegExp(`bgswitch switch ${to}\` to finish it or \`bgswitch switch ${from}\` to undo it`));
       } else {
         assert.equal(interrupted, undefined, 'nothing unfinished is recorded, so nothing is reported as interrupted');
       }
-      t.diagnostic(`killed at ${kill.phase}: operation record ${operation ? `step ${operation.phase}` : 'absent'}; status ${locked.lease.blocking ? 'showed the lock, then' : 'showed'} ${interrupted ? 'the interrupted switch' : 'no interrupted switch'}`);
+      t.diagnostic(
+        `killed at ${kill.phase}: operation record ${operation ? `step ${operation.phase}` : 'absent'}; status ${locked.lease.blocking ? 'showed the lock, then' : 'showed'} ${interrupted ? 'the interrupted switch' : 'no interrupted switch'}`,
+      );
 
       if (kill.slowDrain) assert.equal((await bgswitch(['inject-fault', from, '--clear'])).code, 0);
-      const finish = await bgswitch(finishWith === 'switch' ? ['switch', to, '--yes', '-o', 'json', ...LEASE] : ['rollback', '--yes', '-o', 'json', ...LEASE]);
+      const finish = await bgswitch(
+        finishWith === 'switch' ? ['switch', to, '--yes', '-o', 'json', ...LEASE] : ['rollback', '--yes', '-o', 'json', ...LEASE],
+      );
       assert.equal(finish.code, 0, finish.stdout + finish.stderr);
-      const outcome = JSON.parse(finish.stdout) as { outcome: string; to: Colour };
+      const outcome = JSON.parse(finish.stdout) as { outcome: string; to: Color };
       if (finishWith === 'switch') assert.equal(outcome.to, to);
       // Undoing an interrupted switch goes back to the colour it was leaving.
       else if (operation) assert.equal(outcome.to, from, `rollback after an interrupted ${from} -> ${to}`);

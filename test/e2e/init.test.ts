@@ -27,12 +27,19 @@ it('a second init changes nothing and says so for every object, without printing
   const before = await versions();
   const result = await bgswitch(['init']);
   assert.equal(result.code, 0, result.stderr);
-  for (const object of [`ConfigMap/${STATE}`, 'ConfigMap/kafka-consumer-active-version', 'Lease/bg-consumer-active-lease', 'Secret/bgswitch-push-key']) {
+  for (const object of [
+    `ConfigMap/${STATE}`,
+    'ConfigMap/kafka-consumer-active-version',
+    'Lease/bg-consumer-active-lease',
+    'Secret/bgswitch-push-key',
+  ]) {
     assert.match(result.stdout, new RegExp(`${object} +│ unchanged`));
   }
   assert.deepEqual(await versions(), before, 'nothing was written');
   const secret = await coreApi().readNamespacedSecret({ name: 'bgswitch-push-key', namespace });
-  const key = Buffer.from(secret.data?.key ?? '', 'base64').toString('utf8').trim();
+  const key = Buffer.from(secret.data?.key ?? '', 'base64')
+    .toString('utf8')
+    .trim();
   assert.ok(key.length >= 32);
   assert.ok(!result.stdout.includes(key) && !result.stderr.includes(key), 'the push key is never printed');
 });

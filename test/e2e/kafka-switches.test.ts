@@ -6,11 +6,23 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { assertFleet, bgswitch, coordinationApi, ensureLab, namespace, podRecords, resetFleet, signalContainer, startBgswitch, status, waitFor, waitForContainer } from '../support/lab.js';
+import {
+  assertFleet,
+  bgswitch,
+  coordinationApi,
+  ensureLab,
+  namespace,
+  podRecords,
+  resetFleet,
+  signalContainer,
+  startBgswitch,
+  status,
+  waitFor,
+  waitForContainer,
+} from '../support/lab.js';
 import { assertCleanRun, handoffWaitOf, underProduction } from '../support/kafka-scenario.js';
+import { otherColor, type Color } from '../../src/shared/model.js';
 
-type Colour = 'blue' | 'green';
-const other = (colour: Colour): Colour => (colour === 'blue' ? 'green' : 'blue');
 /** Generous: the machine is shared, and a Kafka hand-off includes leaving and joining the group. */
 const TIMEOUTS = ['--drain-timeout', '60s', '--verify-timeout', '120s'];
 
@@ -24,9 +36,9 @@ describe('switches under continuous production, judged message by message', { ti
     const start = Date.now();
     const waits: number[] = [];
     const summary = await underProduction(async () => {
-      let active: Colour = 'blue';
+      let active: Color = 'blue';
       for (let index = 1; index <= 10; index += 1) {
-        const target = other(active);
+        const target = otherColor(active);
         const result = await bgswitch(['switch', target, '--yes', '-o', 'json', ...TIMEOUTS], { timeoutMs: 5 * 60_000 });
         assert.equal(result.code, 0, `switch ${index} to ${target}:\n${result.stdout}${result.stderr}`);
         const wait = handoffWaitOf(result.stdout);
@@ -66,7 +78,9 @@ describe('switches under continuous production, judged message by message', { ti
       assert.equal((await bgswitch(['inject-fault', 'blue', 'commit-delay=15000'])).code, 0);
       let result;
       try {
-        result = await bgswitch(['switch', 'green', '--yes', '--drain-timeout', '2s', '--verify-timeout', '120s'], { timeoutMs: 5 * 60_000 });
+        result = await bgswitch(['switch', 'green', '--yes', '--drain-timeout', '2s', '--verify-timeout', '120s'], {
+          timeoutMs: 5 * 60_000,
+        });
       } finally {
         assert.equal((await bgswitch(['inject-fault', 'blue', '--clear'])).code, 0);
       }
@@ -91,7 +105,7 @@ describe('switches under continuous production, judged message by message', { ti
       await cli.stderrLine(/^\S+Z Desired state: green ACTIVE \.\.\.$/);
       cli.kill('SIGKILL');
       assert.equal((await cli.exited).code, 128, 'the CLI was killed, not finished');
-      await waitFor('the killed CLI\'s lock to expire', async () => !(await status()).lease.blocking, 60_000);
+      await waitFor("the killed CLI's lock to expire", async () => !(await status()).lease.blocking, 60_000);
       const finish = await bgswitch(['switch', 'green', '--yes', '-o', 'json', ...TIMEOUTS], { timeoutMs: 5 * 60_000 });
       assert.equal(finish.code, 0, finish.stdout + finish.stderr);
       assert.match(finish.stderr, /an interrupted switch blue -> green .* is finished by this run/);
@@ -112,7 +126,11 @@ describe('switches under continuous production, judged message by message', { ti
       const killedPid = signalContainer(pod, 'consumer', 'SIGKILL');
       const killedAt = Date.now();
       await waitForContainer(pod, 'consumer', killedPid, 120_000);
-      const resumed = await waitFor(`${pod} ACTIVE again`, async () => podRecords(pod, killedAt).find((r) => r.event === 'transition' && r.to === 'ACTIVE'), 120_000);
+      const resumed = await waitFor(
+        `${pod} ACTIVE again`,
+        async () => podRecords(pod, killedAt).find((r) => r.event === 'transition' && r.to === 'ACTIVE'),
+        120_000,
+      );
       t.diagnostic(`${pod}: SIGKILLed, ACTIVE again ${Math.round(resumed.at - killedAt)} ms later`);
       assertFleet(await status(), 'blue');
     });

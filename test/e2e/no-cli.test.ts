@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { LifecycleRecord } from '../../consumer/transitions.js';
 import { encodeEntry, GENERATION_ANNOTATION, parseEntry, parseGeneration } from '../../src/shared/desired-state.js';
-import type { DesiredLifecycle } from '../../src/shared/model.js';
+import type { Color, DesiredLifecycle } from '../../src/shared/model.js';
 import {
   assertFleet,
   assertNoDualActive,
@@ -31,8 +31,7 @@ import {
   waitFor,
 } from '../support/lab.js';
 
-type Colour = 'blue' | 'green';
-const PODS: Record<Colour, string[]> = {
+const PODS: Record<Color, string[]> = {
   blue: ['consumer-blue-0', 'consumer-blue-1', 'consumer-blue-2'],
   green: ['consumer-green-0', 'consumer-green-1', 'consumer-green-2'],
 };
@@ -61,7 +60,11 @@ async function writeDesired(lifecycles: Record<string, DesiredLifecycle>): Promi
   await core.replaceNamespacedConfigMap({
     name: STATE_CONFIGMAP,
     namespace,
-    body: { ...current, data, metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [GENERATION_ANNOTATION]: String(generation) } } },
+    body: {
+      ...current,
+      data,
+      metadata: { ...current.metadata, annotations: { ...current.metadata?.annotations, [GENERATION_ANNOTATION]: String(generation) } },
+    },
   });
   return generation;
 }
@@ -96,7 +99,8 @@ function sidecarCommands(pod: string, from: number): SidecarCommand[] {
     try {
       const record = JSON.parse(line.slice(start)) as { time?: string; msg?: string; command?: string; source?: string };
       const at = Date.parse(record.time ?? '');
-      if (record.msg === 'lifecycle command applied' && at >= from) commands.push({ at, command: String(record.command), source: String(record.source) });
+      if (record.msg === 'lifecycle command applied' && at >= from)
+        commands.push({ at, command: String(record.command), source: String(record.source) });
     } catch {
       // not a log record
     }
@@ -133,13 +137,13 @@ before(async () => {
 });
 
 describe('no CLI: sidecars converge on the state ConfigMap by themselves', () => {
-  it('a switch written by hand (PAUSED, then ACTIVE): each colour follows through its sidecars\' API watch', async (t) => {
+  it("a switch written by hand (PAUSED, then ACTIVE): each colour follows through its sidecars' API watch", async (t) => {
     assertFleet(await status(), 'blue');
     const start = Date.now();
     const pauseTimes: number[] = [];
     const resumeTimes: number[] = [];
     // Three round trips blue -> green -> blue, so the fleet ends as it started (active-version: blue).
-    const steps: Array<[Colour, Colour]> = [];
+    const steps: Array<[Color, Color]> = [];
     for (let round = 0; round < 3; round++) steps.push(['blue', 'green'], ['green', 'blue']);
     for (const [from, to] of steps) {
       const headroomMs = await fileRefreshHeadroom(ALL_PODS);
@@ -156,13 +160,20 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
       // Each change was made by the pod's own sidecar, on the API server's entry (not the mounted
       // file). The sidecar logs a command once the consumer has answered, so its line may trail the
       // consumer's own record a little.
-      await waitFor(`${from} paused and ${to} resumed by their sidecars on the watch (source api)`, async () =>
-        PODS[from].every((pod) => sidecarCommands(pod, pausedAt).some((c) => c.command === 'pause' && c.source === 'api')) &&
-        PODS[to].every((pod) => sidecarCommands(pod, activeAt).some((c) => c.command === 'resume' && c.source === 'api')),
-      5000);
-      t.diagnostic(`${from} -> ${to} by hand: ${from} PAUSED ${(paused - pausedAt).toFixed(0)} ms after the write of generation ${pausedGeneration}, ${to} ACTIVE ${(resumed - activeAt).toFixed(0)} ms after the write of generation ${activeGeneration} (next file refresh was ${(headroomMs / 1000).toFixed(0)} s away)`);
+      await waitFor(
+        `${from} paused and ${to} resumed by their sidecars on the watch (source api)`,
+        async () =>
+          PODS[from].every((pod) => sidecarCommands(pod, pausedAt).some((c) => c.command === 'pause' && c.source === 'api')) &&
+          PODS[to].every((pod) => sidecarCommands(pod, activeAt).some((c) => c.command === 'resume' && c.source === 'api')),
+        5000,
+      );
+      t.diagnostic(
+        `${from} -> ${to} by hand: ${from} PAUSED ${(paused - pausedAt).toFixed(0)} ms after the write of generation ${pausedGeneration}, ${to} ACTIVE ${(resumed - activeAt).toFixed(0)} ms after the write of generation ${activeGeneration} (next file refresh was ${(headroomMs / 1000).toFixed(0)} s away)`,
+      );
     }
-    t.diagnostic(`convergence over ${steps.length} hand-written switches: pause median ${median(pauseTimes).toFixed(0)} ms (max ${Math.max(...pauseTimes).toFixed(0)}), resume median ${median(resumeTimes).toFixed(0)} ms (max ${Math.max(...resumeTimes).toFixed(0)}); target 3 s`);
+    t.diagnostic(
+      `convergence over ${steps.length} hand-written switches: pause median ${median(pauseTimes).toFixed(0)} ms (max ${Math.max(...pauseTimes).toFixed(0)}), resume median ${median(resumeTimes).toFixed(0)} ms (max ${Math.max(...resumeTimes).toFixed(0)}); target 3 s`,
+    );
     assertRecordsForEveryPod(start);
     assertNoDualActive(t, start, 'switches written by hand');
     assertFleet(await status(), 'blue');
@@ -185,21 +196,29 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
 
     const resumed = await convergence(PODS.green, 'ACTIVE', start, headroomMs - (killedAt - start) - 1000);
     // Attribution from the sidecars' logs, which may trail the consumers' records a little.
-    await waitFor('the sidecars\' logs to catch up', async () => PODS.green.every((pod) => sidecarCommands(pod, start).length > 0) || undefined, 3000).catch(() => undefined);
-    const bySidecar = PODS.green.filter((pod) => sidecarCommands(pod, killedAt - 50).some((c) => c.command === 'resume' && c.source === 'api'));
-    t.diagnostic(`green ACTIVE ${Math.max(0, resumed - killedAt).toFixed(0)} ms after the kill; resumed by their sidecars on the watch: ${bySidecar.length} of 3${bySidecar.length < 3 ? ' (the others got the CLI\'s own resume before the kill)' : ''}`);
+    await waitFor(
+      "the sidecars' logs to catch up",
+      async () => PODS.green.every((pod) => sidecarCommands(pod, start).length > 0) || undefined,
+      3000,
+    ).catch(() => undefined);
+    const bySidecar = PODS.green.filter((pod) =>
+      sidecarCommands(pod, killedAt - 50).some((c) => c.command === 'resume' && c.source === 'api'),
+    );
+    t.diagnostic(
+      `green ACTIVE ${Math.max(0, resumed - killedAt).toFixed(0)} ms after the kill; resumed by their sidecars on the watch: ${bySidecar.length} of 3${bySidecar.length < 3 ? " (the others got the CLI's own resume before the kill)" : ''}`,
+    );
     for (const pod of PODS.blue) assert.equal(stateOf(lastRecord(pod, start)), 'PAUSED', `${pod} stays PAUSED`);
     assertRecordsForEveryPod(start);
     assertNoDualActive(t, start, 'CLI killed after desired-active');
 
     // Leave the lab as found: the next command finishes the interrupted switch once the lock expires.
-    await waitFor('the killed CLI\'s lock to expire', async () => !(await status()).lease.blocking, 20_000);
+    await waitFor("the killed CLI's lock to expire", async () => !(await status()).lease.blocking, 20_000);
     const finish = await bgswitch(['switch', 'green', '--yes']);
     assert.equal(finish.code, 0, finish.stdout + finish.stderr);
     assertFleet(await status(), 'green');
   });
 
-  it('the sidecars\' memory and CPU (printed for docs/performance.md)', async (t) => {
+  it("the sidecars' memory and CPU (printed for docs/performance.md)", async (t) => {
     const ticksPerSecond = 100;
     const uptimeSeconds = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
     for (const pod of ALL_PODS) {

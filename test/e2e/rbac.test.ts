@@ -32,16 +32,29 @@ before(async () => {
   const rules: V1PolicyRule[] = (operator.rules ?? []).filter((rule) => !rule.resources?.includes('pods/proxy'));
   assert.ok(rules.length < (operator.rules ?? []).length, 'the operator Role grants pods/proxy');
   const role = { metadata: { name: NAME, namespace }, rules };
-  await upsert(() => rbac.createNamespacedRole({ namespace, body: role }), () => rbac.replaceNamespacedRole({ name: NAME, namespace, body: role }));
+  await upsert(
+    () => rbac.createNamespacedRole({ namespace, body: role }),
+    () => rbac.replaceNamespacedRole({ name: NAME, namespace, body: role }),
+  );
   const account = { metadata: { name: NAME, namespace } };
-  await upsert(() => core.createNamespacedServiceAccount({ namespace, body: account }), async () => undefined);
+  await upsert(
+    () => core.createNamespacedServiceAccount({ namespace, body: account }),
+    async () => undefined,
+  );
   const binding = {
     metadata: { name: NAME, namespace },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME },
     subjects: [{ kind: 'ServiceAccount', name: NAME, namespace }],
   };
-  await upsert(() => rbac.createNamespacedRoleBinding({ namespace, body: binding }), () => rbac.replaceNamespacedRoleBinding({ name: NAME, namespace, body: binding }));
-  const token = await core.createNamespacedServiceAccountToken({ name: NAME, namespace, body: { spec: { audiences: [], expirationSeconds: 3600 } } });
+  await upsert(
+    () => rbac.createNamespacedRoleBinding({ namespace, body: binding }),
+    () => rbac.replaceNamespacedRoleBinding({ name: NAME, namespace, body: binding }),
+  );
+  const token = await core.createNamespacedServiceAccountToken({
+    name: NAME,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
 
   const operatorConfig = new KubeConfig();
   operatorConfig.loadFromFile(paths.operatorKubeconfig);

@@ -5,11 +5,23 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { assertFleet, assertNoDualActive, bgswitch, coordinationApi, coreApi, ensureLab, namespace, resetFleet, status } from '../support/lab.js';
+import {
+  assertFleet,
+  assertNoDualActive,
+  bgswitch,
+  coordinationApi,
+  coreApi,
+  ensureLab,
+  namespace,
+  resetFleet,
+  status,
+} from '../support/lab.js';
 
 async function latestEvent(reason: string): Promise<{ message?: string; type?: string } | undefined> {
   const events = await coreApi().listNamespacedEvent({ namespace });
-  return events.items.filter((e) => e.reason === reason).sort((a, b) => String(b.lastTimestamp ?? b.eventTime).localeCompare(String(a.lastTimestamp ?? a.eventTime)))[0];
+  return events.items
+    .filter((e) => e.reason === reason)
+    .sort((a, b) => String(b.lastTimestamp ?? b.eventTime).localeCompare(String(a.lastTimestamp ?? a.eventTime)))[0];
 }
 
 before(async () => {
@@ -84,7 +96,10 @@ describe('switch', () => {
     assert.match(result.stdout, /Switched green -> blue/);
     assertFleet(await status(), 'blue');
     const history = JSON.parse((await bgswitch(['history', '-o', 'json', '--limit', '2'])).stdout) as Array<{ kind: string; to: string }>;
-    assert.deepEqual(history.map((h) => `${h.kind}:${h.to}`), ['rollback:blue', 'switch:green']);
+    assert.deepEqual(
+      history.map((h) => `${h.kind}:${h.to}`),
+      ['rollback:blue', 'switch:green'],
+    );
     assertNoDualActive(t, start, 'switch + rollback');
   });
 });
@@ -97,7 +112,9 @@ describe('faults', () => {
     let pod = (await status()).pods.find((p) => p.name === 'consumer-green-0');
     assert.equal(pod?.fault?.processingDelayMs, 200);
     assert.equal(pod?.desired, 'PAUSED', 'the lifecycle in the entry is kept');
-    const entry = JSON.parse((await coreApi().readNamespacedConfigMap({ name: 'kafka-consumer-state', namespace })).data?.['consumer-green-0'] ?? '{}');
+    const entry = JSON.parse(
+      (await coreApi().readNamespacedConfigMap({ name: 'kafka-consumer-state', namespace })).data?.['consumer-green-0'] ?? '{}',
+    );
     assert.equal(entry.fault.processingDelayMs, 200);
     assert.equal(entry.lifecycle, 'PAUSED');
 

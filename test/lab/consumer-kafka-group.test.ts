@@ -24,14 +24,26 @@ after(async () => {
 describe('consumer group client on Kafka', { timeout: 120_000 }, () => {
   it('after a rewind, the next fetch starts at the committed offset even while an abandoned fetch is still running', async () => {
     const topics = await createTestTopics('group-rewind', 1);
-    const producer = new Producer({ clientId: 'consumer-kafka-group-test', bootstrapBrokers: [kafkaBootstrap], serializers: stringSerializers });
+    const producer = new Producer({
+      clientId: 'consumer-kafka-group-test',
+      bootstrapBrokers: [kafkaBootstrap],
+      serializers: stringSerializers,
+    });
     try {
-      await producer.send({ messages: Array.from({ length: 30 }, (_, seq) => ({ topic: topics.input, key: `seq-${seq}`, value: String(seq) })) });
+      await producer.send({
+        messages: Array.from({ length: 30 }, (_, seq) => ({ topic: topics.input, key: `seq-${seq}`, value: String(seq) })),
+      });
     } finally {
       await producer.close();
     }
     const group = new KafkaGroup(
-      { bootstrapServers: [kafkaBootstrap], clientId: 'group-rewind-0', groupId: topics.group, inputTopic: topics.input, outputTopic: topics.output },
+      {
+        bootstrapServers: [kafkaBootstrap],
+        clientId: 'group-rewind-0',
+        groupId: topics.group,
+        inputTopic: topics.input,
+        outputTopic: topics.output,
+      },
       { partitionsRevoked: () => Promise.resolve() },
     );
     groups.push(group);
@@ -43,7 +55,11 @@ describe('consumer group client on Kafka', { timeout: 120_000 }, () => {
     const next = await group.fetch(5);
     const late = await abandoned;
 
-    assert.deepEqual(next.map((m) => m.offset), [0, 1, 2, 3, 4], 'nothing is committed yet, so the next fetch starts at offset 0');
+    assert.deepEqual(
+      next.map((m) => m.offset),
+      [0, 1, 2, 3, 4],
+      'nothing is committed yet, so the next fetch starts at offset 0',
+    );
     assert.deepEqual(late, [], 'the abandoned fetch took no message out of the buffer');
   });
 });

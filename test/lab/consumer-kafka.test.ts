@@ -32,7 +32,11 @@ interface ConsumerProcess {
 
 const processes: ConsumerProcess[] = [];
 
-async function startConsumer(pod: string, topics: { input: string; output: string; group: string }, env: Record<string, string> = {}): Promise<ConsumerProcess> {
+async function startConsumer(
+  pod: string,
+  topics: { input: string; output: string; group: string },
+  env: Record<string, string> = {},
+): Promise<ConsumerProcess> {
   const run = spawnConsumer(['dist/consumer/main.js'], {
     PORT: '0',
     HOST: '127.0.0.1',
@@ -74,7 +78,11 @@ async function produce(topic: string, count: number): Promise<void> {
   runId += 1;
   const run = `run-${runId}`;
   await producer.send({
-    messages: Array.from({ length: count }, (_, seq) => ({ topic, key: `seq-${run}-${seq}`, value: JSON.stringify({ seq, runId: run, producedAt: Date.now() }) })),
+    messages: Array.from({ length: count }, (_, seq) => ({
+      topic,
+      key: `seq-${run}-${seq}`,
+      value: JSON.stringify({ seq, runId: run, producedAt: Date.now() }),
+    })),
   });
 }
 
@@ -85,7 +93,13 @@ class OutputReader {
   private readonly consumer: Consumer<string, string, string, string>;
 
   constructor(private readonly topic: string) {
-    this.consumer = new Consumer({ clientId: 'output-reader', groupId: `reader-${randomUUID()}`, bootstrapBrokers: [kafkaBootstrap], deserializers: stringDeserializers, maxWaitTime: 100 });
+    this.consumer = new Consumer({
+      clientId: 'output-reader',
+      groupId: `reader-${randomUUID()}`,
+      bootstrapBrokers: [kafkaBootstrap],
+      deserializers: stringDeserializers,
+      maxWaitTime: 100,
+    });
   }
 
   async start(): Promise<void> {
@@ -107,7 +121,11 @@ class OutputReader {
 
   /** Waits until `count` distinct input offsets were processed. */
   async waitForDistinct(count: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(`${count} input offsets processed`, async () => (distinctOffsets(this.processed()) >= count ? true : undefined), timeoutMs);
+    await waitFor(
+      `${count} input offsets processed`,
+      async () => (distinctOffsets(this.processed()) >= count ? true : undefined),
+      timeoutMs,
+    );
   }
 
   async close(): Promise<void> {
@@ -125,7 +143,9 @@ function describeDuplicates(output: OutputReader): string {
   const byOffset = new Map<string, ProcessedRecord[]>();
   for (const record of output.processed()) byOffset.set(offsetId(record), [...(byOffset.get(offsetId(record)) ?? []), record]);
   const repeated = [...byOffset].filter(([, copies]) => copies.length > 1);
-  const copies = repeated.map(([id, list]) => `${id} by ${list.map((record) => `${record.pod}@${record.processedAt.toFixed(1)}`).join(' and ')}`);
+  const copies = repeated.map(
+    ([id, list]) => `${id} by ${list.map((record) => `${record.pod}@${record.processedAt.toFixed(1)}`).join(' and ')}`,
+  );
   const commits = output.commits().map((commit) => `${commit.pod}@${commit.committedAt.toFixed(1)} ${JSON.stringify(commit.offsets)}`);
   return `${repeated.length} repeated: ${copies.join('; ')}\ncommits: ${commits.join('\n')}`;
 }
@@ -153,14 +173,22 @@ async function groupMembers(group: string, topic: string): Promise<Map<string, n
   const described = (await admin.describeGroups({ groups: [group] })).get(group);
   const members = new Map<string, number[]>();
   for (const member of described?.members.values() ?? []) {
-    members.set(member.clientId, [...(member.assignments?.get(topic)?.partitions ?? [])].sort((a, b) => a - b));
+    members.set(
+      member.clientId,
+      [...(member.assignments?.get(topic)?.partitions ?? [])].sort((a, b) => a - b),
+    );
   }
   return members;
 }
 
 before(async () => {
   if (process.env.LAB_KAFKA_BOOTSTRAP === undefined) await ensureLab();
-  producer = new Producer({ clientId: 'consumer-kafka-test', bootstrapBrokers: [kafkaBootstrap], serializers: stringSerializers, idempotent: true });
+  producer = new Producer({
+    clientId: 'consumer-kafka-test',
+    bootstrapBrokers: [kafkaBootstrap],
+    serializers: stringSerializers,
+    idempotent: true,
+  });
   admin = new Admin({ clientId: 'consumer-kafka-test', bootstrapBrokers: [kafkaBootstrap] });
 });
 
@@ -218,7 +246,9 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       assert.equal(await green.exited, 0);
       assert.deepEqual([...(await groupMembers(topics.group, topics.input)).keys()], [], 'green left the group on SIGTERM');
       assert.deepEqual(
-        parseTransitionLog(green.stdout()).slice(-3).map((record) => (record.event === 'transition' ? `${record.from}->${record.to}` : `${record.event} ${record.state}`)),
+        parseTransitionLog(green.stdout())
+          .slice(-3)
+          .map((record) => (record.event === 'transition' ? `${record.from}->${record.to}` : `${record.event} ${record.state}`)),
         ['ACTIVE->DRAINING', 'DRAINING->PAUSED', 'exit PAUSED'],
       );
       // Each consumer's own clock: from the transition it logged to the first record it processed or to PAUSED.
@@ -258,7 +288,10 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       assert.equal(await inputSize(topics.input), 700);
       assert.equal(distinctOffsets(processed), 700);
       assert.equal(processed.length, 700, `no offset processed twice across the two rebalances: ${describeDuplicates(output)}`);
-      assert.ok(processed.some((record) => record.pod === 'consumer-green-4'), 'the second member processed its share');
+      assert.ok(
+        processed.some((record) => record.pod === 'consumer-green-4'),
+        'the second member processed its share',
+      );
     } finally {
       await output.close();
     }
@@ -277,23 +310,36 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       assert.equal(put.status, 200);
       await lifecycle(blue, 'resume');
       await waitFor('blue committed a batch and processed more', async () => {
-        const committed = new Set(output.commits().flatMap((commit) => commit.offsets.map(({ partition, offset }) => `${partition}:${offset}`)));
+        const committed = new Set(
+          output.commits().flatMap((commit) => commit.offsets.map(({ partition, offset }) => `${partition}:${offset}`)),
+        );
         return committed.size > 0 && output.processed().length > 20 ? true : undefined;
       });
       blue.child.kill('SIGKILL');
       await blue.exited;
-      const blueIncarnations = new Set(output.processed().filter((record) => record.pod === 'consumer-blue-1').map((record) => record.incarnation));
+      const blueIncarnations = new Set(
+        output
+          .processed()
+          .filter((record) => record.pod === 'consumer-blue-1')
+          .map((record) => record.incarnation),
+      );
       assert.equal(blueIncarnations.size, 1);
 
       const resumedAt = Date.now();
       await lifecycle(green, 'resume');
       await output.waitForDistinct(200, 60_000);
-      const greenFirst = Math.min(...output.processed().filter((record) => record.color === 'green').map((record) => record.processedAt));
+      const greenFirst = Math.min(
+        ...output
+          .processed()
+          .filter((record) => record.color === 'green')
+          .map((record) => record.processedAt),
+      );
 
       // Blue's committed position per partition, from its CommitRecords.
       const blueCommitted = new Map<number, number>();
       for (const commit of output.commits().filter((record) => record.pod === 'consumer-blue-1')) {
-        for (const { partition, offset } of commit.offsets) blueCommitted.set(partition, Math.max(blueCommitted.get(partition) ?? 0, offset));
+        for (const { partition, offset } of commit.offsets)
+          blueCommitted.set(partition, Math.max(blueCommitted.get(partition) ?? 0, offset));
       }
       const byOffset = new Map<string, ProcessedRecord[]>();
       for (const record of output.processed()) byOffset.set(offsetId(record), [...(byOffset.get(offsetId(record)) ?? []), record]);
@@ -302,7 +348,10 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
         const [first, ...later] = copies.sort((a, b) => a.processedAt - b.processedAt) as [ProcessedRecord, ...ProcessedRecord[]];
         assert.equal(first.pod, 'consumer-blue-1', `the first copy of ${offsetId(first)} is the killed consumer's`);
         assert.ok(first.sourceOffset >= (blueCommitted.get(first.sourcePartition) ?? 0), `${offsetId(first)} was never committed by blue`);
-        assert.deepEqual(later.map((record) => record.pod), ['consumer-green-1']);
+        assert.deepEqual(
+          later.map((record) => record.pod),
+          ['consumer-green-1'],
+        );
       }
       assert.equal(byOffset.size, 200, 'nothing lost');
       assert.ok(duplicates.length > 0, 'the kill left processed-but-uncommitted messages, processed again by green');
@@ -322,7 +371,9 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
     const green = await startConsumer('consumer-green-2', topics);
     try {
       await lifecycle(blue, 'resume');
-      await waitFor('blue holds every partition', async () => ((await groupMembers(topics.group, topics.input)).get('consumer-blue-2')?.length === PARTITIONS ? true : undefined));
+      await waitFor('blue holds every partition', async () =>
+        (await groupMembers(topics.group, topics.input)).get('consumer-blue-2')?.length === PARTITIONS ? true : undefined,
+      );
       await pauseAndWait(blue);
       await lifecycle(green, 'resume');
       const members = await waitFor('a rebalance over both members', async () => {
@@ -340,9 +391,14 @@ describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
       await output.waitForDistinct(inGreenPartitions);
       const size = counts.reduce((sum, count) => sum + count, 0);
       assert.ok(inGreenPartitions < size, 'the stranded partitions hold messages too');
-      assert.ok(output.processed().every((record) => greenPartitions.includes(record.sourcePartition)), 'nothing of the stranded partitions was consumed');
+      assert.ok(
+        output.processed().every((record) => greenPartitions.includes(record.sourcePartition)),
+        'nothing of the stranded partitions was consumed',
+      );
       assert.equal((await status(blue)).totalMessagesReceived, 0);
-      process.stdout.write(`# stranded partitions ${stranded.join(', ')} held by paused consumer-blue-2; ${size - inGreenPartitions} of ${size} messages not consumed\n`);
+      process.stdout.write(
+        `# stranded partitions ${stranded.join(', ')} held by paused consumer-blue-2; ${size - inGreenPartitions} of ${size} messages not consumed\n`,
+      );
     } finally {
       await output.close();
     }

@@ -25,11 +25,18 @@ describe('lab up on a lab that is already there', { timeout: 30 * 60_000 }, () =
 
   it('leaves running components alone', async () => {
     const before = await controlPlanePids();
-    assert.ok(Object.values(before).every((pid) => pid !== undefined), JSON.stringify(before));
+    assert.ok(
+      Object.values(before).every((pid) => pid !== undefined),
+      JSON.stringify(before),
+    );
     const lines: string[] = [];
     await labUp({ scope: 'control-plane', report: (line) => lines.push(line) });
     assert.deepEqual(await controlPlanePids(), before);
-    for (const component of controlPlane) assert.ok(lines.some((line) => line.startsWith(`${component}: running`)), lines.join('\n'));
+    for (const component of controlPlane)
+      assert.ok(
+        lines.some((line) => line.startsWith(`${component}: running`)),
+        lines.join('\n'),
+      );
   });
 
   it('restarts a component that died', async () => {
@@ -40,7 +47,10 @@ describe('lab up on a lab that is already there', { timeout: 30 * 60_000 }, () =
     await labUp({ scope: 'control-plane', report: (line) => lines.push(line) });
     const { 'kube-controller-manager': restarted } = await controlPlanePids();
     assert.ok(restarted !== undefined && restarted !== killed);
-    assert.ok(lines.some((line) => /^kube-controller-manager: (started|restarted)/.test(line)), lines.join('\n'));
+    assert.ok(
+      lines.some((line) => /^kube-controller-manager: (started|restarted)/.test(line)),
+      lines.join('\n'),
+    );
   });
 });
 

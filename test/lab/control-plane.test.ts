@@ -129,7 +129,10 @@ describe('lab control plane', { timeout: 30 * 60_000 }, () => {
     const renewTime = new V1MicroTime('2030-01-02T03:04:05.678Z');
     await admin.makeApiClient(CoordinationV1Api).createNamespacedLease({
       namespace: NAMESPACE,
-      body: { metadata: { name: leaseName }, spec: { holderIdentity: 'blue', leaseDurationSeconds: 15, acquireTime: renewTime, renewTime } },
+      body: {
+        metadata: { name: leaseName },
+        spec: { holderIdentity: 'blue', leaseDurationSeconds: 15, acquireTime: renewTime, renewTime },
+      },
     });
     const stored = await adminRequest(pki, 'GET', `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${leaseName}`);
     assert.equal(stored.status, 200);

@@ -86,8 +86,14 @@ describe('the lab Kafka broker', { timeout: 30 * 60_000 }, () => {
     const lines: string[] = [];
     await labUp({ scope: 'control-plane', report: (line) => lines.push(line) });
     assert.equal(await kafkaPid(), before);
-    assert.ok(lines.some((line) => line.startsWith(`kafka: running (pid ${before})`)), lines.join('\n'));
-    assert.ok(lines.some((line) => line.startsWith('kafka topics: present (bg-events, bg-processed)')), lines.join('\n'));
+    assert.ok(
+      lines.some((line) => line.startsWith(`kafka: running (pid ${before})`)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((line) => line.startsWith('kafka topics: present (bg-events, bg-processed)')),
+      lines.join('\n'),
+    );
   });
 
   it('stops on lab down, which removes its data and keeps its cluster id', async () => {

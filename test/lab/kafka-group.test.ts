@@ -33,9 +33,19 @@ before(async () => {
   topics = await createTestTopics('bgswitch-group', PARTITIONS);
   localAddress = await addressTowardsBroker();
   // Idempotent: without it, a batch retried on a freshly created topic can be written twice.
-  const producer = new Producer({ clientId: 'bgswitch-test-producer', bootstrapBrokers: [kafkaBootstrap], serializers: stringSerializers, idempotent: true });
+  const producer = new Producer({
+    clientId: 'bgswitch-test-producer',
+    bootstrapBrokers: [kafkaBootstrap],
+    serializers: stringSerializers,
+    idempotent: true,
+  });
   try {
-    const messages = Array.from({ length: PARTITIONS * PER_PARTITION }, (_, i) => ({ topic: topics.input, key: `seq-${i}`, value: `${i}`, partition: i % PARTITIONS }));
+    const messages = Array.from({ length: PARTITIONS * PER_PARTITION }, (_, i) => ({
+      topic: topics.input,
+      key: `seq-${i}`,
+      value: `${i}`,
+      partition: i % PARTITIONS,
+    }));
     await producer.send({ messages });
   } finally {
     await producer.close();
@@ -53,7 +63,10 @@ after(async () => {
 
 /** The source address this host uses to reach the broker: what the broker reports as a member's host. */
 function addressTowardsBroker(): Promise<string> {
-  const [host, port] = [kafkaBootstrap.slice(0, kafkaBootstrap.lastIndexOf(':')), Number(kafkaBootstrap.slice(kafkaBootstrap.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    kafkaBootstrap.slice(0, kafkaBootstrap.lastIndexOf(':')),
+    Number(kafkaBootstrap.slice(kafkaBootstrap.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port }, () => {
       resolve(socket.localAddress ?? '');
@@ -99,7 +112,8 @@ async function waitForGroup(what: string, condition: (view: GroupView) => boolea
   return result.value;
 }
 
-const assignedPartitions = (view: GroupView) => view.members.flatMap((m) => m.assignments.flatMap((a) => a.partitions.map((p) => `${a.topic}/${p}`))).sort();
+const assignedPartitions = (view: GroupView) =>
+  view.members.flatMap((m) => m.assignments.flatMap((a) => a.partitions.map((p) => `${a.topic}/${p}`))).sort();
 const allPartitions = () => Array.from({ length: PARTITIONS }, (_, p) => `${topics.input}/${p}`).sort();
 
 it('two consumers: members with client ids and hosts, every partition assigned once, committed offsets and lag', async () => {
@@ -108,35 +122,61 @@ it('two consumers: members with client ids and hosts, every partition assigned o
 
   const view = await waitForGroup(
     'both members hold partitions and every partition committed up to 7',
-    (v) => v.state === 'STABLE' && v.members.length === 2 && v.members.every((m) => m.assignments.length > 0) && v.partitions.every((p) => p.committed === COMMIT_BELOW),
+    (v) =>
+      v.state === 'STABLE' &&
+      v.members.length === 2 &&
+      v.members.every((m) => m.assignments.length > 0) &&
+      v.partitions.every((p) => p.committed === COMMIT_BELOW),
   );
 
   assert.equal(view.groupId, topics.group);
   assert.deepEqual(view.topics, [topics.input]);
-  assert.deepEqual(view.members.map((m) => [m.clientId, m.pod, m.color, m.host]), [
-    ['consumer-blue-0', 'consumer-blue-0', 'blue', localAddress],
-    ['consumer-blue-1', 'consumer-blue-1', 'blue', localAddress],
-  ]);
+  assert.deepEqual(
+    view.members.map((m) => [m.clientId, m.pod, m.color, m.host]),
+    [
+      ['consumer-blue-0', 'consumer-blue-0', 'blue', localAddress],
+      ['consumer-blue-1', 'consumer-blue-1', 'blue', localAddress],
+    ],
+  );
   assert.deepEqual(assignedPartitions(view), allPartitions(), 'every partition assigned exactly once');
-  assert.deepEqual(view.partitions.map((p) => [p.partition, p.committed, p.end, p.lag, p.color]), Array.from({ length: PARTITIONS }, (_, p) => [p, COMMIT_BELOW, PER_PARTITION, PER_PARTITION - COMMIT_BELOW, 'blue']));
-  assert.deepEqual(view.lag, { total: PARTITIONS * (PER_PARTITION - COMMIT_BELOW), blue: PARTITIONS * (PER_PARTITION - COMMIT_BELOW), green: 0, unassigned: 0, unknown: 0 });
+  assert.deepEqual(
+    view.partitions.map((p) => [p.partition, p.committed, p.end, p.lag, p.color]),
+    Array.from({ length: PARTITIONS }, (_, p) => [p, COMMIT_BELOW, PER_PARTITION, PER_PARTITION - COMMIT_BELOW, 'blue']),
+  );
+  assert.deepEqual(view.lag, {
+    total: PARTITIONS * (PER_PARTITION - COMMIT_BELOW),
+    blue: PARTITIONS * (PER_PARTITION - COMMIT_BELOW),
+    green: 0,
+    unassigned: 0,
+    unknown: 0,
+  });
 });
 
 it('a member matched by host, and a member that leaves: its partitions move to the one left', async () => {
   const first = running.shift()!;
   await first.stream.close();
   await first.consumer.close();
-  const byHost: ObservedPod = { pod: { name: 'consumer-green-0', color: 'green', phase: 'Running', ready: true, restarts: 0, terminating: false, ip: localAddress } };
+  const byHost: ObservedPod = {
+    pod: { name: 'consumer-green-0', color: 'green', phase: 'Running', ready: true, restarts: 0, terminating: false, ip: localAddress },
+  };
   pods.push(byHost);
 
-  const view = await waitForGroup('consumer-blue-0 left and consumer-blue-1 holds all partitions', (v) => v.members.length === 1 && assignedPartitions(v).length === PARTITIONS);
+  const view = await waitForGroup(
+    'consumer-blue-0 left and consumer-blue-1 holds all partitions',
+    (v) => v.members.length === 1 && assignedPartitions(v).length === PARTITIONS,
+  );
 
   // consumer-blue-1 is matched by its client id before the host rule is tried.
-  assert.deepEqual(view.members.map((m) => [m.clientId, m.pod]), [['consumer-blue-1', 'consumer-blue-1']]);
+  assert.deepEqual(
+    view.members.map((m) => [m.clientId, m.pod]),
+    [['consumer-blue-1', 'consumer-blue-1']],
+  );
   assert.deepEqual(assignedPartitions(view), allPartitions());
 
   await startConsumer('not-a-pod-name');
-  const withStranger = await waitForGroup('a member whose client id is no pod name joined', (v) => v.members.some((m) => m.clientId === 'not-a-pod-name' && m.assignments.length > 0));
+  const withStranger = await waitForGroup('a member whose client id is no pod name joined', (v) =>
+    v.members.some((m) => m.clientId === 'not-a-pod-name' && m.assignments.length > 0),
+  );
   const stranger = withStranger.members.find((m) => m.clientId === 'not-a-pod-name');
   assert.equal(stranger?.pod, 'consumer-green-0', 'matched by host = pod IP');
   assert.equal(stranger?.color, 'green');
@@ -147,7 +187,10 @@ it('an unreachable broker fails with a KafkaUnavailableError naming the address 
   const closed = openKafkaGroup({ brokers: ['127.0.0.1:1'], groupId: 'g' }, { timeoutMs: 2_000 });
   const started = Date.now();
   try {
-    const error = await closed.describe().then(() => assert.fail('expected a failure'), (e: unknown) => e);
+    const error = await closed.describe().then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e,
+    );
     assert.ok(error instanceof KafkaUnavailableError, String(error));
     assert.match(error.message, /^Kafka at 127\.0\.0\.1:1: describe group g failed: .*127\.0\.0\.1:1/);
     assert.match(error.hint ?? '', /--no-kafka/);

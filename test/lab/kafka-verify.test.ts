@@ -19,9 +19,19 @@ import { repoRoot, runProcess } from '../support/lab.js';
 const lab = (args: string[]) => runProcess(process.execPath, [join(repoRoot, 'dist', 'lab', 'main.js'), ...args], { timeoutMs: 120_000 });
 
 async function writeOutputs(topic: string, records: Array<ProcessedRecord | CommitRecord>): Promise<void> {
-  const producer = new Producer<string, string, string, string>({ clientId: 'lab-test-consumer', bootstrapBrokers: [kafkaBootstrap], serializers: serializersFrom(stringSerializer) });
+  const producer = new Producer<string, string, string, string>({
+    clientId: 'lab-test-consumer',
+    bootstrapBrokers: [kafkaBootstrap],
+    serializers: serializersFrom(stringSerializer),
+  });
   try {
-    await producer.send({ messages: records.map((record) => ({ topic, key: record.type === 'processed' ? record.key : 'commit', value: JSON.stringify(record) })) });
+    await producer.send({
+      messages: records.map((record) => ({
+        topic,
+        key: record.type === 'processed' ? record.key : 'commit',
+        value: JSON.stringify(record),
+      })),
+    });
   } finally {
     await producer.close();
   }
@@ -52,7 +62,17 @@ describe('lab produce and verify on the lab broker', { timeout: 30 * 60_000 }, (
     const production = await startProduction({ rate: 1000, count: 60, topic: topics.input, bootstrap: kafkaBootstrap });
     const summary = await production.finished;
     assert.equal(summary.produced, 60);
-    const verifyArgs = ['verify', '-o', 'json', '--input-topic', topics.input, '--output-topic', topics.output, '--run-id', production.runId];
+    const verifyArgs = [
+      'verify',
+      '-o',
+      'json',
+      '--input-topic',
+      topics.input,
+      '--output-topic',
+      topics.output,
+      '--run-id',
+      production.runId,
+    ];
 
     const nothingProcessed = await lab(verifyArgs);
     assert.equal(nothingProcessed.code, 1, nothingProcessed.stderr);
@@ -71,21 +91,53 @@ describe('lab produce and verify on the lab broker', { timeout: 30 * 60_000 }, (
       const half = Math.floor(mine.length / 2);
       mine.forEach((record, index) => {
         const color = index < half ? 'blue' : 'green';
-        outputs.push({ type: 'processed', sourcePartition: partition, sourceOffset: record.offset, key: record.key, pod: `consumer-${color}-0`, color, incarnation: `${color}-1`, processedAt: now + (index < half ? index : 1000 + index) });
+        outputs.push({
+          type: 'processed',
+          sourcePartition: partition,
+          sourceOffset: record.offset,
+          key: record.key,
+          pod: `consumer-${color}-0`,
+          color,
+          incarnation: `${color}-1`,
+          processedAt: now + (index < half ? index : 1000 + index),
+        });
       });
-      outputs.push({ type: 'commit', pod: 'consumer-blue-0', color: 'blue', incarnation: 'blue-1', offsets: [{ partition, offset: partition === 0 ? half - 1 : half }], committedAt: now + 500 });
+      outputs.push({
+        type: 'commit',
+        pod: 'consumer-blue-0',
+        color: 'blue',
+        incarnation: 'blue-1',
+        offsets: [{ partition, offset: partition === 0 ? half - 1 : half }],
+        committedAt: now + 500,
+      });
     }
     const p0 = inputs.filter((record) => record.partition === 0).sort((x, y) => x.offset - y.offset);
     const uncommitted = p0[Math.floor(p0.length / 2) - 1];
     assert.ok(uncommitted, 'partition 0 has messages');
-    outputs.push({ type: 'processed', sourcePartition: 0, sourceOffset: uncommitted.offset, key: uncommitted.key, pod: 'consumer-green-0', color: 'green', incarnation: 'green-1', processedAt: now + 999 });
+    outputs.push({
+      type: 'processed',
+      sourcePartition: 0,
+      sourceOffset: uncommitted.offset,
+      key: uncommitted.key,
+      pod: 'consumer-green-0',
+      color: 'green',
+      incarnation: 'green-1',
+      processedAt: now + 999,
+    });
     await writeOutputs(topics.output, outputs);
 
     const judged = await lab([...verifyArgs, '--settle', '30s']);
     assert.equal(judged.code, 0, judged.stderr);
     const verdict = JSON.parse(judged.stdout) as VerdictJson;
     assert.deepEqual(
-      [verdict.produced, verdict.processed, verdict.lost, verdict.duplicated, verdict.crashExplainedDuplicates, verdict.unexplainedDuplicates],
+      [
+        verdict.produced,
+        verdict.processed,
+        verdict.lost,
+        verdict.duplicated,
+        verdict.crashExplainedDuplicates,
+        verdict.unexplainedDuplicates,
+      ],
       [60, 60, 0, 1, 1, 0],
     );
     assert.deepEqual(verdict.runIds, [production.runId]);
@@ -94,7 +146,18 @@ describe('lab produce and verify on the lab broker', { timeout: 30 * 60_000 }, (
     // A repeat of a message blue had committed is not explained by any crash.
     const committed = p0[0];
     assert.ok(committed);
-    await writeOutputs(topics.output, [{ type: 'processed', sourcePartition: 0, sourceOffset: committed.offset, key: committed.key, pod: 'consumer-green-0', color: 'green', incarnation: 'green-1', processedAt: now + 2000 }]);
+    await writeOutputs(topics.output, [
+      {
+        type: 'processed',
+        sourcePartition: 0,
+        sourceOffset: committed.offset,
+        key: committed.key,
+        pod: 'consumer-green-0',
+        color: 'green',
+        incarnation: 'green-1',
+        processedAt: now + 2000,
+      },
+    ]);
     const failing = await lab(verifyArgs);
     assert.equal(failing.code, 1);
     assert.equal((JSON.parse(failing.stdout) as VerdictJson).unexplainedDuplicates, 1);
@@ -115,7 +178,10 @@ describe('lab produce and verify on the lab broker', { timeout: 30 * 60_000 }, (
     // Let it produce something before stopping it.
     await waitFor(
       'the background producer to write',
-      async () => ((await readTopic(kafkaBootstrap, topics.input)).length > 0 ? { done: true, value: undefined } : { done: false, reason: 'the topic is empty' }),
+      async () =>
+        (await readTopic(kafkaBootstrap, topics.input)).length > 0
+          ? { done: true, value: undefined }
+          : { done: false, reason: 'the topic is empty' },
       { timeoutMs: 30_000, firstIntervalMs: 200 },
     );
     const stopped = await lab(['produce', '--stop']);

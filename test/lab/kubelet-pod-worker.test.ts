@@ -149,7 +149,12 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
     assert.equal(running.containerID, `lab://${pid()}`);
     assert.deepEqual(
       latestStatus()?.conditions?.map((condition) => [condition.type, condition.status]),
-      [['PodReadyToStartContainers', 'True'], ['Initialized', 'True'], ['ContainersReady', 'True'], ['Ready', 'True']],
+      [
+        ['PodReadyToStartContainers', 'True'],
+        ['Initialized', 'True'],
+        ['ContainersReady', 'True'],
+        ['Ready', 'True'],
+      ],
     );
     assert.equal((await fromPod('/ready')).body, 'ok');
   });
@@ -159,7 +164,9 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
     assert.equal(env.MY_POD_NAME, POD_NAME);
     assert.equal(env.MY_POD_IP, POD_IP);
     assert.deepEqual(
-      Object.keys(env).filter((name) => name !== 'NODE_V8_COVERAGE').sort(),
+      Object.keys(env)
+        .filter((name) => name !== 'NODE_V8_COVERAGE')
+        .sort(),
       ['HOME', 'HOSTNAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'MY_POD_IP', 'MY_POD_NAME', 'PATH'],
       'nothing of the kubelet’s environment or of the launch shell leaks in',
     );
@@ -181,9 +188,14 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
     });
     assert.equal(restarted.restartCount, restartsBefore + 1);
     assert.equal(restarted.lastState?.terminated?.exitCode, 137);
-    const log = readFileSync(join(podDirectory(root, 'lab-test', POD_NAME), 'app.log'), 'utf8').trim().split('\n');
+    const log = readFileSync(join(podDirectory(root, 'lab-test', POD_NAME), 'app.log'), 'utf8')
+      .trim()
+      .split('\n');
     const exit = JSON.parse(log.filter((line) => line.includes('"by":"lab-kubelet"')).at(-1) ?? '{}') as Record<string, unknown>;
-    assert.deepEqual({ ...exit, at: typeof exit.at }, { event: 'exit', by: 'lab-kubelet', pod: POD_NAME, container: 'app', code: 137, signal: 'SIGKILL', at: 'number' });
+    assert.deepEqual(
+      { ...exit, at: typeof exit.at },
+      { event: 'exit', by: 'lab-kubelet', pod: POD_NAME, container: 'app', code: 137, signal: 'SIGKILL', at: 'number' },
+    );
     assert.equal(log.filter((line) => line === 'program listening').length, restarted.restartCount + 1, 'every run appends to one log');
   });
 
@@ -227,6 +239,9 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
     assert.equal(existsSync(join(dir, 'volumes')), false, 'volumes removed');
     assert.equal(existsSync(join(dir, 'app.pid')), false, 'pid file removed');
     assert.ok(readFileSync(join(dir, 'app.log'), 'utf8').includes('program listening'), 'log kept');
-    assert.deepEqual(deleted.map((pod) => pod.metadata?.uid), [UID]);
+    assert.deepEqual(
+      deleted.map((pod) => pod.metadata?.uid),
+      [UID],
+    );
   });
 });

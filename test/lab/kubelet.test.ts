@@ -51,7 +51,10 @@ function waitForPod<T>(what: string, name: string, check: (pod: V1Pod) => Probe<
 const ready = (pod: V1Pod): Probe<V1Pod> =>
   pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True')
     ? { done: true, value: pod }
-    : { done: false, reason: `phase ${pod.status?.phase}, containers ${JSON.stringify(pod.status?.containerStatuses?.map((c) => c.state))}` };
+    : {
+        done: false,
+        reason: `phase ${pod.status?.phase}, containers ${JSON.stringify(pod.status?.containerStatuses?.map((c) => c.state))}`,
+      };
 
 function waitingFor(container: string, reason: string): (pod: V1Pod) => Probe<{ reason?: string; message?: string }> {
   return (pod) => {
@@ -68,7 +71,10 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
     admin = kubeConfigFrom(lab.paths.adminKubeconfig);
     core = admin.makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
-    await core.createNamespacedConfigMap({ namespace: NAMESPACE, body: { metadata: { name: CONFIGMAP }, data: { greeting: 'hello', mode: 'lab' } } });
+    await core.createNamespacedConfigMap({
+      namespace: NAMESPACE,
+      body: { metadata: { name: CONFIGMAP }, data: { greeting: 'hello', mode: 'lab' } },
+    });
     // The ServiceAccount admission refuses pods until the namespace's default account exists, and
     // every pod's service-account volume needs the CA bundle the controller manager publishes.
     await waitFor(
@@ -140,7 +146,8 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
       { timeoutMs: 30_000 },
     );
     // The kubelet creates missing mountpoints on the host, empty, and keeps pod logs for good.
-    for (const mountpoint of ['/etc/kubelet-test-config', '/var/run/kubelet-test-scratch']) if (existsSync(mountpoint)) rmdirSync(mountpoint);
+    for (const mountpoint of ['/etc/kubelet-test-config', '/var/run/kubelet-test-scratch'])
+      if (existsSync(mountpoint)) rmdirSync(mountpoint);
     for (const entry of readdirSync(join(lab.paths.labDir, 'pods'))) {
       if (entry.startsWith(`${NAMESPACE}_`)) rmSync(join(lab.paths.labDir, 'pods', entry), { recursive: true, force: true });
     }
@@ -162,7 +169,11 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
   it('gives the container its env with fieldRefs and configMapKeyRef resolved, and nothing of the kubelet’s own', async () => {
     const pod = await waitForPod('the pod to be Ready', POD, ready);
     const environ = readFileSync(`/proc/${containerPid(POD, 'consumer')}/environ`, 'utf8').split('\0');
-    const env = Object.fromEntries(environ.filter((entry) => entry.includes('=')).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+    const env = Object.fromEntries(
+      environ
+        .filter((entry) => entry.includes('='))
+        .map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+    );
     assert.equal(env.MY_POD_NAME, POD);
     assert.equal(env.MY_NAMESPACE, NAMESPACE);
     assert.equal(env.MY_POD_IP, pod.status?.podIP);
@@ -170,8 +181,25 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
     assert.equal(env.GREETING, 'hello');
     assert.equal(env.KUBERNETES_SERVICE_HOST, '10.77.0.1');
     assert.equal(env.KUBERNETES_SERVICE_PORT, '16443');
-    const expectedNames = ['GREETING', 'HOME', 'HOSTNAME', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'MY_COLOR', 'MY_COLOR_LABEL', 'MY_NAMESPACE', 'MY_POD_IP', 'MY_POD_NAME', 'PATH'];
-    assert.deepEqual(Object.keys(env).filter((name) => name !== 'NODE_V8_COVERAGE').sort(), expectedNames);
+    const expectedNames = [
+      'GREETING',
+      'HOME',
+      'HOSTNAME',
+      'KUBERNETES_SERVICE_HOST',
+      'KUBERNETES_SERVICE_PORT',
+      'MY_COLOR',
+      'MY_COLOR_LABEL',
+      'MY_NAMESPACE',
+      'MY_POD_IP',
+      'MY_POD_NAME',
+      'PATH',
+    ];
+    assert.deepEqual(
+      Object.keys(env)
+        .filter((name) => name !== 'NODE_V8_COVERAGE')
+        .sort(),
+      expectedNames,
+    );
   });
 
   it('mounts the ConfigMap with the ..data layout and the service-account files at their real paths, inside the container only', () => {
@@ -194,7 +222,11 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
   });
 
   it('is reachable through the API server’s pod proxy', async () => {
-    const response = await adminRequest(pkiFiles(lab.paths.pkiDir), 'GET', `/api/v1/namespaces/${NAMESPACE}/pods/${POD}:8080/proxy/actuator/health`);
+    const response = await adminRequest(
+      pkiFiles(lab.paths.pkiDir),
+      'GET',
+      `/api/v1/namespaces/${NAMESPACE}/pods/${POD}:8080/proxy/actuator/health`,
+    );
     assert.equal(response.status, 200, response.body);
     assert.equal((JSON.parse(response.body) as { status: string }).status, 'UP');
   });
@@ -207,7 +239,9 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
 
     const after = await waitForPod('the consumer to be restarted and Ready again', POD, (pod) => {
       const consumer = pod.status?.containerStatuses?.find((status) => status.name === 'consumer');
-      return consumer !== undefined && consumer.restartCount > restartsBefore && consumer.ready ? { done: true, value: consumer } : { done: false, reason: JSON.stringify(consumer) };
+      return consumer !== undefined && consumer.restartCount > restartsBefore && consumer.ready
+        ? { done: true, value: consumer }
+        : { done: false, reason: JSON.stringify(consumer) };
     });
     assert.equal(after.restartCount, restartsBefore + 1);
     assert.equal(after.lastState?.terminated?.exitCode, 137);
@@ -219,7 +253,10 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
       .filter((line) => line.includes('"by":"lab-kubelet"'))
       .map((line) => JSON.parse(line) as { event: string; pod: string; container: string; code: number; signal: string; at: number });
     const exit = exits.at(-1);
-    assert.deepEqual({ ...exit, at: typeof exit?.at }, { event: 'exit', by: 'lab-kubelet', pod: POD, container: 'consumer', code: 137, signal: 'SIGKILL', at: 'number' });
+    assert.deepEqual(
+      { ...exit, at: typeof exit?.at },
+      { event: 'exit', by: 'lab-kubelet', pod: POD, container: 'consumer', code: 137, signal: 'SIGKILL', at: 'number' },
+    );
   });
 
   it('tears a deleted pod down, deletes it, and the StatefulSet recreates it with a fresh network', async () => {
@@ -249,7 +286,10 @@ describe('lab kubelet', { timeout: 30 * 60_000 }, () => {
       },
     });
     await core.createNamespacedPod({ namespace: NAMESPACE, body: bare('foreign-image', 'nginx:1.27', CONFIGMAP) });
-    await core.createNamespacedPod({ namespace: NAMESPACE, body: bare('missing-config', 'bgswitch/reference-consumer:0.1.0', 'no-such-configmap') });
+    await core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: bare('missing-config', 'bgswitch/reference-consumer:0.1.0', 'no-such-configmap'),
+    });
 
     const pull = await waitForPod('ErrImagePull', 'foreign-image', waitingFor('main', 'ErrImagePull'));
     assert.match(pull.message ?? '', /cannot run image "nginx:1\.27"/);

@@ -17,7 +17,8 @@ import { adminConfig, ensureLab, namespace, paths, waitFor } from '../support/la
 const COLORS = ['blue', 'green'] as const;
 const RECOMMENDED_LABELS = ['name', 'instance', 'component', 'part-of', 'version'].map((key) => `app.kubernetes.io/${key}`);
 
-const isReady = (pod: V1Pod): boolean => pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false;
+const isReady = (pod: V1Pod): boolean =>
+  pod.status?.conditions?.some((condition) => condition.type === 'Ready' && condition.status === 'True') ?? false;
 const missingLabels = (labels: Record<string, string> | undefined): string[] => RECOMMENDED_LABELS.filter((key) => !labels?.[key]);
 
 /** A bare pod made from the lab overlay's own consumer-blue pod template, so only `change` differs. */
@@ -26,7 +27,12 @@ async function podFromBuiltTemplate(name: string, change: (pod: V1Pod) => void):
   const statefulSet = built.find((object) => object.kind === 'StatefulSet' && object.metadata.name === 'consumer-blue') as unknown as {
     spec: { template: V1Pod };
   };
-  const pod: V1Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels: { test: 'pod-security' } }, spec: structuredClone(statefulSet.spec.template.spec) };
+  const pod: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: { test: 'pod-security' } },
+    spec: structuredClone(statefulSet.spec.template.spec),
+  };
   change(pod);
   return pod;
 }
@@ -46,7 +52,10 @@ describe('the lab overlay in the real API server', () => {
 
   it("the fleet's pods were admitted under it and are Ready, carrying the recommended labels", async () => {
     const pods = (await core.listNamespacedPod({ namespace, labelSelector: 'app=bg-consumer' })).items;
-    assert.deepEqual(pods.map((pod) => pod.metadata?.name).sort(), COLORS.flatMap((color) => [0, 1, 2].map((index) => `consumer-${color}-${index}`)));
+    assert.deepEqual(
+      pods.map((pod) => pod.metadata?.name).sort(),
+      COLORS.flatMap((color) => [0, 1, 2].map((index) => `consumer-${color}-${index}`)),
+    );
     for (const pod of pods) {
       assert.ok(isReady(pod), `${pod.metadata?.name} is Ready`);
       assert.deepEqual(missingLabels(pod.metadata?.labels), [], `${pod.metadata?.name} labels`);
@@ -83,7 +92,12 @@ describe('the lab overlay in the real API server', () => {
     assert.ok(isApiStatus(refusal, 403), `refused with 403 Forbidden, got ${String(refusal)}`);
     const { message } = JSON.parse(String((refusal as { body?: unknown }).body)) as { message: string };
     process.stderr.write(`refused as it should be: ${message}\n`);
-    for (const expected of ['violates PodSecurity "restricted:latest"', 'allowPrivilegeEscalation != false', 'runAsNonRoot != true', 'seccompProfile']) {
+    for (const expected of [
+      'violates PodSecurity "restricted:latest"',
+      'allowPrivilegeEscalation != false',
+      'runAsNonRoot != true',
+      'seccompProfile',
+    ]) {
       assert.ok(message.includes(expected), `the refusal names ${expected}: ${message}`);
     }
   });

@@ -80,7 +80,9 @@ const MAX_PODS_PER_COLOR = 4;
 const UNTIL_MAX_MS = 20_000;
 const color = fc.constantFrom<Color>('blue', 'green');
 const FORWARD_PHASES = ['lease', 'desired-paused', 'pause', 'verify-paused', 'desired-active', 'resume', 'verify-active', 'soak', 'record'];
-const ROLLBACK_PHASES = ['desired-paused', 'pause', 'verify-paused', 'desired-active', 'resume', 'verify-active'].map((phase) => `rollback:${phase}`);
+const ROLLBACK_PHASES = ['desired-paused', 'pause', 'verify-paused', 'desired-active', 'resume', 'verify-active'].map(
+  (phase) => `rollback:${phase}`,
+);
 
 const until = (phases: string[]) => fc.record({ t: fc.constant('until' as const), phase: fc.constantFrom(...phases) });
 const cliCommand = fc.record({
@@ -122,7 +124,12 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
     { weight: 1, arbitrary: fc.record({ t: fc.constant('stall' as const), i: fc.nat(20) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('late' as const), i: fc.nat(5) }) },
     { weight: 4, arbitrary: fc.record({ t: fc.constant('tick' as const), pod: podIndex }) },
-    { weight: 1, arbitrary: options.clockSkew ? fc.tuple(cliCommand, fc.constantFrom(0, 0, SKEW_AHEAD_MS)).map(([cli, skewMs]) => ({ ...cli, skewMs })) : cliCommand },
+    {
+      weight: 1,
+      arbitrary: options.clockSkew
+        ? fc.tuple(cliCommand, fc.constantFrom(0, 0, SKEW_AHEAD_MS)).map(([cli, skewMs]) => ({ ...cli, skewMs }))
+        : cliCommand,
+    },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('kill' as const), cli: fc.nat(MAX_CLIS - 1) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('cliApi' as const), cli: fc.nat(MAX_CLIS - 1), up: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('inject' as const), target: fc.oneof(color, podName), change: faultChange }) },
@@ -174,7 +181,12 @@ function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arb
     // must see every green pod PAUSED before it resumes blue, --force or not.
     fc
       .tuple(greenPod, sick, until(ROLLBACK_PHASES))
-      .map(([cut, fail, rollback]): Command[] => [{ t: 'until', phase: 'verify-active' }, { t: 'cutOff', pod: cut, on: true }, fail, rollback]),
+      .map(([cut, fail, rollback]): Command[] => [
+        { t: 'until', phase: 'verify-active' },
+        { t: 'cutOff', pod: cut, on: true },
+        fail,
+        rollback,
+      ]),
     fc
       .tuple(midSwitch, cliCommand, until(FORWARD_PHASES))
       .map(([mid, cli, next]): Command[] =>
@@ -189,7 +201,10 @@ function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arb
 }
 
 // Worlds of 3 and 4 pods per colour cost twice as much to play as 1 or 2: they come up half as often.
-const podsPerColorArbitrary = fc.oneof({ weight: 2, arbitrary: fc.integer({ min: 1, max: 2 }) }, { weight: 1, arbitrary: fc.integer({ min: 3, max: MAX_PODS_PER_COLOR }) });
+const podsPerColorArbitrary = fc.oneof(
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 2 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 3, max: MAX_PODS_PER_COLOR }) },
+);
 
 export function scheduleArbitrary(options: ScheduleOptions = { clockSkew: false }): fc.Arbitrary<Schedule> {
   return podsPerColorArbitrary.chain((podsPerColor) =>
@@ -216,7 +231,9 @@ const OBJECTS = { state: NAMES.stateConfigMap, active: NAMES.activeConfigMap, le
 export function describeCommand(world: ModelWorld, command: Command): string {
   const { t, ...rest } = command;
   const args = Object.entries(rest).map(([key, value]) =>
-    key === 'pod' && typeof value === 'number' ? podAt(world, value) : `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+    key === 'pod' && typeof value === 'number'
+      ? podAt(world, value)
+      : `${key}=${typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
   );
   return [t, ...args].join(' ');
 }
@@ -272,7 +289,10 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
     }
     case 'cli':
       if (world.clis.length < MAX_CLIS) {
-        world.startCli(command.target, command.kind, { request: { force: command.force ?? false, soakMs: command.soakMs ?? 0 }, skewMs: command.skewMs ?? 0 });
+        world.startCli(command.target, command.kind, {
+          request: { force: command.force ?? false, soakMs: command.soakMs ?? 0 },
+          skewMs: command.skewMs ?? 0,
+        });
       }
       return;
     case 'kill':
@@ -323,7 +343,11 @@ function settledOn(world: ModelWorld, data: Record<string, string>): Color | und
     const resolved = resolveEntry(data, pod, c);
     return resolved.status === 'ok' ? resolved.entry.lifecycle : undefined;
   };
-  return COLORS.find((c) => world.podNames(c).every((p) => lifecycleOf(p, c) === 'ACTIVE') && world.podNames(otherColor(c)).every((p) => lifecycleOf(p, otherColor(c)) === 'PAUSED'));
+  return COLORS.find(
+    (c) =>
+      world.podNames(c).every((p) => lifecycleOf(p, c) === 'ACTIVE') &&
+      world.podNames(otherColor(c)).every((p) => lifecycleOf(p, otherColor(c)) === 'PAUSED'),
+  );
 }
 
 /**
@@ -336,7 +360,12 @@ function excusedByForce(world: ModelWorld, overlap: Overlap): boolean {
     (cli) =>
       cli.force &&
       cli.progress.some(
-        (e) => e.type === 'pod' && e.state === 'unreachable' && e.color === otherColor(cli.target) && overlap.pods.includes(e.pod) && e.at - cli.skewMs <= overlap.from,
+        (e) =>
+          e.type === 'pod' &&
+          e.state === 'unreachable' &&
+          e.color === otherColor(cli.target) &&
+          overlap.pods.includes(e.pod) &&
+          e.at - cli.skewMs <= overlap.from,
       ),
   );
 }
@@ -350,13 +379,20 @@ function checkAlways(world: ModelWorld, where: string): void {
   const versions = world.stateVersions();
   for (let index = checkedVersions.get(world) ?? 0; index < versions.length; index++) {
     const version = versions[index]!;
-    const desiredActive = (c: Color) => world.podNames(c).some((p) => {
-      const resolved = resolveEntry(version.data, p, c);
-      return resolved.status === 'ok' && resolved.entry.lifecycle === 'ACTIVE';
-    });
-    assert.ok(!(desiredActive('blue') && desiredActive('green')), `S1 broken in the desired state ${where}: version ${index} has both colours ACTIVE`);
+    const desiredActive = (c: Color) =>
+      world.podNames(c).some((p) => {
+        const resolved = resolveEntry(version.data, p, c);
+        return resolved.status === 'ok' && resolved.entry.lifecycle === 'ACTIVE';
+      });
+    assert.ok(
+      !(desiredActive('blue') && desiredActive('green')),
+      `S1 broken in the desired state ${where}: version ${index} has both colours ACTIVE`,
+    );
     if (version.annotations[OPERATION_ANNOTATION] === undefined) {
-      assert.ok(settledOn(world, version.data), `S3 broken ${where}: state version ${index} has no operation record but is not settled on a colour: ${JSON.stringify(version.data)}`);
+      assert.ok(
+        settledOn(world, version.data),
+        `S3 broken ${where}: state version ${index} has no operation record but is not settled on a colour: ${JSON.stringify(version.data)}`,
+      );
     }
   }
   checkedVersions.set(world, versions.length);
@@ -403,10 +439,22 @@ function scenariosOf(world: ModelWorld): string[] {
   return [
     ...maybe('lock taken over from a running CLI', tookOverRunning),
     ...maybe('push arrived after its sender timed out', world.latePushes > 0),
-    ...maybe('inject-fault alongside a switch', world.faultRuns.some((run) => run.alongsideSwitch)),
-    ...maybe('--force', world.clis.some((cli) => cli.force)),
-    ...maybe('--soak', world.clis.some((cli) => cli.progress.some((e) => e.type === 'phase-start' && e.phase.name === 'soak'))),
-    ...maybe('CLI clock ahead', world.clis.some((cli) => cli.skewMs > 0)),
+    ...maybe(
+      'inject-fault alongside a switch',
+      world.faultRuns.some((run) => run.alongsideSwitch),
+    ),
+    ...maybe(
+      '--force',
+      world.clis.some((cli) => cli.force),
+    ),
+    ...maybe(
+      '--soak',
+      world.clis.some((cli) => cli.progress.some((e) => e.type === 'phase-start' && e.phase.name === 'soak')),
+    ),
+    ...maybe(
+      'CLI clock ahead',
+      world.clis.some((cli) => cli.skewMs > 0),
+    ),
     ...maybe(`${world.podsPerColor} pods per colour`, world.podsPerColor > 2),
   ];
 }
@@ -442,7 +490,11 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
   // Until the lock of a killed CLI expires (at rest, a colour, it never blocks); a CLI whose clock
   // runs ahead wrote a renewTime that far in the future.
   const skewMs = Math.max(0, ...world.clis.map((cli) => cli.skewMs));
-  for (let waited = 0; waited < LEASE_MS + skewMs + 1_000 && leaseBlocks(world.cluster.peekLease(NAMES.lease), world.clock.now()); waited += 1_000) {
+  for (
+    let waited = 0;
+    waited < LEASE_MS + skewMs + 1_000 && leaseBlocks(world.cluster.peekLease(NAMES.lease), world.clock.now());
+    waited += 1_000
+  ) {
     await tickAll(world, 1, 1_000);
   }
   await tickAll(world, 2);
@@ -451,7 +503,10 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
   const leftOperation = currentState(world).annotations[OPERATION_ANNOTATION];
   const view = await readStatus({ cluster: world.cluster, pods: world.fleet, names: NAMES, clock: world.clock });
   if (leftOperation) {
-    assert.ok(view.problems.some((p) => p.kind === 'interrupted'), `S3: status does not show the interrupted switch: ${JSON.stringify(view.problems)}`);
+    assert.ok(
+      view.problems.some((p) => p.kind === 'interrupted'),
+      `S3: status does not show the interrupted switch: ${JSON.stringify(view.problems)}`,
+    );
   }
   // Only a --force run can leave the fleet dual-active (an old pod it could not reach, whose file
   // is not refreshed yet); the operator then does what docs/operations.md says: switch --force.
@@ -494,7 +549,11 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
       const entry = resolveEntry(state.data, name, color);
       assert.ok(entry.status === 'ok');
       assert.equal(status.desired?.lifecycle, expected, `S2: sidecar of ${name} desires ${status.desired?.lifecycle}`);
-      assert.equal(status.desired?.generation, entry.entry.generation, `S2: sidecar of ${name} is at another generation than the ConfigMap`);
+      assert.equal(
+        status.desired?.generation,
+        entry.entry.generation,
+        `S2: sidecar of ${name} is at another generation than the ConfigMap`,
+      );
       assert.equal(status.actual, expected, `S2: sidecar of ${name} sees ${status.actual}`);
     }
   }
@@ -505,7 +564,10 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
 export async function runSchedule(schedule: Schedule): Promise<ScheduleOutcome> {
   const world = new ModelWorld(schedule.drainMs, schedule.podsPerColor);
   const first = schedule.first ?? { force: false, soakMs: 0 };
-  const log: string[] = [`drainMs=${schedule.drainMs} podsPerColor=${schedule.podsPerColor}`, `cli target=green kind=switch force=${first.force} soakMs=${first.soakMs}`];
+  const log: string[] = [
+    `drainMs=${schedule.drainMs} podsPerColor=${schedule.podsPerColor}`,
+    `cli target=green kind=switch force=${first.force} soakMs=${first.soakMs}`,
+  ];
   try {
     await world.start();
     world.startCli('green', 'switch', { request: first });
@@ -521,7 +583,8 @@ export async function runSchedule(schedule: Schedule): Promise<ScheduleOutcome> 
     world.clis.splice(clisBefore);
     return { ...summarize(world, recovery), scenarios };
   } catch (error) {
-    if (error instanceof Error) error.message += `\n  schedule: ${log.join(' | ')}\n  transitions: ${JSON.stringify(world.fleet.transitions.slice(world.allPods.length).map((t) => `${t.at % 1e6} ${t.pod} ${t.from}->${t.to}`))}`;
+    if (error instanceof Error)
+      error.message += `\n  schedule: ${log.join(' | ')}\n  transitions: ${JSON.stringify(world.fleet.transitions.slice(world.allPods.length).map((t) => `${t.at % 1e6} ${t.pod} ${t.from}->${t.to}`))}`;
     throw error;
   }
 }

@@ -166,7 +166,15 @@ export class ModelWorld {
     for (const color of COLORS) {
       for (const name of this.podNames(color)) {
         const active = color === 'blue';
-        this.cluster.seedPod({ name, color, phase: 'Running', ready: true, ip: `10.77.0.${color === 'blue' ? 10 : 60}`, restarts: 0, terminating: false });
+        this.cluster.seedPod({
+          name,
+          color,
+          phase: 'Running',
+          ready: true,
+          ip: `10.77.0.${color === 'blue' ? 10 : 60}`,
+          restarts: 0,
+          terminating: false,
+        });
         this.fleet.addConsumer(name, color, { state: active ? 'ACTIVE' : 'PAUSED' });
         data[name] = encodeEntry({ lifecycle: active ? 'ACTIVE' : 'PAUSED', generation: 1 });
       }
@@ -176,7 +184,14 @@ export class ModelWorld {
     this.cluster.seedConfigMap(NAMES.stateConfigMap, data, seedVersion.annotations);
     this.cluster.seedConfigMap(NAMES.activeConfigMap, { active: 'blue' });
     const longAgo = new Date(this.clock.now() - 3_600_000);
-    this.cluster.seedLease({ name: NAMES.lease, holderIdentity: 'blue', leaseDurationSeconds: 15, acquireTime: longAgo, renewTime: longAgo, leaseTransitions: 1 });
+    this.cluster.seedLease({
+      name: NAMES.lease,
+      holderIdentity: 'blue',
+      leaseDurationSeconds: 15,
+      acquireTime: longAgo,
+      renewTime: longAgo,
+      leaseTransitions: 1,
+    });
   }
 
   /** Starts one sidecar per pod, each seeded and reconciled once (the installation at rest). */
@@ -184,7 +199,15 @@ export class ModelWorld {
     for (const color of COLORS) {
       for (const name of this.podNames(color)) {
         const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
-        const pod = { info, generations: { value: 0 }, fileVersion: this.stateVersions().length - 1, sidecarOrigin: { name: 'none', alive: false }, sidecarDown: false, partitioned: false, cutOff: false } as SimPod;
+        const pod = {
+          info,
+          generations: { value: 0 },
+          fileVersion: this.stateVersions().length - 1,
+          sidecarOrigin: { name: 'none', alive: false },
+          sidecarDown: false,
+          partitioned: false,
+          cutOff: false,
+        } as SimPod;
         this.pods.set(name, pod);
         await this.startSidecar(pod);
       }
@@ -202,7 +225,8 @@ export class ModelWorld {
     const entries = this.journal.entries;
     for (; this.journalRead < entries.length; this.journalRead++) {
       const e = entries[this.journalRead]!;
-      if (e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok) this.versions.push(e.detail as StateVersion);
+      if (e.source === 'cluster' && e.op === 'write-configmap' && e.name === NAMES.stateConfigMap && e.ok)
+        this.versions.push(e.detail as StateVersion);
     }
     return this.versions;
   }
@@ -245,7 +269,10 @@ export class ModelWorld {
   lose(message: Message, applied: boolean): void {
     this.take(message);
     if (applied) message.apply().catch(() => {});
-    message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: connection reset (simulated)`) });
+    message.answer({
+      ok: false,
+      error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: connection reset (simulated)`),
+    });
   }
 
   /**
@@ -263,7 +290,13 @@ export class ModelWorld {
   deliverLate(message: Message): void {
     this.stalled.splice(this.stalled.indexOf(message), 1);
     if (this.clock.now() - message.sentAt > MAX_CLOCK_SKEW_MS) {
-      message.answer({ ok: false, error: new PodUnreachableError(message.pod, `${message.pod}: ${message.op}: sidecar answered 401 (timestamp outside the allowed clock skew)`) });
+      message.answer({
+        ok: false,
+        error: new PodUnreachableError(
+          message.pod,
+          `${message.pod}: ${message.op}: sidecar answered 401 (timestamp outside the allowed clock skew)`,
+        ),
+      });
       return;
     }
     if (this.clock.now() > message.deadline) this.latePushes++;
@@ -412,7 +445,9 @@ export class ModelWorld {
         const value = Reflect.get(target, property, receiver) as unknown;
         if (typeof value !== 'function') return value;
         return (...args: unknown[]) =>
-          cut() ? Promise.reject(new ClusterUnreachableError('connect ETIMEDOUT: this CLI cannot reach the API server (simulated)')) : (value as (...a: unknown[]) => unknown).apply(target, args);
+          cut()
+            ? Promise.reject(new ClusterUnreachableError('connect ETIMEDOUT: this CLI cannot reach the API server (simulated)'))
+            : (value as (...a: unknown[]) => unknown).apply(target, args);
       },
     });
   }
@@ -420,10 +455,17 @@ export class ModelWorld {
   /** The CLI's PodAgent: every call a message on the network. */
   private agentFor(origin: Origin): PodAgent {
     const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>, push = false) =>
-      this.send(origin, pod.name, `${origin.name} ${op}`, MAX_CLI_DELAY_MS, async () => {
-        if (this.pod(pod.name).cutOff) throw new PodUnreachableError(pod.name, `${pod.name}: ${op}: connect EHOSTUNREACH (simulated)`);
-        return apply();
-      }, push);
+      this.send(
+        origin,
+        pod.name,
+        `${origin.name} ${op}`,
+        MAX_CLI_DELAY_MS,
+        async () => {
+          if (this.pod(pod.name).cutOff) throw new PodUnreachableError(pod.name, `${pod.name}: ${op}: connect EHOSTUNREACH (simulated)`);
+          return apply();
+        },
+        push,
+      );
     return {
       lifecycle: (pod, action) => call(pod, action, () => this.fleet.lifecycle(pod, action)),
       status: (pod) => call(pod, 'status', () => this.fleet.status(pod)),
@@ -432,10 +474,19 @@ export class ModelWorld {
       setFault: (pod, fault) => call(pod, 'set-fault', () => this.fleet.setFault(pod, fault)),
       sidecarStatus: (pod) => call(pod, 'sidecar-status', async () => this.runningSidecar(pod.name).status()),
       push: (pod, entry) =>
-        call(pod, `push ${entry.lifecycle}@${entry.generation}`, async () => {
-          const outcome = await this.runningSidecar(pod.name).acceptPush(structuredClone(entry));
-          if (!outcome.accepted) throw new PodUnreachableError(pod.name, `${pod.name}: sidecar answered 409 (highest generation ${outcome.highestGeneration})`);
-        }, true),
+        call(
+          pod,
+          `push ${entry.lifecycle}@${entry.generation}`,
+          async () => {
+            const outcome = await this.runningSidecar(pod.name).acceptPush(structuredClone(entry));
+            if (!outcome.accepted)
+              throw new PodUnreachableError(
+                pod.name,
+                `${pod.name}: sidecar answered 409 (highest generation ${outcome.highestGeneration})`,
+              );
+          },
+          true,
+        ),
     };
   }
 
@@ -502,7 +553,8 @@ export class ModelWorld {
     pod.sidecarOrigin.alive = false;
     const origin: Origin = { name: `sidecar-${pod.info.name}`, alive: true };
     const info = pod.info;
-    const call = <T>(op: string, apply: () => Promise<T>) => this.send(origin, info.name, `${origin.name} ${op}`, MAX_SIDECAR_DELAY_MS, apply);
+    const call = <T>(op: string, apply: () => Promise<T>) =>
+      this.send(origin, info.name, `${origin.name} ${op}`, MAX_SIDECAR_DELAY_MS, apply);
     const consumer: ConsumerPort = {
       state: () => call('status', async () => (await this.fleet.status(info)).state),
       pause: () => call('pause', async (): Promise<Lifecycle> => (await this.fleet.lifecycle(info, 'pause')).currentState),
@@ -519,7 +571,16 @@ export class ModelWorld {
         store.value = generation;
       },
     };
-    const sidecar = await Reconciler.create({ pod: info.name, color: info.color, consumer, file, api, generations, clock: this.clock, log: quietLog });
+    const sidecar = await Reconciler.create({
+      pod: info.name,
+      color: info.color,
+      consumer,
+      file,
+      api,
+      generations,
+      clock: this.clock,
+      log: quietLog,
+    });
     pod.sidecar = sidecar;
     pod.sidecarOrigin = origin;
     pod.sidecarDown = false;
@@ -535,7 +596,14 @@ export class ModelWorld {
 
   /** A CLI that ended with something other than a bgswitch error crashed. */
   crashes(): string[] {
-    const runs = [...this.clis.map((cli) => ({ name: `cli-${cli.index}`, ...cli })), ...this.faultRuns.map((run) => ({ name: `inject-fault-${run.index}`, ...run }))];
-    return runs.flatMap((run) => (run.done && run.error !== undefined && !(run.error instanceof BgswitchError) ? [`${run.name}: ${String((run.error as Error)?.stack ?? run.error)}`] : []));
+    const runs = [
+      ...this.clis.map((cli) => ({ name: `cli-${cli.index}`, ...cli })),
+      ...this.faultRuns.map((run) => ({ name: `inject-fault-${run.index}`, ...run })),
+    ];
+    return runs.flatMap((run) =>
+      run.done && run.error !== undefined && !(run.error instanceof BgswitchError)
+        ? [`${run.name}: ${String((run.error as Error)?.stack ?? run.error)}`]
+        : [],
+    );
   }
 }

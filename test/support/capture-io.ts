@@ -21,7 +21,11 @@ class Capture extends Writable {
   }
 }
 
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { stdinTTY?: boolean; input?: string; argv1?: string } = {}): Promise<CapturedRun> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  options: { stdinTTY?: boolean; input?: string; argv1?: string } = {},
+): Promise<CapturedRun> {
   const stdout = new Capture();
   const stderr = new Capture();
   const stdin = Object.assign(new PassThrough(), { isTTY: options.stdinTTY ?? false });

@@ -23,7 +23,9 @@ export interface LabVerify {
 
 /** `npm run lab -- verify -o json <args>` as the operator runs it; the verdict it printed and its exit code. */
 export async function labVerify(args: string[]): Promise<LabVerify> {
-  const result = await runProcess(process.execPath, [join(repoRoot, 'dist', 'lab', 'main.js'), 'verify', '-o', 'json', ...args], { timeoutMs: 10 * 60_000 });
+  const result = await runProcess(process.execPath, [join(repoRoot, 'dist', 'lab', 'main.js'), 'verify', '-o', 'json', ...args], {
+    timeoutMs: 10 * 60_000,
+  });
   try {
     return { code: result.code, verdict: JSON.parse(result.stdout) as Verdict };
   } catch {
@@ -59,7 +61,13 @@ export interface Measured {
  * repeats only when `crashes`), never by both colours at once, and S1 held in the transition logs
  * since `from`. Prints the measured numbers.
  */
-export async function assertCleanRun(t: TestContext, label: string, summary: ProductionSummary, from: number, options: { crashes?: boolean; measured?: Measured } = {}): Promise<Verdict> {
+export async function assertCleanRun(
+  t: TestContext,
+  label: string,
+  summary: ProductionSummary,
+  from: number,
+  options: { crashes?: boolean; measured?: Measured } = {},
+): Promise<Verdict> {
   const { code, verdict } = await labVerify(['--settle', SETTLE, '--run-id', summary.runId]);
   t.diagnostic(`${label}: ${describeVerdict(verdict, summary)}`);
   assert.equal(verdict.produced, summary.produced, `${label}: every acknowledged message of run ${summary.runId} is in bg-events`);
@@ -73,7 +81,10 @@ export async function assertCleanRun(t: TestContext, label: string, summary: Pro
   assert.equal(dualActive, 0);
   const waits = options.measured?.handoffWaitsMs ?? [];
   if (waits.length > 0) t.diagnostic(`${label}: Kafka hand-off wait per switch (ms): ${waits.join(', ')}`);
-  if (verdict.handOffs.length > 0) t.diagnostic(`${label}: longest processing pause per hand-off (ms): ${verdict.handOffs.map((h) => `${h.from}->${h.to} ${Math.round(h.pauseMs)}`).join(', ')}`);
+  if (verdict.handOffs.length > 0)
+    t.diagnostic(
+      `${label}: longest processing pause per hand-off (ms): ${verdict.handOffs.map((h) => `${h.from}->${h.to} ${Math.round(h.pauseMs)}`).join(', ')}`,
+    );
   t.diagnostic(`${label}: no pod ACTIVE for ${gapMs.toFixed(0)} ms in all`);
   return verdict;
 }

@@ -33,11 +33,18 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (`node bin/bgswitch.js`) as the operator, as a user would. */
-export function bgswitch(args: string[], options: { kubeconfig?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function bgswitch(
+  args: string[],
+  options: { kubeconfig?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return startBgswitch(args, options).exited;
 }
 
-export function runProcess(command: string, args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return startProcess(command, args, options).exited;
 }
 
@@ -51,14 +58,31 @@ export interface RunningProcess {
 }
 
 /** The built CLI, started and left running (see RunningProcess). */
-export function startBgswitch(args: string[], options: { kubeconfig?: string; env?: Record<string, string>; timeoutMs?: number } = {}): RunningProcess {
-  return startProcess(process.execPath, [join(repoRoot, 'bin/bgswitch.js'), ...args, '--kubeconfig', options.kubeconfig ?? paths.operatorKubeconfig], options);
+export function startBgswitch(
+  args: string[],
+  options: { kubeconfig?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): RunningProcess {
+  return startProcess(
+    process.execPath,
+    [join(repoRoot, 'bin/bgswitch.js'), ...args, '--kubeconfig', options.kubeconfig ?? paths.operatorKubeconfig],
+    options,
+  );
 }
 
-export function startProcess(command: string, args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): RunningProcess {
+export function startProcess(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number } = {},
+): RunningProcess {
   const child = spawn(command, args, {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', NO_COLOR: '1', ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}), ...options.env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      NO_COLOR: '1',
+      ...(process.env.NODE_V8_COVERAGE ? { NODE_V8_COVERAGE: process.env.NODE_V8_COVERAGE } : {}),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -99,7 +123,9 @@ export function startProcess(command: string, args: string[], options: { env?: R
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise<string>((resolveLine, reject) => {
         waiters.push({ pattern, resolve: resolveLine });
-        void exited.then((result) => reject(new Error(`the process ended (${result.code}) before printing a line matching ${pattern}:\n${result.stderr}`)));
+        void exited.then((result) =>
+          reject(new Error(`the process ended (${result.code}) before printing a line matching ${pattern}:\n${result.stderr}`)),
+        );
       });
     },
   };
@@ -155,7 +181,9 @@ export async function waitFor<T>(description: string, check: () => Promise<T | u
     { clock: systemClock, timeoutMs, initialIntervalMs: 50, maxIntervalMs: 500 },
   );
   if (outcome.done && outcome.value) return outcome.value;
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${description}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs / 1000}s waiting for ${description}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`,
+  );
 }
 
 export interface StatusJson {
@@ -195,14 +223,25 @@ export function assertFleet(view: StatusJson, active: 'blue' | 'green'): void {
 }
 
 /** The consumer pods of the lab's two StatefulSets at their default size. */
-export const STATEFUL_SET_PODS: readonly string[] = ['blue', 'green'].flatMap((color) => [0, 1, 2].map((index) => `consumer-${color}-${index}`));
+export const STATEFUL_SET_PODS: readonly string[] = ['blue', 'green'].flatMap((color) =>
+  [0, 1, 2].map((index) => `consumer-${color}-${index}`),
+);
 
 /** S1 over [from, now] from the consumers' logs; reports the gap (no pod ACTIVE). Returns both for tables. */
-export function assertNoDualActive(t: TestContext, from: number, label: string, pods: readonly string[] = STATEFUL_SET_PODS): { dualActive: number; gapMs: number } {
+export function assertNoDualActive(
+  t: TestContext,
+  from: number,
+  label: string,
+  pods: readonly string[] = STATEFUL_SET_PODS,
+): { dualActive: number; gapMs: number } {
   const records = readLifecycleRecords();
   // An analysis of no records finds no dual-active: first make sure every pod's log was read.
   const logged = new Set(records.filter((record) => record.at <= Date.now()).map((record) => record.pod));
-  assert.deepEqual(pods.filter((pod) => !logged.has(pod)), [], `${label}: no transition log records for these pods`);
+  assert.deepEqual(
+    pods.filter((pod) => !logged.has(pod)),
+    [],
+    `${label}: no transition log records for these pods`,
+  );
   const analysis = analyzeTransitions(records, { from, to: Date.now() });
   assert.deepEqual(analysis.dualActive, [], `${label}: a blue and a green consumer were both consuming`);
   const gapMs = analysis.gaps.reduce((sum, gap) => sum + gap.durationMs, 0);
@@ -246,10 +285,14 @@ export function containerPid(pod: string, container: ContainerName): number | un
 
 /** Waits for the container to run as a process other than `previousPid` (restarted by the kubelet). */
 export function waitForContainer(pod: string, container: ContainerName, previousPid?: number, timeoutMs = 30_000): Promise<number> {
-  return waitFor(`${pod}/${container} to run${previousPid ? ` as a new process (was ${previousPid})` : ''}`, async () => {
-    const pid = containerPid(pod, container);
-    return pid !== undefined && pid !== previousPid ? pid : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `${pod}/${container} to run${previousPid ? ` as a new process (was ${previousPid})` : ''}`,
+    async () => {
+      const pid = containerPid(pod, container);
+      return pid !== undefined && pid !== previousPid ? pid : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Signals a running container process (SIGKILL, SIGSTOP, SIGCONT); returns its pid. */
@@ -264,7 +307,8 @@ export function signalContainer(pod: string, container: ContainerName, signal: N
 export function apiServerPid(): number {
   const pid = Number(readFileSync(paths.pidFile('kube-apiserver'), 'utf8').trim());
   const argv = commandLineOf(pid);
-  if (!argv.includes('kube-apiserver') || !argv.includes(paths.labDir)) throw new Error(`pid ${pid} in ${paths.pidFile('kube-apiserver')} is not the lab's kube-apiserver`);
+  if (!argv.includes('kube-apiserver') || !argv.includes(paths.labDir))
+    throw new Error(`pid ${pid} in ${paths.pidFile('kube-apiserver')} is not the lab's kube-apiserver`);
   return pid;
 }
 
@@ -287,7 +331,10 @@ export async function restartControlPlane(): Promise<void> {
 
 /** The content of one key of the state ConfigMap as the kubelet mounted it into a pod (stale by design). */
 export function mountedStateEntry(pod: string, key: string = pod): { lifecycle?: string; generation?: number } {
-  return JSON.parse(readFileSync(join(podDir(pod), 'volumes', 'consumer-state', key), 'utf8')) as { lifecycle?: string; generation?: number };
+  return JSON.parse(readFileSync(join(podDir(pod), 'volumes', 'consumer-state', key), 'utf8')) as {
+    lifecycle?: string;
+    generation?: number;
+  };
 }
 
 /**
@@ -323,11 +370,15 @@ export async function sidecarReport(pod: string): Promise<SidecarReport> {
 /** A pod's sidecar over `count` distinct reconciles (each report as of one reconcile), within the deadline. */
 export async function watchReconciles(pod: string, count: number, timeoutMs = 30_000): Promise<SidecarReport[]> {
   const seen = new Map<string, SidecarReport>();
-  await waitFor(`${count} reconciles of ${pod}'s sidecar`, async () => {
-    const report = await sidecarReport(pod);
-    if (report.lastReconcileAt) seen.set(report.lastReconcileAt, report);
-    return seen.size >= count;
-  }, timeoutMs);
+  await waitFor(
+    `${count} reconciles of ${pod}'s sidecar`,
+    async () => {
+      const report = await sidecarReport(pod);
+      if (report.lastReconcileAt) seen.set(report.lastReconcileAt, report);
+      return seen.size >= count;
+    },
+    timeoutMs,
+  );
   return [...seen.values()];
 }
 
@@ -337,7 +388,9 @@ export function podRecords(pod: string, from: number): LifecycleRecord[] {
 }
 
 /** The state ConfigMap's operation annotation (an unfinished switch), parsed, or undefined. */
-export async function operationAnnotation(): Promise<{ kind: string; from: string; to: string; phase: string; holder: string } | undefined> {
+export async function operationAnnotation(): Promise<
+  { kind: string; from: string; to: string; phase: string; holder: string } | undefined
+> {
   const state = await coreApi().readNamespacedConfigMap({ name: 'kafka-consumer-state', namespace });
   const raw = state.metadata?.annotations?.['bgswitch.io/operation'];
   return raw ? (JSON.parse(raw) as { kind: string; from: string; to: string; phase: string; holder: string }) : undefined;

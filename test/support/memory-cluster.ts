@@ -56,7 +56,10 @@ export class MemoryCluster implements Cluster {
       write.name,
       () => {
         this.injectWriteFault(write.name);
-        for (const [field, map] of [['data', write.data], ['annotations', write.annotations]] as const) {
+        for (const [field, map] of [
+          ['data', write.data],
+          ['annotations', write.annotations],
+        ] as const) {
           for (const [key, value] of Object.entries(map)) {
             if (typeof value !== 'string') throw new OperationError(`ConfigMap ${write.name} is invalid: ${field}.${key} must be a string`);
           }
@@ -104,7 +107,9 @@ export class MemoryCluster implements Cluster {
   }
 
   listPods(color: Color): Promise<PodInfo[]> {
-    return this.serve('list-pods', color, () => [...this.pods.values()].filter((pod) => pod.color === color).map((pod) => structuredClone(pod)));
+    return this.serve('list-pods', color, () =>
+      [...this.pods.values()].filter((pod) => pod.color === color).map((pod) => structuredClone(pod)),
+    );
   }
 
   recordEvent(event: AuditEvent): Promise<void> {
@@ -184,13 +189,20 @@ export class MemoryCluster implements Cluster {
   }
 }
 
-function checkVersion(kind: string, name: string, existing: { resourceVersion: string } | undefined, resourceVersion: string | undefined): void {
+function checkVersion(
+  kind: string,
+  name: string,
+  existing: { resourceVersion: string } | undefined,
+  resourceVersion: string | undefined,
+): void {
   if (resourceVersion === undefined) {
     if (existing) throw new ConflictError(`${kind} ${name} already exists`);
     return;
   }
   if (!existing) throw new OperationError(`${kind} ${name} not found`);
   if (existing.resourceVersion !== resourceVersion) {
-    throw new ConflictError(`${kind} ${name} has been modified (resourceVersion ${resourceVersion} is stale, current ${existing.resourceVersion})`);
+    throw new ConflictError(
+      `${kind} ${name} has been modified (resourceVersion ${resourceVersion} is stale, current ${existing.resourceVersion})`,
+    );
   }
 }

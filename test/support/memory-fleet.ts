@@ -215,7 +215,10 @@ export class MemoryFleet implements PodAgent {
       this.pushes.push({ at: this.clock.now(), pod: pod.name, entry: pushed });
       if (pushed.generation < consumer.highestGeneration) {
         this.generationRegressions.push(`${pod.name}: generation ${pushed.generation} pushed after ${consumer.highestGeneration}`);
-        throw new PodUnreachableError(pod.name, `${pod.name}: sidecar answered 409 (generation ${pushed.generation} is older than ${consumer.highestGeneration})`);
+        throw new PodUnreachableError(
+          pod.name,
+          `${pod.name}: sidecar answered 409 (generation ${pushed.generation} is older than ${consumer.highestGeneration})`,
+        );
       }
       consumer.highestGeneration = pushed.generation;
       consumer.lastPush = pushed;
@@ -239,7 +242,8 @@ export class MemoryFleet implements PodAgent {
     const detail = call.entry ? { detail: call.entry } : {};
     try {
       const consumer = this.consumers.get(pod.name);
-      if (!consumer || consumer.color !== pod.color) throw new PodUnreachableError(pod.name, `${pod.name}: no such ${pod.color} pod (simulated)`);
+      if (!consumer || consumer.color !== pod.color)
+        throw new PodUnreachableError(pod.name, `${pod.name}: no such ${pod.color} pod (simulated)`);
       if (consumer.unreachable || consumer.failingCalls > 0) {
         consumer.failingCalls = Math.max(0, consumer.failingCalls - 1);
         throw new PodUnreachableError(pod.name, `${pod.name}: connect ECONNREFUSED (simulated)`);
@@ -248,7 +252,14 @@ export class MemoryFleet implements PodAgent {
       this.journal.add({ source: 'pod', op: call.op, name: pod.name, ok: true, ...detail });
       return value;
     } catch (error) {
-      this.journal.add({ source: 'pod', op: call.op, name: pod.name, ok: false, error: error instanceof Error ? error.message : String(error), ...detail });
+      this.journal.add({
+        source: 'pod',
+        op: call.op,
+        name: pod.name,
+        ok: false,
+        error: error instanceof Error ? error.message : String(error),
+        ...detail,
+      });
       throw error;
     }
   }

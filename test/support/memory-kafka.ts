@@ -73,14 +73,25 @@ export class MemoryKafkaGroup implements KafkaGroup {
     this.failIfUnreachable('describe group');
     for (const hook of this.hooks) hook();
     this.reads++;
-    const ids = [...this.memberPods().map((pod) => ({ pod, clientId: this.hostOf.has(pod) ? `client-${pod.length}-${pod.at(-1)}` : pod, host: this.hostOf.get(pod) ?? '10.77.0.200' })), ...this.strangers.map((s) => ({ pod: undefined, ...s }))];
+    const ids = [
+      ...this.memberPods().map((pod) => ({
+        pod,
+        clientId: this.hostOf.has(pod) ? `client-${pod.length}-${pod.at(-1)}` : pod,
+        host: this.hostOf.get(pod) ?? '10.77.0.200',
+      })),
+      ...this.strangers.map((s) => ({ pod: undefined, ...s })),
+    ];
     ids.sort((a, b) => a.clientId.localeCompare(b.clientId));
-    const members = ids.map((id, index): KafkaGroupMember => ({
-      memberId: `${id.clientId}-member`,
-      clientId: id.clientId,
-      host: id.host,
-      assignments: [{ topic: this.topic, partitions: Array.from({ length: this.partitions }, (_, p) => p).filter((p) => p % ids.length === index) }],
-    }));
+    const members = ids.map(
+      (id, index): KafkaGroupMember => ({
+        memberId: `${id.clientId}-member`,
+        clientId: id.clientId,
+        host: id.host,
+        assignments: [
+          { topic: this.topic, partitions: Array.from({ length: this.partitions }, (_, p) => p).filter((p) => p % ids.length === index) },
+        ],
+      }),
+    );
     return { state: members.length > 0 ? 'STABLE' : 'EMPTY', members };
   }
 
@@ -100,6 +111,7 @@ export class MemoryKafkaGroup implements KafkaGroup {
   }
 
   private failIfUnreachable(what: string): void {
-    if (this.unreachable) throw new KafkaUnavailableError(`Kafka at ${this.bootstrap}: ${what} failed: Connection to ${this.bootstrap} failed`);
+    if (this.unreachable)
+      throw new KafkaUnavailableError(`Kafka at ${this.bootstrap}: ${what} failed: Connection to ${this.bootstrap} failed`);
   }
 }

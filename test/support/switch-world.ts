@@ -55,7 +55,15 @@ export class SwitchWorld {
     const entries: Record<string, string> = {};
     COLORS.forEach((color, colorIndex) => {
       this.podNames(color).forEach((name, index) => {
-        this.cluster.seedPod({ name, color, phase: 'Running', ready: true, ip: `10.77.0.${10 + colorIndex * 50 + index}`, restarts: 0, terminating: false });
+        this.cluster.seedPod({
+          name,
+          color,
+          phase: 'Running',
+          ready: true,
+          ip: `10.77.0.${10 + colorIndex * 50 + index}`,
+          restarts: 0,
+          terminating: false,
+        });
         this.fleet.addConsumer(name, color, { state: color === active ? 'ACTIVE' : 'PAUSED' });
         const fault = options.faults[name];
         entries[name] = encodeEntry({ lifecycle: color === active ? 'ACTIVE' : 'PAUSED', generation: 1, ...(fault ? { fault } : {}) });
@@ -63,7 +71,14 @@ export class SwitchWorld {
     });
     this.cluster.seedConfigMap(NAMES.stateConfigMap, entries, { [GENERATION_ANNOTATION]: '1' });
     this.cluster.seedConfigMap(NAMES.activeConfigMap, { active });
-    this.cluster.seedLease({ name: NAMES.lease, holderIdentity: active, leaseDurationSeconds: 15, acquireTime: new Date(this.startedAt - 3_600_000), renewTime: new Date(this.startedAt - 3_600_000), leaseTransitions: 1 });
+    this.cluster.seedLease({
+      name: NAMES.lease,
+      holderIdentity: active,
+      leaseDurationSeconds: 15,
+      acquireTime: new Date(this.startedAt - 3_600_000),
+      renewTime: new Date(this.startedAt - 3_600_000),
+      leaseTransitions: 1,
+    });
   }
 
   podNames(color: Color): string[] {
@@ -189,17 +204,33 @@ export function killable(context: SwitchContext): { context: SwitchContext; kill
     });
   const clock: Clock = { now: () => context.clock.now(), sleep: (ms, signal) => (dead ? never : context.clock.sleep(ms, signal)) };
   return {
-    context: { ...context, cluster: freeze<Cluster>(context.cluster), pods: freeze<PodAgent>(context.pods), clock, emit: (event) => dead || context.emit(event) },
+    context: {
+      ...context,
+      cluster: freeze<Cluster>(context.cluster),
+      pods: freeze<PodAgent>(context.pods),
+      clock,
+      emit: (event) => dead || context.emit(event),
+    },
     kill: () => {
       dead = true;
     },
   };
 }
 
-const EVENT_REASONS = { switched: 'SwitchSucceeded', 'rolled-back': 'SwitchRolledBack', 'rollback-failed': 'SwitchRollbackFailed', failed: 'SwitchFailed' } as const;
+const EVENT_REASONS = {
+  switched: 'SwitchSucceeded',
+  'rolled-back': 'SwitchRolledBack',
+  'rollback-failed': 'SwitchRollbackFailed',
+  failed: 'SwitchFailed',
+} as const;
 
 /** The audit trail of one run that ended with `outcome`: one Event naming the actor, and (unless `history: false`) the newest history entry. */
-export function assertRecorded(world: SwitchWorld, outcome: HistoryEntry['outcome'], reason: RegExp, options: { history?: boolean } = {}): void {
+export function assertRecorded(
+  world: SwitchWorld,
+  outcome: HistoryEntry['outcome'],
+  reason: RegExp,
+  options: { history?: boolean } = {},
+): void {
   assert.deepEqual(
     world.cluster.events.map((e) => [e.reason, e.type, e.actor]),
     [[EVENT_REASONS[outcome], outcome === 'switched' ? 'Normal' : 'Warning', ACTOR]],

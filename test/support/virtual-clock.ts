@@ -59,7 +59,10 @@ export abstract class VirtualClock implements Clock {
 
   /** The sleeper that wakes first (earliest wake time, then earliest call), if any. */
   protected earliest(): Sleeper | undefined {
-    return this.sleepers.reduce<Sleeper | undefined>((best, s) => (!best || s.wakeAt < best.wakeAt || (s.wakeAt === best.wakeAt && s.seq < best.seq) ? s : best), undefined);
+    return this.sleepers.reduce<Sleeper | undefined>(
+      (best, s) => (!best || s.wakeAt < best.wakeAt || (s.wakeAt === best.wakeAt && s.seq < best.seq) ? s : best),
+      undefined,
+    );
   }
 
   /** Moves time to `wakeAt` (never backwards) and wakes every sleeper due by then, in order. */

@@ -48,7 +48,11 @@ interface Started {
 }
 
 function startBundle(file: string, env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [file], { cwd: dirname(file), env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [file], {
+    cwd: dirname(file),
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -57,10 +61,13 @@ function startBundle(file: string, env: Record<string, string>): Started {
 
 /** Polls `check` until it returns a value, for at most 15 s. */
 async function waitFor<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const outcome = await pollUntil(async () => {
-    const value = await check();
-    return { done: value !== undefined, value };
-  }, { clock: systemClock, timeoutMs: 15_000, maxIntervalMs: 200 });
+  const outcome = await pollUntil(
+    async () => {
+      const value = await check();
+      return { done: value !== undefined, value };
+    },
+    { clock: systemClock, timeoutMs: 15_000, maxIntervalMs: 200 },
+  );
   if (!outcome.done || outcome.value === undefined) throw new Error(`timed out waiting for ${what}`);
   return outcome.value;
 }
@@ -99,9 +106,17 @@ describe('npm run bundle', () => {
       'the bundles must run where no node_modules can be found',
     );
 
-    const consumer = startBundle(join(images.consumer, 'main.mjs'), { MY_COLOR: 'blue', MY_POD_NAME: 'consumer-blue-0', PORT: '0', HOST: '127.0.0.1' });
+    const consumer = startBundle(join(images.consumer, 'main.mjs'), {
+      MY_COLOR: 'blue',
+      MY_POD_NAME: 'consumer-blue-0',
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
     started.push(consumer);
-    const consumerUrl = await waitFor('the bundled consumer to listen', async () => /"event":"listening".*"url":"(http:\/\/[^"]+)"/.exec(consumer.output())?.[1]);
+    const consumerUrl = await waitFor(
+      'the bundled consumer to listen',
+      async () => /"event":"listening".*"url":"(http:\/\/[^"]+)"/.exec(consumer.output())?.[1],
+    );
     assert.equal((await getJson(`${consumerUrl}/actuator/health/liveness`)).status, 200);
 
     const sidecarPort = await freePort();

@@ -73,7 +73,11 @@ describe('bad input exits 2 and names the problem', () => {
   });
 
   it('on a terminal, "yes" goes ahead (here into the unreachable cluster: exit 3)', async () => {
-    const result = await runCli(['rollback', '--to', 'blue', '--kubeconfig', kubeconfig, '--request-timeout', '2s'], {}, { stdinTTY: true, input: 'yes\n' });
+    const result = await runCli(
+      ['rollback', '--to', 'blue', '--kubeconfig', kubeconfig, '--request-timeout', '2s'],
+      {},
+      { stdinTTY: true, input: 'yes\n' },
+    );
     assert.match(result.stderr, /Roll back consumers green -> blue/);
     assert.equal(result.code, 3, result.stderr);
     assert.match(result.stderr, /127\.0\.0\.1:1/);
@@ -130,7 +134,8 @@ describe('help and version', () => {
   it('the top-level help lists every command and the exit codes', async () => {
     const result = await runCli(['--help']);
     assert.equal(result.code, 0);
-    for (const command of ['switch', 'rollback', 'status', 'inject-fault', 'history', 'init']) assert.match(result.stdout, new RegExp(`\\n  ${command}`));
+    for (const command of ['switch', 'rollback', 'status', 'inject-fault', 'history', 'init'])
+      assert.match(result.stdout, new RegExp(`\\n  ${command}`));
     assert.match(result.stdout, /3 refused by preflight, 4 failed and rolled back, 5 rollback failed/);
   });
 });

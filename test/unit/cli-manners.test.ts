@@ -21,7 +21,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** Runs the launcher with its stdout pipe closed by the reader before anything is written. */
 function runWithClosedReader(args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [launcher, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn(process.execPath, [launcher, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     child.stdout.destroy();
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -44,7 +47,8 @@ describe('a reader that goes away', () => {
   });
 
   it('a stdout closed before the start (`>&-`) is no error either', () => {
-    const run = (args: string) => spawnSync('bash', ['-c', `"${process.execPath}" "${launcher}" ${args} >&-; echo "exit $?" >&2`], { encoding: 'utf8' }).stderr;
+    const run = (args: string) =>
+      spawnSync('bash', ['-c', `"${process.execPath}" "${launcher}" ${args} >&-; echo "exit $?" >&2`], { encoding: 'utf8' }).stderr;
     assert.equal(run('switch --help'), 'exit 0\n');
     assert.equal(run('switch purple'), 'error: unknown colour "purple"\nhint: use blue or green\nexit 2\n');
   });
@@ -108,7 +112,11 @@ describe('SIGTERM is handled like the first Ctrl-C', () => {
     await stopped;
     clearTimeout(deadline);
     assert.deepEqual(received, ['SIGTERM']);
-    assert.deepEqual({ SIGINT: process.listenerCount('SIGINT'), SIGTERM: process.listenerCount('SIGTERM') }, before, 'a second signal gets the default behaviour');
+    assert.deepEqual(
+      { SIGINT: process.listenerCount('SIGINT'), SIGTERM: process.listenerCount('SIGTERM') },
+      before,
+      'a second signal gets the default behaviour',
+    );
   });
 });
 
@@ -124,7 +132,11 @@ describe('bgswitch completion', () => {
     const file = join(dir, 'completion.bash');
     writeFileSync(file, bashScript);
     const quoted = words.map((word) => `'${word}'`).join(' ');
-    const out = execFileSync('bash', ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _bgswitch; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+    const out = execFileSync(
+      'bash',
+      ['-c', `source '${file}'; COMP_WORDS=(${quoted}); COMP_CWORD=${words.length - 1}; _bgswitch; printf '%s\\n' "\${COMPREPLY[@]}"`],
+      { encoding: 'utf8' },
+    );
     return out.split('\n').filter((line) => line !== '');
   }
 
@@ -132,7 +144,17 @@ describe('bgswitch completion', () => {
     const bash = await script('bash');
     execFileSync('bash', ['-n'], { input: bash });
     assert.match(bash, /complete -F _bgswitch bgswitch kubectl-bgswitch/);
-    assert.deepEqual(complete(bash, ['bgswitch', '']).sort(), ['--help', '--version', 'completion', 'history', 'init', 'inject-fault', 'rollback', 'status', 'switch']);
+    assert.deepEqual(complete(bash, ['bgswitch', '']).sort(), [
+      '--help',
+      '--version',
+      'completion',
+      'history',
+      'init',
+      'inject-fault',
+      'rollback',
+      'status',
+      'switch',
+    ]);
     assert.deepEqual(complete(bash, ['bgswitch', 'sw']), ['switch']);
     assert.deepEqual(complete(bash, ['bgswitch', 'switch', '']), ['blue', 'green']);
     assert.deepEqual(complete(bash, ['bgswitch', '-n', 'team-a', 'switch', 'g']), ['green'], 'a flag value is not taken for the command');
@@ -149,7 +171,10 @@ describe('bgswitch completion', () => {
     execFileSync('bash', ['-n'], { input: zsh });
     const fish = await script('fish');
     assert.match(fish, /^complete -c bgswitch -n '__fish_use_subcommand' -a switch -d /m);
-    assert.match(fish, /^complete -c kubectl-bgswitch -n '__fish_seen_subcommand_from status' -l output -s o -x -a 'text json yaml' -d 'output format'$/m);
+    assert.match(
+      fish,
+      /^complete -c kubectl-bgswitch -n '__fish_seen_subcommand_from status' -l output -s o -x -a 'text json yaml' -d 'output format'$/m,
+    );
   });
 
   it('an unknown shell is a usage error', async () => {

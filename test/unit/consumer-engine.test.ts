@@ -207,13 +207,16 @@ describe('consumer engine: pause and resume', () => {
     engine.pause();
     timers.advance(20);
     engine.stop();
-    assert.deepEqual(lines.map((line) => JSON.parse(line) as unknown), [
-      { event: 'start', pod: 'consumer-blue-0', color: 'blue', state: 'PAUSED', at: 1_000 },
-      { event: 'transition', pod: 'consumer-blue-0', color: 'blue', from: 'PAUSED', to: 'ACTIVE', at: 1_005 },
-      { event: 'transition', pod: 'consumer-blue-0', color: 'blue', from: 'ACTIVE', to: 'DRAINING', at: 1_008 },
-      { event: 'transition', pod: 'consumer-blue-0', color: 'blue', from: 'DRAINING', to: 'PAUSED', at: 1_016 },
-      { event: 'exit', pod: 'consumer-blue-0', color: 'blue', state: 'PAUSED', at: 1_028 },
-    ]);
+    assert.deepEqual(
+      lines.map((line) => JSON.parse(line) as unknown),
+      [
+        { event: 'start', pod: 'consumer-blue-0', color: 'blue', state: 'PAUSED', at: 1_000 },
+        { event: 'transition', pod: 'consumer-blue-0', color: 'blue', from: 'PAUSED', to: 'ACTIVE', at: 1_005 },
+        { event: 'transition', pod: 'consumer-blue-0', color: 'blue', from: 'ACTIVE', to: 'DRAINING', at: 1_008 },
+        { event: 'transition', pod: 'consumer-blue-0', color: 'blue', from: 'DRAINING', to: 'PAUSED', at: 1_016 },
+        { event: 'exit', pod: 'consumer-blue-0', color: 'blue', state: 'PAUSED', at: 1_028 },
+      ],
+    );
     assert.equal(parseTransitionLog(lines.join('\n')).length, 5);
   });
 

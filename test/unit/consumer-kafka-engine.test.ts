@@ -8,7 +8,14 @@ import { afterEach, describe, it } from 'node:test';
 import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 import { parseOutputRecord, type CommitRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
-import { KafkaEngine, type GroupClient, type InputMessage, type OutputMessage, type PartitionOffset, type RebalanceListener } from '../../consumer/kafka-engine.js';
+import {
+  KafkaEngine,
+  type GroupClient,
+  type InputMessage,
+  type OutputMessage,
+  type PartitionOffset,
+  type RebalanceListener,
+} from '../../consumer/kafka-engine.js';
 import { realTimers, ShuttingDownError } from '../../consumer/lifecycle-engine.js';
 import { parseTransitionLog } from '../../consumer/transitions.js';
 
@@ -215,11 +222,17 @@ function processedCounts(group: MemoryGroup): Map<string, number> {
 function assertExactlyOnce(group: MemoryGroup): void {
   const counts = processedCounts(group);
   assert.equal(counts.size, group.produced, 'every input message processed');
-  assert.deepEqual([...counts.values()].filter((count) => count > 1), [], 'none processed twice');
+  assert.deepEqual(
+    [...counts.values()].filter((count) => count > 1),
+    [],
+    'none processed twice',
+  );
 }
 
 function transitions(lines: string[]): string[] {
-  return parseTransitionLog(lines.join('\n')).map((record) => (record.event === 'transition' ? `${record.from}->${record.to}` : record.event));
+  return parseTransitionLog(lines.join('\n')).map((record) =>
+    record.event === 'transition' ? `${record.from}->${record.to}` : record.event,
+  );
 }
 
 describe('kafka engine: consuming', () => {
@@ -230,7 +243,10 @@ describe('kafka engine: consuming', () => {
     assert.equal(blue.engine.status().state, 'PAUSED');
     assert.equal(blue.engine.isMember, false);
     assert.deepEqual(blue.engine.resume(), { previousState: 'PAUSED', currentState: 'ACTIVE', lastSequenceNumber: 0 });
-    await waitFor('12 messages committed', () => group.commits().length > 0 && [...group.committed.values()].reduce((a, b) => a + b, 0) === 12);
+    await waitFor(
+      '12 messages committed',
+      () => group.commits().length > 0 && [...group.committed.values()].reduce((a, b) => a + b, 0) === 12,
+    );
     assertExactlyOnce(group);
     assert.equal(blue.engine.isMember, true);
     const first = group.processed()[0];
@@ -245,7 +261,10 @@ describe('kafka engine: consuming', () => {
       processedAt: first?.processedAt,
       producedAt: 1,
     });
-    assert.ok(group.output.every(({ key, value }) => !value.includes('"processed"') || value.includes(`"key":"${key}"`)), 'same key as the input');
+    assert.ok(
+      group.output.every(({ key, value }) => !value.includes('"processed"') || value.includes(`"key":"${key}"`)),
+      'same key as the input',
+    );
     assert.ok(group.commits().every((commit) => commit.offsets.length > 0 && commit.incarnation === 'consumer-blue-0-1'));
     assert.equal(blue.engine.status().lastSequenceNumber, 11, 'the highest sequence number committed');
     assert.equal(blue.engine.status().totalMessagesReceived, 12);
@@ -350,7 +369,10 @@ describe('kafka engine: pause and resume', () => {
     assertExactlyOnce(group);
     const greens = group.processed().filter((record) => record.color === 'green');
     assert.equal(greens.length, 30);
-    assert.ok(greens.every((record) => record.processedAt > blueDoneAt), 'green started after blue stopped');
+    assert.ok(
+      greens.every((record) => record.processedAt > blueDoneAt),
+      'green started after blue stopped',
+    );
   });
 
   it('a rebalance while ACTIVE commits the processed part of the batch before the partitions move', async () => {
@@ -364,7 +386,10 @@ describe('kafka engine: pause and resume', () => {
     green1.engine.resume();
     await waitFor('all 40 processed', () => group.processed().length >= 40 && processedCounts(group).size === 40);
     assertExactlyOnce(group);
-    assert.ok(group.processed().some((record) => record.pod === 'consumer-green-1'), 'green-1 got partitions');
+    assert.ok(
+      group.processed().some((record) => record.pod === 'consumer-green-1'),
+      'green-1 got partitions',
+    );
     const firstCommit = group.commits().find((commit) => commit.pod === 'consumer-green-0');
     assert.ok(firstCommit, 'green-0 committed at the revocation');
   });

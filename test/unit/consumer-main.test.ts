@@ -97,7 +97,13 @@ describe('parseConsumerEnv: Kafka', () => {
     assert.throws(
       () =>
         parseConsumerEnv(
-          { MY_COLOR: 'blue', BATCH_SIZE: '0', KAFKA_BOOTSTRAP_SERVERS: 'broker,b:99999', KAFKA_INPUT_TOPIC: 'bad topic', LEAVE_GROUP_ON_PAUSE: 'no' },
+          {
+            MY_COLOR: 'blue',
+            BATCH_SIZE: '0',
+            KAFKA_BOOTSTRAP_SERVERS: 'broker,b:99999',
+            KAFKA_INPUT_TOPIC: 'bad topic',
+            LEAVE_GROUP_ON_PAUSE: 'no',
+          },
           'h',
         ),
       (error: unknown) =>
@@ -140,7 +146,10 @@ describe('consumer main', () => {
   it('exits 2 when TRANSITION_LOG_PATH cannot be opened for appending', async () => {
     const run = runMain({ MY_COLOR: 'green', PORT: '0', HOST: '127.0.0.1', TRANSITION_LOG_PATH: '/nonexistent-dir/transitions.log' });
     assert.equal(await run.exited, 2);
-    assert.match(run.stderr(), /^reference-consumer: cannot open TRANSITION_LOG_PATH "\/nonexistent-dir\/transitions.log" for appending: .*ENOENT.*\n$/);
+    assert.match(
+      run.stderr(),
+      /^reference-consumer: cannot open TRANSITION_LOG_PATH "\/nonexistent-dir\/transitions.log" for appending: .*ENOENT.*\n$/,
+    );
   });
 
   it('on SIGTERM drains the in-flight batch, logs the exit to stdout and the file, and exits 0', async () => {
@@ -177,11 +186,18 @@ describe('consumer main', () => {
       assert.deepEqual(summarize(fileText), expected);
       assert.deepEqual(
         fileText.trim().split('\n'),
-        run.stdout().trim().split('\n').filter((line) => !line.includes('"listening"')),
+        run
+          .stdout()
+          .trim()
+          .split('\n')
+          .filter((line) => !line.includes('"listening"')),
         'the file holds the same lines as stdout',
       );
       const times = parseTransitionLog(fileText).map((record) => record.at);
-      assert.deepEqual(times, [...times].sort((a, b) => a - b));
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => a - b),
+      );
     } finally {
       run.child.kill('SIGKILL');
       await run.exited;
@@ -191,7 +207,13 @@ describe('consumer main', () => {
 
   it('on Kafka with an unreachable broker: ready while PAUSED, DOWN while ACTIVE, pause still reaches PAUSED, SIGTERM exits 0', async () => {
     // Port 1 on loopback refuses connections: the broker is down, no broker is needed.
-    const run = runMain({ PORT: '0', HOST: '127.0.0.1', MY_POD_NAME: 'consumer-blue-0', MY_COLOR: 'blue', KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1' });
+    const run = runMain({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      MY_POD_NAME: 'consumer-blue-0',
+      MY_COLOR: 'blue',
+      KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1',
+    });
     try {
       const url = await waitFor('the listening line', () => listeningUrl(run));
       const readiness = async (): Promise<number> => (await fetch(`${url}/actuator/health/readiness`)).status;

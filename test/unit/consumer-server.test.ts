@@ -102,7 +102,10 @@ describe('reference consumer HTTP contract', () => {
     const resumed = await call(consumer, 'POST', '/lifecycle/resume');
     assert.equal(resumed.status, 200);
     assert.deepEqual(Object.keys(resumed.body as object).sort(), ['currentState', 'lastSequenceNumber', 'previousState']);
-    assert.deepEqual({ ...(resumed.body as object), lastSequenceNumber: 0 }, { previousState: 'PAUSED', currentState: 'ACTIVE', lastSequenceNumber: 0 });
+    assert.deepEqual(
+      { ...(resumed.body as object), lastSequenceNumber: 0 },
+      { previousState: 'PAUSED', currentState: 'ACTIVE', lastSequenceNumber: 0 },
+    );
     const again = await call(consumer, 'POST', '/lifecycle/resume');
     assert.equal((again.body as { previousState: string }).previousState, 'ACTIVE');
     assert.equal((again.body as { currentState: string }).currentState, 'ACTIVE');
@@ -132,7 +135,11 @@ describe('reference consumer HTTP contract', () => {
 
   it('drains slowly under a processing delay: DRAINING is observed, then PAUSED with the batch committed', async () => {
     await resumeWithBatchInFlight(consumer, 40);
-    const paused = (await call(consumer, 'POST', '/lifecycle/pause')).body as { previousState: string; currentState: string; lastSequenceNumber: number };
+    const paused = (await call(consumer, 'POST', '/lifecycle/pause')).body as {
+      previousState: string;
+      currentState: string;
+      lastSequenceNumber: number;
+    };
     assert.deepEqual([paused.previousState, paused.currentState], ['ACTIVE', 'DRAINING']);
     const draining = await status(consumer);
     assert.equal(draining.state, 'DRAINING');
@@ -177,10 +184,26 @@ describe('reference consumer HTTP contract', () => {
       commitDelayMs: 100,
       pollTimeoutExceed: true,
     });
-    assert.deepEqual((await call(consumer, 'PUT', '/fault/processing-delay', '{"delayMs":0}')).body, { type: 'processing-delay', delayMs: 0, status: 'applied' });
-    assert.deepEqual((await call(consumer, 'PUT', '/fault/error-rate', '{"errorRatePercent":0}')).body, { type: 'error-rate', errorRatePercent: 0, status: 'applied' });
-    assert.deepEqual((await call(consumer, 'PUT', '/fault/commit-delay', '{"delayMs":0}')).body, { type: 'commit-delay', delayMs: 0, status: 'applied' });
-    assert.deepEqual((await call(consumer, 'PUT', '/fault/poll-timeout', '{"enabled":false}')).body, { type: 'poll-timeout-exceed', enabled: false, status: 'applied' });
+    assert.deepEqual((await call(consumer, 'PUT', '/fault/processing-delay', '{"delayMs":0}')).body, {
+      type: 'processing-delay',
+      delayMs: 0,
+      status: 'applied',
+    });
+    assert.deepEqual((await call(consumer, 'PUT', '/fault/error-rate', '{"errorRatePercent":0}')).body, {
+      type: 'error-rate',
+      errorRatePercent: 0,
+      status: 'applied',
+    });
+    assert.deepEqual((await call(consumer, 'PUT', '/fault/commit-delay', '{"delayMs":0}')).body, {
+      type: 'commit-delay',
+      delayMs: 0,
+      status: 'applied',
+    });
+    assert.deepEqual((await call(consumer, 'PUT', '/fault/poll-timeout', '{"enabled":false}')).body, {
+      type: 'poll-timeout-exceed',
+      enabled: false,
+      status: 'applied',
+    });
     assert.deepEqual((await call(consumer, 'GET', '/fault')).body, NO_FAULT_BODY);
   });
 
@@ -278,7 +301,13 @@ describe('reference consumer HTTP contract', () => {
 describe('reference consumer shutdown over HTTP', () => {
   it('refuses resume with 503 once shutdown began, and close logs the exit', async () => {
     const lines: string[] = [];
-    const consumer = await startConsumer({ port: 0, host: '127.0.0.1', podName: 'consumer-blue-2', color: 'blue', writeLog: (line) => lines.push(line) });
+    const consumer = await startConsumer({
+      port: 0,
+      host: '127.0.0.1',
+      podName: 'consumer-blue-2',
+      color: 'blue',
+      writeLog: (line) => lines.push(line),
+    });
     try {
       assert.equal(await consumer.engine.beginShutdown(1_000), 'PAUSED');
       const answer = await call(consumer, 'POST', '/lifecycle/resume');

@@ -5,8 +5,21 @@ import type { Lifecycle } from '../../src/shared/model.js';
 import { analyzeTransitions, parseTransitionLog, type LifecycleRecord } from '../../consumer/transitions.js';
 
 const colorOf = (pod: string): string => (pod.startsWith('b') ? 'blue' : 'green');
-const start = (pod: string, at: number, state: Lifecycle = 'PAUSED'): LifecycleRecord => ({ event: 'start', pod, color: colorOf(pod), state, at });
-const move = (pod: string, from: Lifecycle, to: Lifecycle, at: number): LifecycleRecord => ({ event: 'transition', pod, color: colorOf(pod), from, to, at });
+const start = (pod: string, at: number, state: Lifecycle = 'PAUSED'): LifecycleRecord => ({
+  event: 'start',
+  pod,
+  color: colorOf(pod),
+  state,
+  at,
+});
+const move = (pod: string, from: Lifecycle, to: Lifecycle, at: number): LifecycleRecord => ({
+  event: 'transition',
+  pod,
+  color: colorOf(pod),
+  from,
+  to,
+  at,
+});
 const exit = (pod: string, at: number): LifecycleRecord => ({ event: 'exit', pod, color: colorOf(pod), state: 'PAUSED', at });
 
 /** Blue b0 ACTIVE from 10 until it pauses at `bluePausedAt`; green g0 resumes at `greenActiveAt`. */
@@ -95,7 +108,13 @@ describe('analyzeTransitions', () => {
   });
 
   it('an exit record ends the lifetime: a dead pod neither consumes nor is ACTIVE', () => {
-    const records = [start('b0', 0), move('b0', 'PAUSED', 'ACTIVE', 10), exit('b0', 40), start('g0', 0), move('g0', 'PAUSED', 'ACTIVE', 60)];
+    const records = [
+      start('b0', 0),
+      move('b0', 'PAUSED', 'ACTIVE', 10),
+      exit('b0', 40),
+      start('g0', 0),
+      move('g0', 'PAUSED', 'ACTIVE', 60),
+    ];
     const analysis = analyzeTransitions(records, { from: 10, to: 70 });
     assert.deepEqual(analysis.dualActive, []);
     assert.deepEqual(analysis.gaps, [{ from: 40, to: 60, durationMs: 20 }]);
@@ -126,7 +145,11 @@ describe('analyzeTransitions', () => {
   it('agrees with a point-by-point reconstruction on random histories, whatever the interleaving', () => {
     const pods = ['b0', 'b1', 'g0', 'g1'];
     const lifecycle = fc.constantFrom<Lifecycle>('ACTIVE', 'DRAINING', 'PAUSED');
-    const event = fc.record({ gap: fc.integer({ min: 0, max: 5 }), kind: fc.constantFrom('start', 'transition', 'exit'), state: lifecycle });
+    const event = fc.record({
+      gap: fc.integer({ min: 0, max: 5 }),
+      kind: fc.constantFrom('start', 'transition', 'exit'),
+      state: lifecycle,
+    });
     const history = fc.tuple(...pods.map(() => fc.array(event, { maxLength: 8 })));
     fc.assert(
       fc.property(history, fc.integer(), (histories, seed) => {
@@ -146,7 +169,8 @@ describe('analyzeTransitions', () => {
         const analysis = analyzeTransitions(shuffled, window);
         for (let t = 0.5; t < window.to; t += 1) {
           const states = pods.map((pod) => ({ pod, state: stateAt(records, pod, t) }));
-          const consuming = (color: string): boolean => states.some(({ pod, state }) => colorOf(pod) === color && state !== undefined && state !== 'PAUSED');
+          const consuming = (color: string): boolean =>
+            states.some(({ pod, state }) => colorOf(pod) === color && state !== undefined && state !== 'PAUSED');
           const inside = (intervals: Array<{ from: number; to: number }>): boolean => intervals.some(({ from, to }) => from <= t && t < to);
           assert.equal(inside(analysis.dualActive), consuming('blue') && consuming('green'), `dual-active at ${t}`);
           assert.equal(inside(analysis.gaps), !states.some(({ state }) => state === 'ACTIVE'), `gap at ${t}`);

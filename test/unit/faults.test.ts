@@ -15,7 +15,14 @@ import { createWorld, NAMES, type SwitchWorld } from '../support/switch-world.js
 const SLOW: Fault = { processingDelayMs: 200, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false };
 
 function request(overrides: Partial<FaultRequest> = {}): FaultRequest {
-  return { target: 'consumer-green-0', change: { processingDelayMs: 200 }, timeoutMs: 2_000, pollIntervalMs: 50, dryRun: false, ...overrides };
+  return {
+    target: 'consumer-green-0',
+    change: { processingDelayMs: 200 },
+    timeoutMs: 2_000,
+    pollIntervalMs: 50,
+    dryRun: false,
+    ...overrides,
+  };
 }
 
 function context(world: SwitchWorld) {
@@ -31,7 +38,10 @@ test('one pod: desired state, sidecar push and consumer all carry the fault; its
 
   assert.equal(report.dryRun, false);
   assert.ok(report.generation > before, 'the fault is written at a new generation');
-  assert.deepEqual(report.pods.map((pod) => [pod.pod, pod.confirmed]), [['consumer-green-0', true]]);
+  assert.deepEqual(
+    report.pods.map((pod) => [pod.pod, pod.confirmed]),
+    [['consumer-green-0', true]],
+  );
   assert.deepEqual(report.pods[0]!.actual, SLOW);
   const entry = world.desiredEntry('consumer-green-0');
   assert.equal(entry.lifecycle, 'PAUSED', 'green is the paused colour and stays so');
@@ -45,14 +55,19 @@ test('a colour: every pod of it; later fields merge with the recorded fault; --c
   await injectFault(context(world), request({ target: 'blue', change: { processingDelayMs: 200 } }));
   const merged = await injectFault(context(world), request({ target: 'blue', change: { errorRatePercent: 50 } }));
 
-  assert.deepEqual(merged.pods.map((pod) => pod.pod), world.podNames('blue'));
+  assert.deepEqual(
+    merged.pods.map((pod) => pod.pod),
+    world.podNames('blue'),
+  );
   for (const pod of world.podNames('blue')) {
     assert.deepEqual(world.desiredEntry(pod).fault, { ...SLOW, errorRatePercent: 50 }, pod);
     assert.equal(world.desiredEntry(pod).lifecycle, 'ACTIVE', `${pod} stays active`);
   }
 
   const cleared = await injectFault(context(world), request({ target: 'blue', change: 'clear' }));
-  assert.ok(cleared.pods.every((pod) => pod.confirmed && pod.actual !== undefined && JSON.stringify(pod.actual) === JSON.stringify(NO_FAULT)));
+  assert.ok(
+    cleared.pods.every((pod) => pod.confirmed && pod.actual !== undefined && JSON.stringify(pod.actual) === JSON.stringify(NO_FAULT)),
+  );
   for (const pod of world.podNames('blue')) assert.deepEqual(world.desiredEntry(pod).fault, NO_FAULT, pod);
 });
 
@@ -91,5 +106,9 @@ test('an unreachable consumer is reported unconfirmed with the reason; the other
   assert.equal(byPod.get('consumer-green-0')?.confirmed, true);
   assert.equal(byPod.get('consumer-green-1')?.confirmed, false);
   assert.match(byPod.get('consumer-green-1')?.error ?? '', /ECONNREFUSED/);
-  assert.deepEqual(world.desiredEntry('consumer-green-1').fault, SLOW, 'the desired state still carries it, so the sidecar applies it later');
+  assert.deepEqual(
+    world.desiredEntry('consumer-green-1').fault,
+    SLOW,
+    'the desired state still carries it, so the sidecar applies it later',
+  );
 });

@@ -62,7 +62,10 @@ describe('a sidecar without its push key', () => {
     cleanups.push(() => agent.close());
     const pod: PodInfo = { name: POD, color: 'blue', phase: 'Running', ready: true, ip: '127.0.0.1', restarts: 0, terminating: false };
 
-    const refused = await agent.push(pod, { lifecycle: 'ACTIVE', generation: 1 }).then(() => undefined, (error: unknown) => error);
+    const refused = await agent.push(pod, { lifecycle: 'ACTIVE', generation: 1 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     assert.ok(refused instanceof NoPushKeyError, `expected NoPushKeyError, got ${String(refused)}`);
     assert.match(refused.message, /the sidecar has no push key yet .*within about a minute of `bgswitch init`/);
     assert.equal((await agent.sidecarStatus(pod)).pushKeyMounted, false);
@@ -82,7 +85,12 @@ describe('repeated warnings', () => {
     const pause = { name: 'pause' as const, rollback: false, title: 'Pause blue' };
     const resume = { name: 'resume' as const, rollback: false, title: 'Resume green' };
     const refused = (step: typeof pause | typeof resume, pod: number) =>
-      progress.sink({ type: 'warning', message: `push to the sidecar of consumer-${pod}: no key`, repeated: { noun: 'sidecar', text, step }, at });
+      progress.sink({
+        type: 'warning',
+        message: `push to the sidecar of consumer-${pod}: no key`,
+        repeated: { noun: 'sidecar', text, step },
+        at,
+      });
     progress.sink({ type: 'phase-start', phase: pause, at });
     for (let pod = 0; pod < 6; pod++) refused(pause, pod);
     progress.sink({ type: 'warning', message: 'took over the expired lock of someone', at });
@@ -92,16 +100,19 @@ describe('repeated warnings', () => {
     progress.sink({ type: 'phase-end', phase: resume, ok: true, detail: '', durationMs: 300, at });
     for (let pod = 4; pod < 6; pod++) refused(resume, pod);
     progress.stop();
-    assert.deepEqual(out.text.split('\n').map((line) => line.replace(/^\S+ /, '')), [
-      'Pause blue ...',
-      'warning: took over the expired lock of someone',
-      'Pause blue: ok in 800ms',
-      'Resume green ...',
-      'Resume green: ok in 300ms',
-      `warning: Pause blue: 6 sidecars ${text}`,
-      `warning: Resume green: 6 sidecars ${text}`,
-      '',
-    ]);
+    assert.deepEqual(
+      out.text.split('\n').map((line) => line.replace(/^\S+ /, '')),
+      [
+        'Pause blue ...',
+        'warning: took over the expired lock of someone',
+        'Pause blue: ok in 800ms',
+        'Resume green ...',
+        'Resume green: ok in 300ms',
+        `warning: Pause blue: 6 sidecars ${text}`,
+        `warning: Resume green: 6 sidecars ${text}`,
+        '',
+      ],
+    );
   });
 });
 
@@ -111,10 +122,16 @@ describe('status and a sidecar without a key', () => {
     const fleet = world.fleet;
     // The in-memory fleet, with green's sidecar reporting no key as a real sidecar does.
     const withoutKey = Object.create(fleet) as typeof fleet;
-    withoutKey.sidecarStatus = async (pod: PodInfo): Promise<SidecarStatus> => ({ ...(await fleet.sidecarStatus(pod)), pushKeyMounted: pod.name !== 'consumer-green-0' });
+    withoutKey.sidecarStatus = async (pod: PodInfo): Promise<SidecarStatus> => ({
+      ...(await fleet.sidecarStatus(pod)),
+      pushKeyMounted: pod.name !== 'consumer-green-0',
+    });
     const view = await readStatus({ cluster: world.cluster, pods: withoutKey, names: NAMES, clock: world.clock });
     const problems = view.problems.filter((p) => p.kind === 'sidecar');
-    assert.deepEqual(problems.map((p) => p.message), ['consumer-green-0: the sidecar has no push key, so it refuses pushes']);
+    assert.deepEqual(
+      problems.map((p) => p.message),
+      ['consumer-green-0: the sidecar has no push key, so it refuses pushes'],
+    );
     assert.match(problems[0]!.hint ?? '', /within about a minute of `bgswitch init`/);
     const text = renderStatus(view, { context: 'lab', server: 'https://10.77.0.1:6443' }, createStyle(new Capture(), { NO_COLOR: '1' }));
     assert.match(text, /consumer-green-0 .*no key \(gen \d+\)/);
@@ -124,7 +141,11 @@ describe('status and a sidecar without a key', () => {
 
 describe('bgswitch init', () => {
   const plain = createStyle(new Capture(), { NO_COLOR: '1' });
-  const secret = (action: 'created' | 'unchanged' | 'would create') => ({ object: `Secret/${NAMES.pushKeySecret}`, action, detail: 'signs sidecar pushes (value never shown)' });
+  const secret = (action: 'created' | 'unchanged' | 'would create') => ({
+    object: `Secret/${NAMES.pushKeySecret}`,
+    action,
+    detail: 'signs sidecar pushes (value never shown)',
+  });
 
   it('says when a newly created push key reaches the sidecars', () => {
     const text = renderInitReport({ dryRun: false, steps: [secret('created')] }, plain);

@@ -28,18 +28,66 @@ after(() => remove());
 const COMMANDS = ['switch', 'rollback', 'status', 'inject-fault', 'history', 'init'];
 const BOOLEAN_FLAGS = ['--dry-run', '-y', '--yes', '--force', '--check', '--clear'];
 const VALUE_FLAGS = [
-  '--drain-timeout', '--verify-timeout', '--soak', '--poll-interval', '--lease-duration', '--to', '--interval', '--timeout', '--limit',
-  '-o', '--output', '-n', '--namespace', '--context', '--via', '--active-configmap', '--state-configmap', '--lease', '--blue-service',
-  '--green-service', '--push-key-secret', '--lifecycle-port', '--sidecar-port', '--request-timeout',
+  '--drain-timeout',
+  '--verify-timeout',
+  '--soak',
+  '--poll-interval',
+  '--lease-duration',
+  '--to',
+  '--interval',
+  '--timeout',
+  '--limit',
+  '-o',
+  '--output',
+  '-n',
+  '--namespace',
+  '--context',
+  '--via',
+  '--active-configmap',
+  '--state-configmap',
+  '--lease',
+  '--blue-service',
+  '--green-service',
+  '--push-key-secret',
+  '--lifecycle-port',
+  '--sidecar-port',
+  '--request-timeout',
 ];
 const UNKNOWN_FLAGS = ['--frobnicate', '-x', '--colour', '--yes=no', '---', '--', '-', '--drain-timeout=', '--namespace=Ω'];
 
 const value = fc.oneof(
-  fc.constantFrom('blue', 'green', 'purple', '', ' ', '0', '-1', '-5s', '10s', '1ms', '9999h', '1e309', 'NaN', 'Infinity', '0x10', '99999999999999999999', '3.5', 'json', 'yaml', 'xml', 'proxy', 'direct', 'kafka-bg-test', 'Not_A_Name'),
+  fc.constantFrom(
+    'blue',
+    'green',
+    'purple',
+    '',
+    ' ',
+    '0',
+    '-1',
+    '-5s',
+    '10s',
+    '1ms',
+    '9999h',
+    '1e309',
+    'NaN',
+    'Infinity',
+    '0x10',
+    '99999999999999999999',
+    '3.5',
+    'json',
+    'yaml',
+    'xml',
+    'proxy',
+    'direct',
+    'kafka-bg-test',
+    'Not_A_Name',
+  ),
   fc.integer({ min: -1e12, max: 1e12 }).map(String),
   fc.string({ maxLength: 12 }),
   fc.string({ unit: 'grapheme', maxLength: 8 }),
-  fc.tuple(fc.constantFrom('delay', 'error-rate', 'commit-delay', 'poll-timeout', 'latency', '', '=='), fc.string({ maxLength: 6 })).map(([k, v]) => `${k}=${v}`),
+  fc
+    .tuple(fc.constantFrom('delay', 'error-rate', 'commit-delay', 'poll-timeout', 'latency', '', '=='), fc.string({ maxLength: 6 }))
+    .map(([k, v]) => `${k}=${v}`),
 );
 
 const argument = fc.oneof(
@@ -47,13 +95,23 @@ const argument = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom(...BOOLEAN_FLAGS) },
   { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...VALUE_FLAGS), value).map(([flag, v]) => [flag, v]) },
   { weight: 1, arbitrary: fc.constantFrom(...UNKNOWN_FLAGS) },
-  { weight: 1, arbitrary: fc.constantFrom(['--metrics-file', 'METRICS'], ['--pushgateway', 'http://127.0.0.1:1'], ['--pushgateway', 'ftp://x'], ['--kubeconfig', 'MISSING']) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      ['--metrics-file', 'METRICS'],
+      ['--pushgateway', 'http://127.0.0.1:1'],
+      ['--pushgateway', 'ftp://x'],
+      ['--kubeconfig', 'MISSING'],
+    ),
+  },
 );
 
-const argv = fc.tuple(fc.constantFrom(...COMMANDS), fc.array(argument, { maxLength: 8 })).map(([command, args]) => [
-  command,
-  ...args.flat().map((a) => (a === 'METRICS' ? join(dir, 'metrics.prom') : a === 'MISSING' ? join(dir, 'missing') : a)),
-]);
+const argv = fc
+  .tuple(fc.constantFrom(...COMMANDS), fc.array(argument, { maxLength: 8 }))
+  .map(([command, args]) => [
+    command,
+    ...args.flat().map((a) => (a === 'METRICS' ? join(dir, 'metrics.prom') : a === 'MISSING' ? join(dir, 'missing') : a)),
+  ]);
 
 test('fuzzed arguments: always a clean exit code and message, never a stack trace, never success without a cluster', async (t) => {
   const runs = Number(process.env.BGSWITCH_FUZZ_RUNS ?? 1000);

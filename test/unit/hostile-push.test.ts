@@ -23,7 +23,16 @@ import { MAX_CLOCK_SKEW_MS, MAX_PUSH_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEA
 import { HttpConsumerClient } from '../../sidecar/consumer-client.js';
 import { startSidecar, type RunningSidecar } from '../../sidecar/daemon.js';
 import type { ConsumerPort } from '../../sidecar/reconciler.js';
-import { MemoryStateData, captureLog, entryText, httpCall, loopbackSidecarConfig, tempDir, waitFor, type CapturedLog } from './sidecar-fixtures.js';
+import {
+  MemoryStateData,
+  captureLog,
+  entryText,
+  httpCall,
+  loopbackSidecarConfig,
+  tempDir,
+  waitFor,
+  type CapturedLog,
+} from './sidecar-fixtures.js';
 
 const POD = 'consumer-blue-0';
 const KEY_TEXT = 'hostile-test-key-5f1c2a9e7d3b';
@@ -68,10 +77,11 @@ before(async () => {
   await writeFile(join(dir.path, 'push-key', 'key'), `${KEY_TEXT}\n`);
   const api = new MemoryStateData();
   logs = captureLog();
-  sidecar = await startSidecar(
-    loopbackSidecarConfig(dir.path, POD, consumer.url),
-    { api, log: logs.log, consumer: counting(new HttpConsumerClient(consumer.url, POD, 1000)) },
-  );
+  sidecar = await startSidecar(loopbackSidecarConfig(dir.path, POD, consumer.url), {
+    api,
+    log: logs.log,
+    consumer: counting(new HttpConsumerClient(consumer.url, POD, 1000)),
+  });
   // The scene: an accepted PAUSED push at generation 4 (captured), then ACTIVE with a fault at 5.
   captured = signed({ pod: POD, generation: 4, lifecycle: 'PAUSED' });
   assert.equal((await send(captured.body, captured.headers)).status, 200);
@@ -96,18 +106,30 @@ async function consumerState(): Promise<string> {
 /** Each case tries to pause the consumer or change its faults; none may get through. */
 const hostile: Array<[string, number, () => Promise<{ status: number }>]> = [
   ['a captured older push replayed after a newer one', 409, () => send(captured.body, captured.headers)],
-  ['a replay re-signed too late (expired timestamp)', 401, () => {
-    const late = signed({ pod: POD, generation: 6, lifecycle: 'PAUSED' }, Date.now() - MAX_CLOCK_SKEW_MS - 1000);
-    return send(late.body, late.headers);
-  }],
-  ['a signature without its timestamp header', 401, () => {
-    const push = signed({ pod: POD, generation: 6, lifecycle: 'PAUSED' });
-    return send(push.body, { 'content-type': 'application/json', [SIGNATURE_HEADER]: push.headers[SIGNATURE_HEADER]! });
-  }],
-  ['a timestamp that is not a number', 401, () => {
-    const push = signed({ pod: POD, generation: 6, lifecycle: 'PAUSED' });
-    return send(push.body, { ...push.headers, [TIMESTAMP_HEADER]: 'yesterday' });
-  }],
+  [
+    'a replay re-signed too late (expired timestamp)',
+    401,
+    () => {
+      const late = signed({ pod: POD, generation: 6, lifecycle: 'PAUSED' }, Date.now() - MAX_CLOCK_SKEW_MS - 1000);
+      return send(late.body, late.headers);
+    },
+  ],
+  [
+    'a signature without its timestamp header',
+    401,
+    () => {
+      const push = signed({ pod: POD, generation: 6, lifecycle: 'PAUSED' });
+      return send(push.body, { 'content-type': 'application/json', [SIGNATURE_HEADER]: push.headers[SIGNATURE_HEADER]! });
+    },
+  ],
+  [
+    'a timestamp that is not a number',
+    401,
+    () => {
+      const push = signed({ pod: POD, generation: 6, lifecycle: 'PAUSED' });
+      return send(push.body, { ...push.headers, [TIMESTAMP_HEADER]: 'yesterday' });
+    },
+  ],
   ...(
     [
       ['a JSON array', '[1,2]'],
@@ -121,7 +143,10 @@ const hostile: Array<[string, number, () => Promise<{ status: number }>]> = [
       ['a fractional generation', `{"pod":"${POD}","generation":6.5,"lifecycle":"PAUSED"}`],
       ['lower-case lifecycle', JSON.stringify({ pod: POD, generation: 6, lifecycle: 'paused' })],
       ['lifecycle DRAINING', JSON.stringify({ pod: POD, generation: 6, lifecycle: 'DRAINING' })],
-      ['a fault with an unknown field', JSON.stringify({ pod: POD, generation: 6, lifecycle: 'ACTIVE', fault: { ...FAULT, dropAll: true } })],
+      [
+        'a fault with an unknown field',
+        JSON.stringify({ pod: POD, generation: 6, lifecycle: 'ACTIVE', fault: { ...FAULT, dropAll: true } }),
+      ],
       ['an infinite fault delay (1e309)', `{"pod":"${POD}","generation":6,"lifecycle":"ACTIVE","fault":{"processingDelayMs":1e309}}`],
       ['a fault that is a string', JSON.stringify({ pod: POD, generation: 6, lifecycle: 'ACTIVE', fault: 'none' })],
     ] as const
@@ -130,15 +155,24 @@ const hostile: Array<[string, number, () => Promise<{ status: number }>]> = [
     400,
     () => send(raw, signPush(KEY, POD, 6, raw, Date.now())),
   ]),
-  ['a chunked body over the limit (no content-length)', 413, async () => {
-    const big = JSON.stringify({ pod: POD, generation: 6, lifecycle: 'PAUSED', pad: 'x'.repeat(MAX_PUSH_BODY_BYTES) });
-    async function* chunks() {
-      for (let i = 0; i < big.length; i += 512) yield Buffer.from(big.slice(i, i + 512));
-    }
-    const response = await request(`${sidecar.url}/desired-state`, { method: 'POST', body: Readable.from(chunks()), headers: signPush(KEY, POD, 6, big, Date.now()), signal: AbortSignal.timeout(3000) });
-    await response.body.dump();
-    return { status: response.statusCode };
-  }],
+  [
+    'a chunked body over the limit (no content-length)',
+    413,
+    async () => {
+      const big = JSON.stringify({ pod: POD, generation: 6, lifecycle: 'PAUSED', pad: 'x'.repeat(MAX_PUSH_BODY_BYTES) });
+      async function* chunks() {
+        for (let i = 0; i < big.length; i += 512) yield Buffer.from(big.slice(i, i + 512));
+      }
+      const response = await request(`${sidecar.url}/desired-state`, {
+        method: 'POST',
+        body: Readable.from(chunks()),
+        headers: signPush(KEY, POD, 6, big, Date.now()),
+        signal: AbortSignal.timeout(3000),
+      });
+      await response.body.dump();
+      return { status: response.statusCode };
+    },
+  ],
   ['GET instead of POST', 405, () => send('', {}, 'GET')],
 ];
 
@@ -169,7 +203,10 @@ describe('the push key never leaks', () => {
     const again = signed({ pod: POD, generation: 5, lifecycle: 'ACTIVE', fault: FAULT });
     assert.equal((await send(again.body, again.headers)).status, 200, 'an accepted repeat, logged too');
     const text = logs.text();
-    assert.ok(logs.lines.some((l) => l['msg'] === 'push accepted') && logs.lines.some((l) => l['msg'] === 'push refused'), 'both kinds were logged');
+    assert.ok(
+      logs.lines.some((l) => l['msg'] === 'push accepted') && logs.lines.some((l) => l['msg'] === 'push refused'),
+      'both kinds were logged',
+    );
     assert.ok(!text.includes(KEY_TEXT), 'the key is never logged');
     assert.ok(!text.includes(KEY.toString('base64')) && !text.includes(KEY.toString('hex')), 'nor any encoding of it');
     assert.doesNotMatch(text, /[0-9a-f]{64}/, 'no signature is logged');
@@ -178,7 +215,16 @@ describe('the push key never leaks', () => {
   it('is in no PushRejectedError message of the CLI pod client (401 wrong key, 409 stale generation)', async () => {
     const target: PodInfo = { name: POD, color: 'blue', phase: 'Running', ready: true, ip: '127.0.0.1', restarts: 0, terminating: false };
     const agentWith = (key: Buffer) =>
-      createPodAgent({ via: 'direct', kubeConfig: new KubeConfig(), namespace: 'kafka-bg-test', sidecarPort: sidecar.port, lifecyclePort: consumer.port, pushKey: async () => key, clock: systemClock, timeoutMs: 2000 });
+      createPodAgent({
+        via: 'direct',
+        kubeConfig: new KubeConfig(),
+        namespace: 'kafka-bg-test',
+        sidecarPort: sidecar.port,
+        lifecyclePort: consumer.port,
+        pushKey: async () => key,
+        clock: systemClock,
+        timeoutMs: 2000,
+      });
     const wrongKeyText = 'a-wrong-but-secret-key-77aa';
     const cases: Array<[string, Buffer, number, number]> = [
       ['wrong key', Buffer.from(wrongKeyText), 6, 401],
@@ -187,7 +233,10 @@ describe('the push key never leaks', () => {
     for (const [name, key, generation, status] of cases) {
       const agent = agentWith(key);
       try {
-        const error = await agent.push(target, { lifecycle: 'PAUSED', generation }).then(() => undefined, (e: unknown) => e);
+        const error = await agent.push(target, { lifecycle: 'PAUSED', generation }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         assert.ok(error instanceof PushRejectedError, `${name}: ${String(error)}`);
         assert.equal(error.status, status, name);
         const text = `${error.message} ${error.hint ?? ''} ${error.stack ?? ''}`;

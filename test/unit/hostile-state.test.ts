@@ -44,7 +44,16 @@ async function activeSidecar() {
   const file = new MemoryStateData();
   const api = new MemoryStateData();
   const logs = captureLog();
-  const reconciler = await Reconciler.create({ pod: POD, color: 'blue', consumer, file, api, generations: new MemoryGenerations(), clock: systemClock, log: logs.log });
+  const reconciler = await Reconciler.create({
+    pod: POD,
+    color: 'blue',
+    consumer,
+    file,
+    api,
+    generations: new MemoryGenerations(),
+    clock: systemClock,
+    log: logs.log,
+  });
   file.data = api.data = { [POD]: entryText('ACTIVE', 3) };
   assert.ok((await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 3 })).accepted);
   assert.equal(consumer.lifecycle, 'ACTIVE');
@@ -56,7 +65,8 @@ describe('the sidecar ignores malformed state entries and never acts on them', (
     for (const where of ['file', 'api', 'file, under a valid colour key'] as const) {
       it(`${name} (${where})`, async () => {
         const { consumer, file, api, logs, reconciler, commandsBefore } = await activeSidecar();
-        const data: Record<string, string> = where === 'file, under a valid colour key' ? { blue: entryText('PAUSED', 9), [POD]: raw } : { [POD]: raw };
+        const data: Record<string, string> =
+          where === 'file, under a valid colour key' ? { blue: entryText('PAUSED', 9), [POD]: raw } : { [POD]: raw };
         if (where === 'api') api.data = data;
         else file.data = data;
         if (where === 'api') await reconciler.seedFromApi();
@@ -91,8 +101,22 @@ describe('status names every malformed entry as a problem', () => {
       'state entry "consumer-green-0" is malformed: generation must be a non-negative integer; sidecars ignore it',
       'state entry "green" is malformed: generation must be a non-negative integer; sidecars ignore it',
     ]);
-    assert.deepEqual(view.pods.filter((p) => p.desired === 'malformed').map((p) => p.name).sort(), ['consumer-blue-1', 'consumer-green-0']);
-    assert.equal(view.pods.find((p) => p.name === 'consumer-green-1')?.desired, 'PAUSED', 'a malformed colour key does not hide a valid pod key');
-    assert.deepEqual(view.problems.filter((p) => p.kind !== 'malformed'), [], 'the fleet itself is fine: no other problem');
+    assert.deepEqual(
+      view.pods
+        .filter((p) => p.desired === 'malformed')
+        .map((p) => p.name)
+        .sort(),
+      ['consumer-blue-1', 'consumer-green-0'],
+    );
+    assert.equal(
+      view.pods.find((p) => p.name === 'consumer-green-1')?.desired,
+      'PAUSED',
+      'a malformed colour key does not hide a valid pod key',
+    );
+    assert.deepEqual(
+      view.problems.filter((p) => p.kind !== 'malformed'),
+      [],
+      'the fleet itself is fine: no other problem',
+    );
   });
 });

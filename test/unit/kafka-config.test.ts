@@ -19,9 +19,21 @@ describe('precedence: flag > environment > ConfigMap > off', () => {
   const cases: Array<[string, Parameters<typeof resolveKafkaSettings>[0], { brokers: string[]; groupId: string } | undefined]> = [
     ['nothing anywhere: off', { flag: {}, env: {}, stored: {} }, undefined],
     ['only the ConfigMap', { flag: {}, env: {}, stored }, { brokers: ['stored:9092'], groupId: 'stored-group' }],
-    ['environment over ConfigMap', { flag: {}, env: { bootstrap: 'env:9092', group: 'env-group' }, stored }, { brokers: ['env:9092'], groupId: 'env-group' }],
-    ['flag over environment', { flag: { bootstrap: 'a:1,b:2' }, env: { bootstrap: 'env:9092' }, stored }, { brokers: ['a:1', 'b:2'], groupId: 'stored-group' }],
-    ['each setting on its own: flag group, env broker', { flag: { group: 'flag-group' }, env: { bootstrap: 'env:9092' }, stored: {} }, { brokers: ['env:9092'], groupId: 'flag-group' }],
+    [
+      'environment over ConfigMap',
+      { flag: {}, env: { bootstrap: 'env:9092', group: 'env-group' }, stored },
+      { brokers: ['env:9092'], groupId: 'env-group' },
+    ],
+    [
+      'flag over environment',
+      { flag: { bootstrap: 'a:1,b:2' }, env: { bootstrap: 'env:9092' }, stored },
+      { brokers: ['a:1', 'b:2'], groupId: 'stored-group' },
+    ],
+    [
+      'each setting on its own: flag group, env broker',
+      { flag: { group: 'flag-group' }, env: { bootstrap: 'env:9092' }, stored: {} },
+      { brokers: ['env:9092'], groupId: 'flag-group' },
+    ],
     ['a stored group alone does not turn Kafka on', { flag: {}, env: {}, stored: { group: 'stored-group' } }, undefined],
   ];
   for (const [name, sources, expected] of cases) {
@@ -29,15 +41,29 @@ describe('precedence: flag > environment > ConfigMap > off', () => {
   }
 
   it('a broker without any group, or a group given without any broker, is a usage error naming the fix', () => {
-    assert.throws(() => resolveKafkaSettings({ flag: { bootstrap: 'k:9092' }, env: {}, stored: {} }, CM), (e: unknown) => e instanceof UsageError && /--kafka-bootstrap names a broker but no consumer group is set/.test(e.message) && /--kafka-group/.test(e.hint ?? ''));
+    assert.throws(
+      () => resolveKafkaSettings({ flag: { bootstrap: 'k:9092' }, env: {}, stored: {} }, CM),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /--kafka-bootstrap names a broker but no consumer group is set/.test(e.message) &&
+        /--kafka-group/.test(e.hint ?? ''),
+    );
     assert.throws(() => resolveKafkaSettings({ flag: {}, env: { group: 'g' }, stored: {} }, CM), /KAFKA_GROUP is set but no broker is/);
   });
 });
 
 test('broker addresses: host names, IPv4 and [IPv6] with ports; anything else is named', () => {
-  assert.deepEqual(parseBootstrap('kafka-0.kafka.svc:9092, 10.77.0.1:19092,[::1]:9092', '--kafka-bootstrap'), ['kafka-0.kafka.svc:9092', '10.77.0.1:19092', '[::1]:9092']);
+  assert.deepEqual(parseBootstrap('kafka-0.kafka.svc:9092, 10.77.0.1:19092,[::1]:9092', '--kafka-bootstrap'), [
+    'kafka-0.kafka.svc:9092',
+    '10.77.0.1:19092',
+    '[::1]:9092',
+  ]);
   for (const bad of ['kafka', 'kafka:', ':9092', 'kafka:0', 'kafka:65536', 'kafka:90x', 'a:1,,b:2', 'ka fka:1', 'http://kafka:9092']) {
-    assert.throws(() => parseBootstrap(bad, '--kafka-bootstrap'), (e: unknown) => e instanceof UsageError && e.exitCode === ExitCode.usage, bad);
+    assert.throws(
+      () => parseBootstrap(bad, '--kafka-bootstrap'),
+      (e: unknown) => e instanceof UsageError && e.exitCode === ExitCode.usage,
+      bad,
+    );
   }
 });
 
@@ -48,12 +74,32 @@ describe('the CLI validates Kafka settings before touching the cluster', () => {
   after(() => remove());
 
   const usage: Array<[string, string[], Record<string, string>, RegExp]> = [
-    ['bad flag address', ['status', '--kafka-bootstrap', 'kafka:port'], {}, /--kafka-bootstrap: "kafka:port" is not a broker address \(host:port\)/],
-    ['bad environment address', ['switch', 'green', '--yes'], { KAFKA_BOOTSTRAP_SERVERS: 'kafka' }, /KAFKA_BOOTSTRAP_SERVERS: "kafka" is not a broker address/],
+    [
+      'bad flag address',
+      ['status', '--kafka-bootstrap', 'kafka:port'],
+      {},
+      /--kafka-bootstrap: "kafka:port" is not a broker address \(host:port\)/,
+    ],
+    [
+      'bad environment address',
+      ['switch', 'green', '--yes'],
+      { KAFKA_BOOTSTRAP_SERVERS: 'kafka' },
+      /KAFKA_BOOTSTRAP_SERVERS: "kafka" is not a broker address/,
+    ],
     ['blank group', ['status', '--kafka-bootstrap', 'k:9092', '--kafka-group', ' '], {}, /--kafka-group " " is not a consumer group id/],
-    ['--max-lag not a number', ['switch', 'green', '--yes', '--soak', '1m', '--max-lag', 'lots'], {}, /--max-lag "lots" is not a whole number of messages/],
+    [
+      '--max-lag not a number',
+      ['switch', 'green', '--yes', '--soak', '1m', '--max-lag', 'lots'],
+      {},
+      /--max-lag "lots" is not a whole number of messages/,
+    ],
     ['--max-lag without a soak', ['switch', 'green', '--yes', '--max-lag', '100'], {}, /--max-lag acts during the soak: it needs --soak/],
-    ['--max-lag with --no-kafka', ['rollback', '--yes', '--soak', '1m', '--max-lag', '100', '--no-kafka'], {}, /--max-lag watches the consumer group/],
+    [
+      '--max-lag with --no-kafka',
+      ['rollback', '--yes', '--soak', '1m', '--max-lag', '100', '--no-kafka'],
+      {},
+      /--max-lag watches the consumer group/,
+    ],
     ['init with a group and no broker', ['init', '--kafka-group', 'bg-consumer'], {}, /--kafka-group is set but no broker is/],
     ['init with a bad broker', ['init', '--kafka-bootstrap', 'k:1:2:x', '--kafka-group', 'g'], {}, /not a broker address/],
   ];
@@ -77,13 +123,21 @@ test('the CLI reads the stored settings only when flag and environment leave som
   const world = createWorld(t);
   world.cluster.seedConfigMap(CM, { active: 'blue', [KAFKA_BOOTSTRAP_KEY]: '10.77.0.1:19092', [KAFKA_GROUP_KEY]: 'bg-consumer' });
   const reads = () => world.journal.filter((e) => e.op === 'get-configmap' && e.name === CM).length;
-  const resolve = (flags: Parameters<typeof parseKafkaFlags>[0], env: Record<string, string> = {}) => resolveKafka(parseKafkaFlags(flags, env), world.cluster, CM);
+  const resolve = (flags: Parameters<typeof parseKafkaFlags>[0], env: Record<string, string> = {}) =>
+    resolveKafka(parseKafkaFlags(flags, env), world.cluster, CM);
 
   assert.deepEqual(await resolve({}), { brokers: ['10.77.0.1:19092'], groupId: 'bg-consumer' });
   assert.equal(reads(), 1);
-  assert.deepEqual(await resolve({ kafkaGroup: 'mine' }), { brokers: ['10.77.0.1:19092'], groupId: 'mine' }, 'the flag wins for the group; the broker still comes from the ConfigMap');
+  assert.deepEqual(
+    await resolve({ kafkaGroup: 'mine' }),
+    { brokers: ['10.77.0.1:19092'], groupId: 'mine' },
+    'the flag wins for the group; the broker still comes from the ConfigMap',
+  );
   assert.equal(reads(), 2);
-  assert.deepEqual(await resolve({ kafkaBootstrap: 'k:9092' }, { KAFKA_GROUP: 'env-group' }), { brokers: ['k:9092'], groupId: 'env-group' });
+  assert.deepEqual(await resolve({ kafkaBootstrap: 'k:9092' }, { KAFKA_GROUP: 'env-group' }), {
+    brokers: ['k:9092'],
+    groupId: 'env-group',
+  });
   assert.equal(reads(), 2, 'flag and environment settle both: the ConfigMap is not read');
   assert.equal(await resolve({ kafka: false }), undefined, '--no-kafka');
   assert.equal(reads(), 2);
@@ -102,14 +156,23 @@ describe('init stores the settings in the active-version ConfigMap', () => {
       initialize({ cluster: world.cluster, keys, names: NAMES, clock: world.clock }, { dryRun, kafka });
     const kafkaStep = (report: Awaited<ReturnType<typeof init>>) => report.steps.filter((s) => s.detail.startsWith('Kafka '));
 
-    assert.deepEqual(kafkaStep(await init({ brokers: ['10.77.0.1:19092'], groupId: 'bg-consumer' })).map((s) => [s.object, s.action]), [[`ConfigMap/${CM}`, 'updated']]);
+    assert.deepEqual(
+      kafkaStep(await init({ brokers: ['10.77.0.1:19092'], groupId: 'bg-consumer' })).map((s) => [s.object, s.action]),
+      [[`ConfigMap/${CM}`, 'updated']],
+    );
     assert.deepEqual(stored(world), ['10.77.0.1:19092', 'bg-consumer']);
     assert.equal(world.cluster.peekConfigMap(CM)?.data.active, 'blue', 'the active colour is kept');
 
-    assert.deepEqual(kafkaStep(await init({ brokers: ['10.77.0.1:19092'], groupId: 'bg-consumer' })).map((s) => s.action), ['unchanged']);
+    assert.deepEqual(
+      kafkaStep(await init({ brokers: ['10.77.0.1:19092'], groupId: 'bg-consumer' })).map((s) => s.action),
+      ['unchanged'],
+    );
 
     const dry = kafkaStep(await init({ brokers: ['k-0:9092', 'k-1:9092'], groupId: 'other' }, true));
-    assert.deepEqual(dry.map((s) => [s.action, s.detail]), [['would update', 'Kafka k-0:9092,k-1:9092, group other']]);
+    assert.deepEqual(
+      dry.map((s) => [s.action, s.detail]),
+      [['would update', 'Kafka k-0:9092,k-1:9092, group other']],
+    );
     assert.deepEqual(stored(world), ['10.77.0.1:19092', 'bg-consumer'], 'the dry run wrote nothing');
 
     await init({ brokers: ['k-0:9092', 'k-1:9092'], groupId: 'other' });

@@ -43,7 +43,11 @@ after(() => {
 });
 
 /** Runs the built CLI; returns its exit code and every module URL it resolved. */
-function runRecorded(name: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; modules: string[]; stderr: string }> {
+function runRecorded(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; modules: string[]; stderr: string }> {
   const log = join(dir, `${name}.log`);
   writeFileSync(log, '');
   return new Promise((resolve) => {
@@ -59,7 +63,8 @@ function runRecorded(name: string, args: string[], env: Record<string, string> =
   });
 }
 
-const kafkaClient = (modules: string[]) => modules.filter((url) => url.includes('/@platformatic/kafka/') || url.includes('/dist/src/kafka/'));
+const kafkaClient = (modules: string[]) =>
+  modules.filter((url) => url.includes('/@platformatic/kafka/') || url.includes('/dist/src/kafka/'));
 
 describe('the Kafka client is imported lazily', () => {
   const notLoaded: Array<[string, string[], Record<string, string>, number]> = [
@@ -76,7 +81,10 @@ describe('the Kafka client is imported lazily', () => {
       const withCluster = args.includes('--help') ? args : [...args, '--kubeconfig', kubeconfig];
       const run = await runRecorded(name.replace(/\W+/g, '-'), withCluster, env);
       assert.equal(run.code, code, run.stderr);
-      assert.ok(run.modules.some((url) => url.includes('/commander/')), 'the hook recorded the modules the CLI loaded');
+      assert.ok(
+        run.modules.some((url) => url.includes('/commander/')),
+        'the hook recorded the modules the CLI loaded',
+      );
       assert.deepEqual(kafkaClient(run.modules), []);
     });
   }
@@ -84,6 +92,9 @@ describe('the Kafka client is imported lazily', () => {
   it('loaded when status reads the group (the hook would see it)', async () => {
     const run = await runRecorded('status-with-kafka', ['status', '--kubeconfig', kubeconfig], KAFKA_ENV);
     assert.equal(run.code, 3, run.stderr);
-    assert.ok(kafkaClient(run.modules).some((url) => url.includes('/@platformatic/kafka/')), 'status with Kafka configured imports the client');
+    assert.ok(
+      kafkaClient(run.modules).some((url) => url.includes('/@platformatic/kafka/')),
+      'status with Kafka configured imports the client',
+    );
   });
 });

@@ -27,7 +27,10 @@ const kafka: KafkaHandoff = {
 
 test('the switch report shows lag before and after, the hand-off wait and the hand-off offsets', async () => {
   const text = renderSwitchReport(sampleReport({ kafka }), plain);
-  assert.match(text, /^Kafka group bg-consumer: lag 120 before, 15 after; hand-off wait 1\.3s \(old colour PAUSED -> every partition on the new colour\)$/m);
+  assert.match(
+    text,
+    /^Kafka group bg-consumer: lag 120 before, 15 after; hand-off wait 1\.3s \(old colour PAUSED -> every partition on the new colour\)$/m,
+  );
   assert.match(text, /^Hand-off offsets \(partition:committed\): bg-events 0:1200 1:1187$/m);
   assert.doesNotMatch(renderSwitchReport(sampleReport(), plain), /Kafka/, 'no Kafka section without Kafka');
   const json = JSON.parse(await formatDocument('json', sampleReport({ kafka }))) as { kafka: KafkaHandoff };

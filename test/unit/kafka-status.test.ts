@@ -79,7 +79,10 @@ test('members are matched by host when the client id is not the pod name; strang
   assert.equal(byClient.get('rogue')?.pod, undefined);
   const rogue = view.kafka.partitions.filter((p) => p.owner === 'rogue-member');
   assert.ok(rogue.length > 0 && rogue.every((p) => p.pod === undefined && p.color === undefined));
-  assert.equal(view.kafka.lag.unknown, rogue.reduce((sum, p) => sum + p.lag, 0));
+  assert.equal(
+    view.kafka.lag.unknown,
+    rogue.reduce((sum, p) => sum + p.lag, 0),
+  );
   assert.match(renderStatus(view, HEADER, plain), /unknown .* rogue .* 10\.1\.2\.3/);
 });
 
@@ -90,7 +93,14 @@ test('an unanswered broker is a problem (not a crash); the rest of status is sti
   const view = await read();
 
   assert.equal(view.pods.length, 6);
-  assert.deepEqual(view.kafka, { groupId: 'bg-consumer', bootstrap: '10.77.0.1:19092', error: 'Kafka at 10.77.0.1:19092: describe group failed: Connection to 10.77.0.1:19092 failed' });
-  assert.deepEqual(view.problems.map((p) => p.kind), ['kafka-unreachable']);
+  assert.deepEqual(view.kafka, {
+    groupId: 'bg-consumer',
+    bootstrap: '10.77.0.1:19092',
+    error: 'Kafka at 10.77.0.1:19092: describe group failed: Connection to 10.77.0.1:19092 failed',
+  });
+  assert.deepEqual(
+    view.problems.map((p) => p.kind),
+    ['kafka-unreachable'],
+  );
   assert.match(renderStatus(view, HEADER, plain), /Kafka group: bg-consumer at 10\.77\.0\.1:19092: unreachable/);
 });

@@ -39,12 +39,18 @@ test('a switch waits for every partition to reach green and reports the hand-off
   assert.equal(report.kafka.groupId, 'bg-consumer');
   assert.equal(report.kafka.lagBefore, 10 + 9 + 8 + 7 + 6 + 5);
   assert.equal(report.kafka.lagAfter, 45);
-  assert.deepEqual(report.kafka.handoffOffsets, [90, 91, 92, 93, 94, 95].map((offset, partition) => ({ topic: 'bg-events', partition, offset })));
+  assert.deepEqual(
+    report.kafka.handoffOffsets,
+    [90, 91, 92, 93, 94, 95].map((offset, partition) => ({ topic: 'bg-events', partition, offset })),
+  );
   // Green joins 1.5 s after its resume; verify-active must not finish before that.
   const resumedAt = firstAt(world, (e) => e.source === 'pod' && e.op === 'resume' && e.ok);
   const verifyActive = report.phases.find((p) => p.name === 'verify-active');
   assert.ok(verifyActive && verifyActive.durationMs >= 1_500, `verify-active waited for the group: ${verifyActive?.durationMs} ms`);
-  assert.ok(report.kafka.handoffWaitMs !== undefined && report.kafka.handoffWaitMs >= 1_500, `hand-off wait ${report.kafka.handoffWaitMs} ms`);
+  assert.ok(
+    report.kafka.handoffWaitMs !== undefined && report.kafka.handoffWaitMs >= 1_500,
+    `hand-off wait ${report.kafka.handoffWaitMs} ms`,
+  );
   assert.ok(world.clock.now() - resumedAt >= 1_500);
   console.log(`# hand-off wait (virtual): ${report.kafka.handoffWaitMs} ms, verify-active ${verifyActive.durationMs} ms`);
   const [entry] = world.activeVersion().history;
@@ -67,7 +73,10 @@ test('verify-paused waits until the old colour has left the group; green is resu
   assert.equal(report.outcome, 'switched');
   assert.ok(pausedSince !== undefined);
   const firstResume = firstAt(world, (e) => e.source === 'pod' && e.op === 'resume' && e.ok);
-  assert.ok(firstResume >= pausedSince + 3_000, `green resumed ${firstResume - pausedSince} ms after blue-1 PAUSED, before it left the group`);
+  assert.ok(
+    firstResume >= pausedSince + 3_000,
+    `green resumed ${firstResume - pausedSince} ms after blue-1 PAUSED, before it left the group`,
+  );
   assertSettledOn(world, 'green');
 });
 
@@ -78,7 +87,10 @@ test('an old pod that never leaves the group rolls the switch back; green is nev
   const report = await runSwitch(context, world.request({ drainTimeoutMs: 4_000 }));
 
   assert.equal(report.outcome, 'rolled-back');
-  assert.match(report.reason ?? '', /blue pods are PAUSED but did not leave consumer group bg-consumer within 4s: still members: consumer-blue-2 \(bg-events \d/);
+  assert.match(
+    report.reason ?? '',
+    /blue pods are PAUSED but did not leave consumer group bg-consumer within 4s: still members: consumer-blue-2 \(bg-events \d/,
+  );
   assert.deepEqual(world.commands('resume', 'green'), [], 'green was never resumed');
   assertSettledOn(world, 'blue');
 });
@@ -92,9 +104,19 @@ test('green that never holds every partition rolls back; the rollback waits on t
   // Forward: green is ACTIVE but one partition stays with the stranger. Rollback: green leaves the
   // group, blue is resumed, and blue cannot get that partition either, so the rollback fails too.
   assert.equal(report.outcome, 'rollback-failed');
-  assert.match(report.reason ?? '', /^green pods are ACTIVE but consumer group bg-consumer was not handed over within 3s: not yet assigned to green: bg-events\/\d \(unknown member\); rollback failed: blue pods are ACTIVE but consumer group bg-consumer was not handed over/);
-  assert.deepEqual(report.phases.filter((p) => p.name === 'rollback:verify-paused').map((p) => p.ok), [true], 'the rollback waited for green to leave the group');
-  assert.ok(report.leftovers?.some((line) => line.startsWith('possibly consuming: consumer-blue-0')), report.leftovers?.join('\n'));
+  assert.match(
+    report.reason ?? '',
+    /^green pods are ACTIVE but consumer group bg-consumer was not handed over within 3s: not yet assigned to green: bg-events\/\d \(unknown member\); rollback failed: blue pods are ACTIVE but consumer group bg-consumer was not handed over/,
+  );
+  assert.deepEqual(
+    report.phases.filter((p) => p.name === 'rollback:verify-paused').map((p) => p.ok),
+    [true],
+    'the rollback waited for green to leave the group',
+  );
+  assert.ok(
+    report.leftovers?.some((line) => line.startsWith('possibly consuming: consumer-blue-0')),
+    report.leftovers?.join('\n'),
+  );
   assertSafeTimeline(world);
 });
 
@@ -110,7 +132,10 @@ test('preflight refuses (exit 3) while the paused colour holds partitions, namin
 
   assert.ok(refusal instanceof RefusedError);
   assert.equal(refusal.exitCode, ExitCode.refused);
-  assert.match(refusal.message, /^consumer group bg-consumer: partitions? [\d, ]+ of bg-events (is|are) assigned to paused consumer-green-1 and (is|are) not being consumed$/);
+  assert.match(
+    refusal.message,
+    /^consumer group bg-consumer: partitions? [\d, ]+ of bg-events (is|are) assigned to paused consumer-green-1 and (is|are) not being consumed$/,
+  );
   assert.match(refusal.hint ?? '', /--force/);
   assert.equal(world.journal.filter((e) => e.op.startsWith('write')).length, writesBefore, 'nothing was written');
 });
@@ -137,7 +162,10 @@ test('switching to the colour already active is still a no-op with Kafka: its ow
 
   assert.equal(report.outcome, 'noop');
   assert.ok(group.reads > 0, 'the group was read at preflight');
-  assert.deepEqual(world.journal.filter((e) => e.op.startsWith('write')), []);
+  assert.deepEqual(
+    world.journal.filter((e) => e.op.startsWith('write')),
+    [],
+  );
 });
 
 test('--force switches despite stranded partitions, with a warning naming them', async (t) => {
@@ -147,7 +175,12 @@ test('--force switches despite stranded partitions, with a warning naming them',
   const report = await runSwitch(context, world.request({ force: true }));
 
   assert.equal(report.outcome, 'switched');
-  assert.ok(world.warnings().some((w) => /--force: proceeding although partitions? [\d, ]+ of bg-events (is|are) assigned to paused consumer-green-1/.test(w)), world.warnings().join('\n'));
+  assert.ok(
+    world
+      .warnings()
+      .some((w) => /--force: proceeding although partitions? [\d, ]+ of bg-events (is|are) assigned to paused consumer-green-1/.test(w)),
+    world.warnings().join('\n'),
+  );
   assertSettledOn(world, 'green');
 });
 
@@ -174,7 +207,10 @@ test('the lag trigger: a lag that keeps growing beyond --max-lag during the soak
 
   assert.equal(report.outcome, 'rolled-back');
   assert.match(report.reason ?? '', /^lag: consumer group bg-consumer's lag keeps growing beyond --max-lag 500 \(\d+ -> \d+ -> \d+\)$/);
-  assert.deepEqual(report.phases.filter((p) => p.name === 'soak').map((p) => p.ok), [false]);
+  assert.deepEqual(
+    report.phases.filter((p) => p.name === 'soak').map((p) => p.ok),
+    [false],
+  );
   assertSettledOn(world, 'blue');
 });
 
@@ -189,7 +225,10 @@ test('the lag trigger stays quiet while a lag above the limit is falling (the ne
   const report = await runSwitch(context, world.request({ soakMs: 5_000, maxLag: 100 }));
 
   assert.equal(report.outcome, 'switched');
-  assert.ok(report.kafka?.lagAfter !== undefined && report.kafka.lagAfter > 100, `still above the limit at the end: ${report.kafka?.lagAfter}`);
+  assert.ok(
+    report.kafka?.lagAfter !== undefined && report.kafka.lagAfter > 100,
+    `still above the limit at the end: ${report.kafka?.lagAfter}`,
+  );
   assert.ok(report.kafka.lagAfter < report.kafka.lagBefore!, 'and falling');
 });
 

@@ -20,7 +20,10 @@ interface Ctx {
   namespace?: string;
 }
 
-function kubeconfig(file: string, options: { current?: string; clusters: Array<[string, string]>; contexts: Ctx[]; users: string[] }): string {
+function kubeconfig(
+  file: string,
+  options: { current?: string; clusters: Array<[string, string]>; contexts: Ctx[]; users: string[] },
+): string {
   const path = join(dir, file);
   const lines = ['apiVersion: v1', 'kind: Config'];
   if (options.current) lines.push(`current-context: ${options.current}`);
@@ -48,7 +51,10 @@ const lab = kubeconfig('lab.yaml', {
 });
 const other = kubeconfig('other.yaml', {
   current: 'other',
-  clusters: [['lab', 'https://10.77.0.99:6443'], ['other', 'https://10.77.0.2:6443']],
+  clusters: [
+    ['lab', 'https://10.77.0.99:6443'],
+    ['other', 'https://10.77.0.2:6443'],
+  ],
   users: ['dev'],
   contexts: [{ name: 'other', cluster: 'other', user: 'dev' }],
 });
@@ -81,11 +87,14 @@ describe('loadKubeAccess', () => {
 
   it('a missing --kubeconfig file is a usage error naming it and the flag', () => {
     const missing = join(dir, 'nope.yaml');
-    assert.throws(() => loadKubeAccess({ kubeconfig: missing, env: {}, homeDir: emptyHome }), (error: unknown) => {
-      usageError(new RegExp(`kubeconfig ${missing} does not exist`))(error);
-      assert.match((error as UsageError).hint ?? '', /--kubeconfig/);
-      return true;
-    });
+    assert.throws(
+      () => loadKubeAccess({ kubeconfig: missing, env: {}, homeDir: emptyHome }),
+      (error: unknown) => {
+        usageError(new RegExp(`kubeconfig ${missing} does not exist`))(error);
+        assert.match((error as UsageError).hint ?? '', /--kubeconfig/);
+        return true;
+      },
+    );
   });
 
   it('a file that is not a kubeconfig is a usage error', () => {
@@ -113,11 +122,14 @@ describe('loadKubeAccess', () => {
   });
 
   it('KUBECONFIG with no existing file is a usage error naming KUBECONFIG', () => {
-    assert.throws(() => loadKubeAccess({ env: { KUBECONFIG: join(dir, 'a.yaml') }, homeDir: emptyHome }), (error: unknown) => {
-      usageError(/none of the KUBECONFIG files exists/)(error);
-      assert.match((error as UsageError).hint ?? '', /KUBECONFIG/);
-      return true;
-    });
+    assert.throws(
+      () => loadKubeAccess({ env: { KUBECONFIG: join(dir, 'a.yaml') }, homeDir: emptyHome }),
+      (error: unknown) => {
+        usageError(/none of the KUBECONFIG files exists/)(error);
+        assert.match((error as UsageError).hint ?? '', /KUBECONFIG/);
+        return true;
+      },
+    );
   });
 
   it('falls back to ~/.kube/config', () => {
@@ -137,8 +149,15 @@ describe('loadKubeAccess', () => {
   });
 
   it('a kubeconfig without current context asks for --context', () => {
-    const noCurrent = kubeconfig('no-current.yaml', { clusters: [['c', 'https://10.77.0.3:6443']], users: ['u'], contexts: [{ name: 'c', cluster: 'c', user: 'u' }] });
-    assert.throws(() => loadKubeAccess({ kubeconfig: noCurrent, env: {}, homeDir: emptyHome }), usageError(/sets no current context; available contexts: c/));
+    const noCurrent = kubeconfig('no-current.yaml', {
+      clusters: [['c', 'https://10.77.0.3:6443']],
+      users: ['u'],
+      contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+    });
+    assert.throws(
+      () => loadKubeAccess({ kubeconfig: noCurrent, env: {}, homeDir: emptyHome }),
+      usageError(/sets no current context; available contexts: c/),
+    );
     assert.equal(loadKubeAccess({ kubeconfig: noCurrent, context: 'c', env: {}, homeDir: emptyHome }).server, 'https://10.77.0.3:6443');
   });
 });

@@ -36,7 +36,9 @@ const seenByApi: Seen[] = [];
 const seenByProxy: string[] = [];
 
 function listen(server: Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
 }
 
 before(async () => {
@@ -176,11 +178,19 @@ describe('connection flags reach the API client and the pod proxy', () => {
 describe('direct pod calls (in-cluster) follow HTTP_PROXY and NO_PROXY', () => {
   it('through the proxy unless NO_PROXY lists the pod network', async () => {
     const { port } = new URL(apiUrl);
-    for (const [env, proxied] of [[{ HTTP_PROXY: proxyUrl }, true], [{ HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.0/8' }, false]] as const) {
+    for (const [env, proxied] of [
+      [{ HTTP_PROXY: proxyUrl }, true],
+      [{ HTTP_PROXY: proxyUrl, NO_PROXY: '127.0.0.0/8' }, false],
+    ] as const) {
       seenByProxy.length = 0;
       const transport = new DirectTransport(5000, undefined, env);
       try {
-        const reply = await transport.send({ pod: pod('consumer-blue-0', '127.0.0.1'), port: Number(port), method: 'GET', path: '/status' });
+        const reply = await transport.send({
+          pod: pod('consumer-blue-0', '127.0.0.1'),
+          port: Number(port),
+          method: 'GET',
+          path: '/status',
+        });
         assert.equal(reply.status, 404, 'the pod (here the stand-in server) answered');
       } finally {
         await transport.close();
@@ -198,12 +208,23 @@ describe('connection flags are checked before anything is sent', () => {
     ['an unknown --cluster', { cluster: 'prod' }, /--cluster "prod" is not in .*; available: lab, other/],
     ['--as-group without --as', { asGroups: ['g'] }, /--as-group needs --as/],
     ['a --server that is not a URL', { server: 'api.example.com' }, /--server "api.example.com" is not an http\(s\) URL/],
-    ['a missing --certificate-authority', { certificateAuthority: join(dir, 'no-ca.pem') }, /--certificate-authority .*no-ca.pem does not exist/],
-    ['--certificate-authority with --insecure-skip-tls-verify', { certificateAuthority: join(dir, 'no-ca.pem'), insecureSkipTlsVerify: true }, /contradict each other/],
+    [
+      'a missing --certificate-authority',
+      { certificateAuthority: join(dir, 'no-ca.pem') },
+      /--certificate-authority .*no-ca.pem does not exist/,
+    ],
+    [
+      '--certificate-authority with --insecure-skip-tls-verify',
+      { certificateAuthority: join(dir, 'no-ca.pem'), insecureSkipTlsVerify: true },
+      /contradict each other/,
+    ],
   ];
   for (const [what, overrides, message] of cases) {
     it(`${what} is a usage error`, () => {
-      assert.throws(() => loadKubeAccess({ kubeconfig: file(), overrides, env: {} }), (error: unknown) => error instanceof UsageError && message.test(error.message));
+      assert.throws(
+        () => loadKubeAccess({ kubeconfig: file(), overrides, env: {} }),
+        (error: unknown) => error instanceof UsageError && message.test(error.message),
+      );
     });
   }
 

@@ -9,10 +9,19 @@ import { OperationError, UsageError } from '../../src/shared/errors.js';
 import { ApiStatusError, ApiUnreachableError, isNotFound, redact, toBgswitchError, type KubeCallContext } from '../../src/kube/errors.js';
 
 const SERVER = 'https://10.77.0.1:6443';
-const context: KubeCallContext = { verb: 'update', resource: 'configmaps', name: 'kafka-consumer-state', namespace: 'kafka-bg-test', server: SERVER };
+const context: KubeCallContext = {
+  verb: 'update',
+  resource: 'configmaps',
+  name: 'kafka-consumer-state',
+  namespace: 'kafka-bg-test',
+  server: SERVER,
+};
 
 function apiException(code: number, reason: string, message: string): ApiStatusError {
-  return new ApiStatusError(code, JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+  return new ApiStatusError(
+    code,
+    JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }),
+  );
 }
 
 describe('API errors', () => {
@@ -23,7 +32,12 @@ describe('API errors', () => {
   });
 
   it('409 AlreadyExists on create is a ConflictError saying so', () => {
-    const error = toBgswitchError(apiException(409, 'AlreadyExists', 'leases "l" already exists'), { ...context, verb: 'create', resource: 'leases', name: 'l' });
+    const error = toBgswitchError(apiException(409, 'AlreadyExists', 'leases "l" already exists'), {
+      ...context,
+      verb: 'create',
+      resource: 'leases',
+      name: 'l',
+    });
     assert.ok(error instanceof ConflictError);
     assert.equal(error.message, 'leases "l" already exists in namespace kafka-bg-test');
   });
@@ -41,7 +55,10 @@ describe('API errors', () => {
   });
 
   it('a 403 that is not about RBAC keeps the server reason', () => {
-    const error = toBgswitchError(apiException(403, 'Forbidden', 'unable to create new content in namespace kafka-bg-test because it is being terminated'), { ...context, verb: 'create' });
+    const error = toBgswitchError(
+      apiException(403, 'Forbidden', 'unable to create new content in namespace kafka-bg-test because it is being terminated'),
+      { ...context, verb: 'create' },
+    );
     assert.match(error.message, /being terminated/);
   });
 
@@ -60,7 +77,10 @@ describe('API errors', () => {
   });
 
   it('422 Invalid passes on the validation message', () => {
-    const error = toBgswitchError(apiException(422, 'Invalid', 'Lease.coordination.k8s.io "l" is invalid: spec.leaseDurationSeconds: must be greater than 0'), context);
+    const error = toBgswitchError(
+      apiException(422, 'Invalid', 'Lease.coordination.k8s.io "l" is invalid: spec.leaseDurationSeconds: must be greater than 0'),
+      context,
+    );
     assert.ok(error instanceof OperationError);
     assert.match(error.message, /HTTP 422: .*must be greater than 0/);
   });

@@ -5,14 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Lease, V1Pod } from '@kubernetes/client-node';
-import {
-  auditEventBody,
-  labelSelectorString,
-  leaseSnapshot,
-  leaseSpec,
-  podInfoFromPod,
-  timeFromApi,
-} from '../../src/kube/mapping.js';
+import { auditEventBody, labelSelectorString, leaseSnapshot, leaseSpec, podInfoFromPod, timeFromApi } from '../../src/kube/mapping.js';
 import { byPodName } from '../../src/core/fleet.js';
 
 const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -64,7 +57,10 @@ describe('pod -> PodInfo', () => {
   it('sorts pods in StatefulSet ordinal order', () => {
     const names = ['consumer-blue-10', 'consumer-blue-2', 'consumer-blue-0'];
     const sorted = names.map((name) => podInfoFromPod({ metadata: { name } }, 'blue')).sort(byPodName);
-    assert.deepEqual(sorted.map((pod) => pod.name), ['consumer-blue-0', 'consumer-blue-2', 'consumer-blue-10']);
+    assert.deepEqual(
+      sorted.map((pod) => pod.name),
+      ['consumer-blue-0', 'consumer-blue-2', 'consumer-blue-10'],
+    );
   });
 
   it('builds a deterministic label selector', () => {
@@ -92,7 +88,10 @@ describe('Lease times', () => {
   });
 
   it('come back as Dates from the strings the API server sends', () => {
-    const fromServer = { metadata: { name: 'bg-consumer-active-lease', resourceVersion: '77' }, spec: { holderIdentity: 'green', leaseDurationSeconds: 30, renewTime: '2024-01-02T03:04:06.654321Z' } };
+    const fromServer = {
+      metadata: { name: 'bg-consumer-active-lease', resourceVersion: '77' },
+      spec: { holderIdentity: 'green', leaseDurationSeconds: 30, renewTime: '2024-01-02T03:04:06.654321Z' },
+    };
     const lease = fromServer as unknown as V1Lease;
     assert.deepEqual(leaseSnapshot(lease, 'bg-consumer-active-lease'), {
       name: 'bg-consumer-active-lease',
@@ -121,7 +120,13 @@ describe('audit Event', () => {
     );
     assert.equal(event.metadata.name, 'kafka-consumer-active-version.0123456789abcdef');
     assert.equal(event.metadata.namespace, 'kafka-bg-test');
-    assert.deepEqual(event.involvedObject, { apiVersion: 'v1', kind: 'ConfigMap', name: 'kafka-consumer-active-version', namespace: 'kafka-bg-test', uid: 'uid-1' });
+    assert.deepEqual(event.involvedObject, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      name: 'kafka-consumer-active-version',
+      namespace: 'kafka-bg-test',
+      uid: 'uid-1',
+    });
     assert.equal(event.source?.component, 'bgswitch');
     assert.equal(event.reportingComponent, 'bgswitch');
     assert.equal(event.reportingInstance, 'alice@laptop');

@@ -39,22 +39,41 @@ let url = '';
 let tlsConnections = 0;
 const seen: Seen[] = [];
 /** What the stand-in answers next, by path prefix; default: an empty ConfigMap. */
-let answer: (seen: Seen) => { status: number; body: unknown } = () => ({ status: 200, body: { kind: 'ConfigMap', metadata: { name: 'x', resourceVersion: '1' }, data: {} } });
+let answer: (seen: Seen) => { status: number; body: unknown } = () => ({
+  status: 200,
+  body: { kind: 'ConfigMap', metadata: { name: 'x', resourceVersion: '1' }, data: {} },
+});
 
 before(async () => {
   ({ files: pki } = await ensurePki(join(dir, 'pki')));
-  server = createServer({ cert: readFileSync(pki.leaves.apiServer.cert), key: readFileSync(pki.leaves.apiServer.key), ca: readFileSync(pki.caCert), requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
-      const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, raw: req.rawHeaders, peer: peer && 'subject' in peer && peer.subject ? String(peer.subject.CN) : undefined, body };
-      seen.push(entry);
-      const { status, body: reply } = answer(entry);
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(reply));
-    });
-  });
+  server = createServer(
+    {
+      cert: readFileSync(pki.leaves.apiServer.cert),
+      key: readFileSync(pki.leaves.apiServer.key),
+      ca: readFileSync(pki.caCert),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        const entry: Seen = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          raw: req.rawHeaders,
+          peer: peer && 'subject' in peer && peer.subject ? String(peer.subject.CN) : undefined,
+          body,
+        };
+        seen.push(entry);
+        const { status, body: reply } = answer(entry);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(reply));
+      });
+    },
+  );
   server.on('secureConnection', () => tlsConnections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -94,7 +113,10 @@ function kubeconfig(user: string[]): string {
   return file;
 }
 
-const clientCertificate = () => [`client-certificate: ${relative(dir, pki.leaves.operator.cert)}`, `client-key: ${relative(dir, pki.leaves.operator.key)}`];
+const clientCertificate = () => [
+  `client-certificate: ${relative(dir, pki.leaves.operator.cert)}`,
+  `client-key: ${relative(dir, pki.leaves.operator.key)}`,
+];
 
 describe('the REST client', () => {
   it('verifies the server with the kubeconfig CA, presents the client certificate, and reuses its TLS connections', async () => {
@@ -106,7 +128,10 @@ describe('the REST client', () => {
       await cluster.close();
     }
     assert.equal(seen.length, 5);
-    assert.ok(seen.every((request) => request.peer === 'bgswitch-operator'), 'the client certificate reached the server');
+    assert.ok(
+      seen.every((request) => request.peer === 'bgswitch-operator'),
+      'the client certificate reached the server',
+    );
     assert.ok(seen.every((request) => request.url === '/api/v1/namespaces/team-a/configmaps/kafka-consumer-state'));
     // undici may open a second connection while the first is finishing a response; never one per request.
     assert.ok(tlsConnections <= 2, `five requests, ${tlsConnections} TLS handshakes`);
@@ -123,13 +148,25 @@ describe('the REST client', () => {
     } finally {
       await api.close();
     }
-    assert.deepEqual(seen.map((request) => request.headers.authorization), ['Bearer first-token', 'Bearer second-token']);
+    assert.deepEqual(
+      seen.map((request) => request.headers.authorization),
+      ['Bearer first-token', 'Bearer second-token'],
+    );
   });
 
   it('an exec plugin supplies the token (through client-node), with --as and --as-group added', async () => {
     const plugin = join(dir, 'plugin.mjs');
-    writeFileSync(plugin, "process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'token-from-exec' } }));\n");
-    const file = kubeconfig(['exec:', '  apiVersion: client.authentication.k8s.io/v1', `  command: ${process.execPath}`, `  args: [${plugin}]`, '  interactiveMode: Never']);
+    writeFileSync(
+      plugin,
+      "process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: 'token-from-exec' } }));\n",
+    );
+    const file = kubeconfig([
+      'exec:',
+      '  apiVersion: client.authentication.k8s.io/v1',
+      `  command: ${process.execPath}`,
+      `  args: [${plugin}]`,
+      '  interactiveMode: Never',
+    ]);
     const access = loadKubeAccess({ kubeconfig: file, overrides: { as: 'jane', asGroups: ['team-a', 'auditors'] }, env: {} });
     const api = new ApiServerClient(access.credentials, 10_000);
     try {
@@ -161,12 +198,18 @@ describe('the REST client', () => {
   });
 
   it('an error answer is ApiStatusError with the Status body, mapped by KubeCluster (409 -> ConflictError)', async () => {
-    answer = () => ({ status: 409, body: { kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified' } });
+    answer = () => ({
+      status: 409,
+      body: { kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, message: 'the object has been modified' },
+    });
     const access = loadKubeAccess({ kubeconfig: kubeconfig(clientCertificate()), env: {} });
     const api = new ApiServerClient(access.credentials, 5000);
     const cluster = new KubeCluster(access.credentials, { ...DEFAULT_NAMES, namespace: access.namespace });
     try {
-      await assert.rejects(api.json('PUT', '/api/v1/namespaces/team-a/configmaps/a', { body: {} }), (error: unknown) => error instanceof ApiStatusError && error.code === 409 && /modified/.test(error.body));
+      await assert.rejects(
+        api.json('PUT', '/api/v1/namespaces/team-a/configmaps/a', { body: {} }),
+        (error: unknown) => error instanceof ApiStatusError && error.code === 409 && /modified/.test(error.body),
+      );
       await assert.rejects(
         cluster.writeConfigMap({ name: 'kafka-consumer-state', data: {}, annotations: {}, resourceVersion: '1' }),
         (error: unknown) => error instanceof ConflictError && /changed by someone else/.test(error.message),
@@ -199,20 +242,42 @@ describe('the permission preflight', () => {
   }
 
   it('one SelfSubjectRulesReview decides every check when it is complete', async () => {
-    answer = () => ({ status: 201, body: { status: { incomplete: false, resourceRules: [{ verbs: ['get', 'update'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['kafka-consumer-state'] }] } } });
+    answer = () => ({
+      status: 201,
+      body: {
+        status: {
+          incomplete: false,
+          resourceRules: [
+            { verbs: ['get', 'update'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['kafka-consumer-state'] },
+          ],
+        },
+      },
+    });
     assert.deepEqual(await missing(), ['create pods/proxy']);
-    assert.deepEqual(seen.map((request) => request.url), ['/apis/authorization.k8s.io/v1/selfsubjectrulesreviews']);
+    assert.deepEqual(
+      seen.map((request) => request.url),
+      ['/apis/authorization.k8s.io/v1/selfsubjectrulesreviews'],
+    );
     assert.deepEqual(JSON.parse(seen[0]!.body).spec, { namespace: 'team-a' });
   });
 
   it('an incomplete review: only the undecided checks are asked one by one', async () => {
     answer = (request) =>
       request.url.endsWith('selfsubjectrulesreviews')
-        ? { status: 201, body: { status: { incomplete: true, resourceRules: [{ verbs: ['*'], apiGroups: [''], resources: ['configmaps'] }] } } }
+        ? {
+            status: 201,
+            body: { status: { incomplete: true, resourceRules: [{ verbs: ['*'], apiGroups: [''], resources: ['configmaps'] }] } },
+          }
         : { status: 201, body: { status: { allowed: true } } };
     assert.deepEqual(await missing(), []);
     const reviews = seen.filter((request) => request.url.endsWith('selfsubjectaccessreviews'));
     assert.equal(reviews.length, 1, 'only pods/proxy was undecided');
-    assert.deepEqual(JSON.parse(reviews[0]!.body).spec.resourceAttributes, { namespace: 'team-a', verb: 'create', group: '', resource: 'pods', subresource: 'proxy' });
+    assert.deepEqual(JSON.parse(reviews[0]!.body).spec.resourceAttributes, {
+      namespace: 'team-a',
+      verb: 'create',
+      group: '',
+      resource: 'pods',
+      subresource: 'proxy',
+    });
   });
 });

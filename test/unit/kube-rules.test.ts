@@ -37,6 +37,9 @@ describe('rules review verdicts', () => {
   it('ungranted is denied when the review is complete, unknown when it is not', () => {
     assert.equal(verdictByRules({ resourceRules: [], incomplete: false }, cm), 'denied');
     assert.equal(verdictByRules({ resourceRules: [], incomplete: true }, cm), 'unknown');
-    assert.equal(verdictByRules({ resourceRules: [{ verbs: ['*'], apiGroups: [''], resources: ['configmaps'] }], incomplete: true }, cm), 'allowed');
+    assert.equal(
+      verdictByRules({ resourceRules: [{ verbs: ['*'], apiGroups: [''], resources: ['configmaps'] }], incomplete: true }, cm),
+      'allowed',
+    );
   });
 });

@@ -36,7 +36,17 @@ describe('resolveContainerEnv', () => {
     };
     const env = await resolveContainerEnv(pod, container, facts, new MemoryObjects());
     assert.deepEqual(
-      { NAME: env.NAME, NS: env.NS, UID: env.UID, COLOR: env.COLOR, TEAM: env.TEAM, NODE: env.NODE, SA: env.SA, POD_IP: env.POD_IP, HOST_IP: env.HOST_IP },
+      {
+        NAME: env.NAME,
+        NS: env.NS,
+        UID: env.UID,
+        COLOR: env.COLOR,
+        TEAM: env.TEAM,
+        NODE: env.NODE,
+        SA: env.SA,
+        POD_IP: env.POD_IP,
+        HOST_IP: env.HOST_IP,
+      },
       {
         NAME: 'consumer-green-1',
         NS: 'kafka-bg-test',
@@ -54,7 +64,12 @@ describe('resolveContainerEnv', () => {
   it('points in-cluster clients at the reachable API server and leaks nothing of the parent environment', async () => {
     process.env.BGS_KUBELET_TEST_SECRET = 'must-not-leak';
     try {
-      const env = await resolveContainerEnv(pod, { name: 'consumer', env: [{ name: 'MY_COLOR', value: 'green' }] }, facts, new MemoryObjects());
+      const env = await resolveContainerEnv(
+        pod,
+        { name: 'consumer', env: [{ name: 'MY_COLOR', value: 'green' }] },
+        facts,
+        new MemoryObjects(),
+      );
       assert.equal(env.KUBERNETES_SERVICE_HOST, '10.77.0.1');
       assert.equal(env.KUBERNETES_SERVICE_PORT, '16443');
       assert.equal(env.MY_COLOR, 'green');
@@ -91,8 +106,14 @@ describe('resolveContainerEnv', () => {
     objects.configMaps.set('kafka-bg-test/settings', { data: {} });
     const missingMap: V1Container = { name: 'c', env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'absent', key: 'x' } } }] };
     const missingKey: V1Container = { name: 'c', env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'settings', key: 'x' } } }] };
-    await assert.rejects(resolveContainerEnv(pod, missingMap, facts, objects), (error: unknown) => error instanceof ContainerConfigError && /configmap "absent" not found/.test(error.message));
-    await assert.rejects(resolveContainerEnv(pod, missingKey, facts, objects), (error: unknown) => error instanceof ContainerConfigError && /key x in configmap kafka-bg-test\/settings/.test(error.message));
+    await assert.rejects(
+      resolveContainerEnv(pod, missingMap, facts, objects),
+      (error: unknown) => error instanceof ContainerConfigError && /configmap "absent" not found/.test(error.message),
+    );
+    await assert.rejects(
+      resolveContainerEnv(pod, missingKey, facts, objects),
+      (error: unknown) => error instanceof ContainerConfigError && /key x in configmap kafka-bg-test\/settings/.test(error.message),
+    );
   });
 
   it('rejects an unsupported fieldPath instead of passing an empty value', async () => {

@@ -21,4 +21,3 @@ export class MemoryObjects implements ObjectSource {
     return `token-${this.tokenRequests.length}-for-${pod.metadata?.name}`;
   }
 }
-

@@ -58,6 +58,9 @@ describe('PodIpAllocator', () => {
   it('fails clearly when the range is exhausted', () => {
     const ipam = new PodIpAllocator(file);
     for (let host = FIRST_POD_HOST; host <= LAST_POD_HOST; host++) ipam.allocate(`uid-${host}`);
-    assert.throws(() => ipam.allocate('one-too-many'), (error: unknown) => error instanceof OperationError && /no free pod IP/.test(error.message));
+    assert.throws(
+      () => ipam.allocate('one-too-many'),
+      (error: unknown) => error instanceof OperationError && /no free pod IP/.test(error.message),
+    );
   });
 });

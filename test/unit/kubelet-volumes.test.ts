@@ -80,7 +80,12 @@ describe('PodVolumes', () => {
   it('projects a ConfigMap with every key, then refreshes it on the next sync', async () => {
     const objects = new MemoryObjects();
     objects.configMaps.set('kafka-bg-test/kafka-consumer-state', { data: { 'consumer-blue-0': 'PAUSED' } });
-    const volumes = new PodVolumes(podWith([{ name: 'state', configMap: { name: 'kafka-consumer-state' } }]), join(root, 'cm'), facts, objects);
+    const volumes = new PodVolumes(
+      podWith([{ name: 'state', configMap: { name: 'kafka-consumer-state' } }]),
+      join(root, 'cm'),
+      facts,
+      objects,
+    );
 
     await volumes.sync();
     assert.equal(await readFile(join(root, 'cm', 'state', 'consumer-blue-0'), 'utf8'), 'PAUSED');
@@ -100,16 +105,30 @@ describe('PodVolumes', () => {
     const dir = join(root, 'secret', 'key');
     assert.equal(await readFile(join(dir, 'nested', 'k'), 'utf8'), 's3cret');
     assert.equal((await stat(join(dir, 'nested', 'k'))).mode & 0o777, 0o400);
-    assert.deepEqual((await readdir(dir)).filter((name) => !name.startsWith('..')), ['nested']);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => !name.startsWith('..')),
+      ['nested'],
+    );
   });
 
   it('an optional missing Secret gives an empty volume; a required missing ConfigMap is a config error', async () => {
     const objects = new MemoryObjects();
-    await new PodVolumes(podWith([{ name: 'key', secret: { secretName: 'absent', optional: true } }]), join(root, 'opt'), facts, objects).sync();
-    assert.deepEqual((await readdir(join(root, 'opt', 'key'))).filter((name) => !name.startsWith('..')), []);
+    await new PodVolumes(
+      podWith([{ name: 'key', secret: { secretName: 'absent', optional: true } }]),
+      join(root, 'opt'),
+      facts,
+      objects,
+    ).sync();
+    assert.deepEqual(
+      (await readdir(join(root, 'opt', 'key'))).filter((name) => !name.startsWith('..')),
+      [],
+    );
 
     const required = new PodVolumes(podWith([{ name: 'state', configMap: { name: 'absent' } }]), join(root, 'req'), facts, objects);
-    await assert.rejects(required.sync(), (error: unknown) => error instanceof ContainerConfigError && /configmap "absent" not found/.test(error.message));
+    await assert.rejects(
+      required.sync(),
+      (error: unknown) => error instanceof ContainerConfigError && /configmap "absent" not found/.test(error.message),
+    );
   });
 
   it('projects the service-account volume: token, kube-root-ca.crt and the namespace; keeps a fresh token', async () => {

@@ -33,7 +33,11 @@ describe('lab produce flags', () => {
   ];
   for (const [args, message] of refused) {
     it(`refuses ${args.join(' ')} with exit 2`, () => {
-      const result = lab(['produce', ...args, ...(args.includes('--bootstrap') || args.includes('--stop') ? [] : ['--bootstrap', NOWHERE])]);
+      const result = lab([
+        'produce',
+        ...args,
+        ...(args.includes('--bootstrap') || args.includes('--stop') ? [] : ['--bootstrap', NOWHERE]),
+      ]);
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, message);
       assert.equal(result.stdout, '');

@@ -25,7 +25,9 @@ function fakeMachine(present: Set<string>, options: { javaVersion?: string; aptF
     if (name === 'apt-get') {
       ran.push([command, ...args]);
       if (options.aptFails) return { ok: false, output: 'E: Unable to locate package etcd-server\n' };
-      if (args[0] === 'install') for (const pkg of args.filter((arg) => !arg.startsWith('-')).slice(1)) for (const tool of packageTools[pkg] ?? []) present.add(tool);
+      if (args[0] === 'install')
+        for (const pkg of args.filter((arg) => !arg.startsWith('-')).slice(1))
+          for (const tool of packageTools[pkg] ?? []) present.add(tool);
       return { ok: true, output: '' };
     }
     if (!present.has(name)) return { ok: false, output: `${name}: not found` };
@@ -41,7 +43,10 @@ const without = (...missing: string[]) => new Set(EVERYTHING.filter((tool) => !m
 describe('lab prerequisites', () => {
   it('installs nothing when everything is there, and returns the tools the lab runs by path', async () => {
     const { run, ran } = fakeMachine(without());
-    assert.deepEqual(await checkPrerequisites({ go: true, maven: true }, { run, isRoot: true }), { etcd: '/usr/bin/etcd', java: '/usr/bin/java' });
+    assert.deepEqual(await checkPrerequisites({ go: true, maven: true }, { run, isRoot: true }), {
+      etcd: '/usr/bin/etcd',
+      java: '/usr/bin/java',
+    });
     assert.deepEqual(ran, []);
   });
 
@@ -88,7 +93,7 @@ describe('lab prerequisites', () => {
     assert.deepEqual(ran, []);
   });
 
-  it('Go is never installed by apt-get (Debian\'s may be too old): it is named with where to get it', async () => {
+  it("Go is never installed by apt-get (Debian's may be too old): it is named with where to get it", async () => {
     const { run, ran } = fakeMachine(without('go'));
     await assert.rejects(checkPrerequisites({ go: true, maven: false }, { run, isRoot: true }), /Go >= 1\.24/);
     assert.deepEqual(ran, []);
@@ -96,7 +101,10 @@ describe('lab prerequisites', () => {
 
   it('a failing apt-get stops with its message', async () => {
     const { run } = fakeMachine(without('etcd'), { aptFails: true });
-    await assert.rejects(checkPrerequisites({ go: false, maven: false }, { run, isRoot: true }), /apt-get update -qq' failed: E: Unable to locate package/);
+    await assert.rejects(
+      checkPrerequisites({ go: false, maven: false }, { run, isRoot: true }),
+      /apt-get update -qq' failed: E: Unable to locate package/,
+    );
   });
 
   it('installCommands: nothing without root, without apt-get, or with nothing to install', () => {

@@ -34,7 +34,10 @@ describe('progress of long lab work', () => {
 
   it('reads how far the Kubernetes build is from its log', () => {
     assert.equal(kubeBuildProgress(''), 'starting');
-    assert.equal(kubeBuildProgress('build.sh: resolving modules for k8s.io/kubernetes v1.34.4 (31 staging modules at v0.34.4)\n'), 'resolving modules for k8s.io/kubernetes v1.34.4 (31 staging modules at v0.34.4)');
+    assert.equal(
+      kubeBuildProgress('build.sh: resolving modules for k8s.io/kubernetes v1.34.4 (31 staging modules at v0.34.4)\n'),
+      'resolving modules for k8s.io/kubernetes v1.34.4 (31 staging modules at v0.34.4)',
+    );
     const log = [
       'build.sh: building kube-apiserver (2000 packages)',
       'internal/goarch',

@@ -105,7 +105,11 @@ describe('the architecture as a lint rule', () => {
 function lint(cwd: string): { diagnostics: Diagnostic[]; summary: unknown } {
   let stdout: string;
   try {
-    stdout = execFileSync(biome, ['lint', '--vcs-enabled=false', '--reporter=json', '--max-diagnostics=none', '.'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    stdout = execFileSync(biome, ['lint', '--vcs-enabled=false', '--reporter=json', '--max-diagnostics=none', '.'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch (error) {
     // biome exits 1 when it reports errors, which is the point here.
     stdout = (error as { stdout: string }).stdout;

@@ -19,7 +19,15 @@ function setup(t: { after(fn: () => void): void }) {
   const cluster = new MemoryCluster(clock, journal);
   const lock = (holder: string) => new SwitchLock(cluster, LEASE, holder, clock, { leaseDurationMs: 15_000 });
   const seed = (holderIdentity: string, renewedAgoMs: number, fields: Partial<LeaseSnapshot> = {}) =>
-    cluster.seedLease({ name: LEASE, holderIdentity, leaseDurationSeconds: 15, acquireTime: new Date(clock.now() - renewedAgoMs), renewTime: new Date(clock.now() - renewedAgoMs), leaseTransitions: 3, ...fields });
+    cluster.seedLease({
+      name: LEASE,
+      holderIdentity,
+      leaseDurationSeconds: 15,
+      acquireTime: new Date(clock.now() - renewedAgoMs),
+      renewTime: new Date(clock.now() - renewedAgoMs),
+      leaseTransitions: 3,
+      ...fields,
+    });
   const leaseWrites = () => journal.filter((e) => e.op === 'write-lease');
   return { clock, journal, cluster, lock, seed, leaseWrites, holder: () => cluster.peekLease(LEASE)?.holderIdentity };
 }
@@ -111,10 +119,20 @@ test('a renewal that finds another holder loses the lock for good: assertHeld fa
   const mine = lock(ME);
   await mine.acquire();
   const current = cluster.peekLease(LEASE)!;
-  await cluster.writeLease({ ...current, holderIdentity: OTHER, acquireTime: new Date(clock.now()), renewTime: new Date(clock.now()), leaseDurationSeconds: 15, leaseTransitions: 1 });
+  await cluster.writeLease({
+    ...current,
+    holderIdentity: OTHER,
+    acquireTime: new Date(clock.now()),
+    renewTime: new Date(clock.now()),
+    leaseDurationSeconds: 15,
+    leaseTransitions: 1,
+  });
 
   await mine.renewOnce();
-  assert.throws(() => mine.assertHeld(0), (error: unknown) => error instanceof LeaseLostError && /the lock was taken by lee@build-box/.test(error.message));
+  assert.throws(
+    () => mine.assertHeld(0),
+    (error: unknown) => error instanceof LeaseLostError && /the lock was taken by lee@build-box/.test(error.message),
+  );
   const writesSoFar = leaseWrites().length;
   await mine.renewOnce();
   assert.equal(leaseWrites().length, writesSoFar, 'a lost lock is not renewed again');
@@ -143,7 +161,10 @@ test('when renewals keep failing, assertHeld stops the switch before the lock co
   await clock.sleep(9_999);
   mine.assertHeld(5_000);
   await clock.sleep(2);
-  assert.throws(() => mine.assertHeld(5_000), (error: unknown) => error instanceof LeaseLostError && /could not renew the switch lock for 10s/.test(error.message));
+  assert.throws(
+    () => mine.assertHeld(5_000),
+    (error: unknown) => error instanceof LeaseLostError && /could not renew the switch lock for 10s/.test(error.message),
+  );
   await mine.stopRenewing();
   assert.equal(clock.pendingSleeps, 0);
 });

@@ -20,7 +20,12 @@ interface PodTemplate {
   metadata: { labels: Record<string, string> };
   spec: {
     securityContext?: Record<string, unknown>;
-    containers: Array<{ name: string; image: string; securityContext?: Record<string, unknown>; envFrom?: Array<{ configMapRef?: { name: string } }> }>;
+    containers: Array<{
+      name: string;
+      image: string;
+      securityContext?: Record<string, unknown>;
+      envFrom?: Array<{ configMapRef?: { name: string } }>;
+    }>;
   };
 }
 interface Workload extends ManifestObject {
@@ -35,12 +40,18 @@ function build(name: string): ManifestObject[] {
   return objects;
 }
 
-const ofKind = <T extends ManifestObject = ManifestObject>(objects: ManifestObject[], kind: string): T[] => objects.filter((object) => object.kind === kind) as T[];
+const ofKind = <T extends ManifestObject = ManifestObject>(objects: ManifestObject[], kind: string): T[] =>
+  objects.filter((object) => object.kind === kind) as T[];
 
 function kafkaSettings(objects: ManifestObject[], workload: Workload): Record<string, string> {
-  const refs = workload.spec.template.spec.containers.find((container) => container.name === 'consumer')?.envFrom?.map((source) => source.configMapRef?.name) ?? [];
+  const refs =
+    workload.spec.template.spec.containers
+      .find((container) => container.name === 'consumer')
+      ?.envFrom?.map((source) => source.configMapRef?.name) ?? [];
   assert.equal(refs.length, 1, 'the consumer takes its Kafka settings from one ConfigMap');
-  const configMap = ofKind<ManifestObject & { data?: Record<string, string> }>(objects, 'ConfigMap').find((object) => object.metadata.name === refs[0]);
+  const configMap = ofKind<ManifestObject & { data?: Record<string, string> }>(objects, 'ConfigMap').find(
+    (object) => object.metadata.name === refs[0],
+  );
   assert.ok(configMap, `the consumer's ConfigMap ${refs[0]} is part of the build`);
   return configMap.data ?? {};
 }
@@ -53,11 +64,20 @@ describe('k8s/ built with kustomize', () => {
     }
   });
 
-  for (const [overlay, kind] of [['overlays/production', 'StatefulSet'], ['overlays/lab', 'StatefulSet'], ['overlays/deployment', 'Deployment']] as const) {
+  for (const [overlay, kind] of [
+    ['overlays/production', 'StatefulSet'],
+    ['overlays/lab', 'StatefulSet'],
+    ['overlays/deployment', 'Deployment'],
+  ] as const) {
     it(`${overlay}: one ${kind} and one PodDisruptionBudget per colour, selected by app and color, in one namespace`, () => {
       const objects = build(overlay);
       assert.equal(objects[0]?.kind, 'Namespace', 'the Namespace is applied first');
-      assert.deepEqual(objects.filter((object) => object.kind !== 'Namespace' && object.metadata.namespace !== 'kafka-bg-test').map((object) => object.metadata.name), []);
+      assert.deepEqual(
+        objects
+          .filter((object) => object.kind !== 'Namespace' && object.metadata.namespace !== 'kafka-bg-test')
+          .map((object) => object.metadata.name),
+        [],
+      );
       const workloads = ofKind<Workload>(objects, kind);
       assert.deepEqual(workloads.map((workload) => workload.metadata.name).sort(), ['consumer-blue', 'consumer-green']);
       assert.deepEqual(ofKind(objects, kind === 'Deployment' ? 'StatefulSet' : 'Deployment'), []);
@@ -66,11 +86,22 @@ describe('k8s/ built with kustomize', () => {
         assert.deepEqual(workload.spec.selector.matchLabels, { app: 'bg-consumer', color });
         if (kind === 'StatefulSet') assert.equal(workload.spec.serviceName, `consumer-${color}-svc`);
         for (const labels of [workload.metadata.labels ?? {}, workload.spec.template.metadata.labels]) {
-          assert.deepEqual(RECOMMENDED_LABELS.filter((key) => !labels[key]), [], `${workload.metadata.name} lacks recommended labels`);
+          assert.deepEqual(
+            RECOMMENDED_LABELS.filter((key) => !labels[key]),
+            [],
+            `${workload.metadata.name} lacks recommended labels`,
+          );
           assert.equal(labels['app.kubernetes.io/instance'], `consumer-${color}`);
         }
-        const budgets = ofKind<ManifestObject & { spec: { selector: { matchLabels: Record<string, string> } } }>(objects, 'PodDisruptionBudget');
-        assert.equal(budgets.filter((budget) => JSON.stringify(budget.spec.selector.matchLabels) === JSON.stringify({ app: 'bg-consumer', color })).length, 1);
+        const budgets = ofKind<ManifestObject & { spec: { selector: { matchLabels: Record<string, string> } } }>(
+          objects,
+          'PodDisruptionBudget',
+        );
+        assert.equal(
+          budgets.filter((budget) => JSON.stringify(budget.spec.selector.matchLabels) === JSON.stringify({ app: 'bg-consumer', color }))
+            .length,
+          1,
+        );
       }
       const services = ofKind<ManifestObject & { spec: { selector: Record<string, string> } }>(objects, 'Service');
       assert.deepEqual(
@@ -90,20 +121,31 @@ describe('k8s/ built with kustomize', () => {
         assert.ok(Number(securityContext?.['runAsUser']) > 0, 'a numeric non-root uid');
         assert.deepEqual(securityContext?.['seccompProfile'], { type: 'RuntimeDefault' });
         for (const container of containers) {
-          assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } }, container.name);
+          assert.deepEqual(
+            container.securityContext,
+            { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+            container.name,
+          );
         }
       }
     }
   });
 
   it('the sidecar may only get, list and watch its one ConfigMap', () => {
-    const role = ofKind<ManifestObject & { rules: unknown[] }>(build('overlays/lab'), 'Role').find((object) => object.metadata.name === 'bgswitch-sidecar');
-    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['kafka-consumer-state'], verbs: ['get', 'list', 'watch'] }]);
+    const role = ofKind<ManifestObject & { rules: unknown[] }>(build('overlays/lab'), 'Role').find(
+      (object) => object.metadata.name === 'bgswitch-sidecar',
+    );
+    assert.deepEqual(role?.rules, [
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['kafka-consumer-state'], verbs: ['get', 'list', 'watch'] },
+    ]);
   });
 
   it('the lab overlay points the consumers at the lab broker and group; production at the operator-set kafka.env', () => {
     for (const workload of ofKind<Workload>(build('overlays/lab'), 'StatefulSet')) {
-      assert.deepEqual(kafkaSettings(build('overlays/lab'), workload), { KAFKA_BOOTSTRAP_SERVERS: '10.77.0.1:19092', KAFKA_GROUP: 'bg-consumer' });
+      assert.deepEqual(kafkaSettings(build('overlays/lab'), workload), {
+        KAFKA_BOOTSTRAP_SERVERS: '10.77.0.1:19092',
+        KAFKA_GROUP: 'bg-consumer',
+      });
     }
     const productionEnv = readFileSync(join(repoRoot, 'k8s/overlays/production/kafka.env'), 'utf8');
     const bootstrap = /^KAFKA_BOOTSTRAP_SERVERS=(.+)$/m.exec(productionEnv)?.[1];
@@ -118,7 +160,8 @@ describe('k8s/ built with kustomize', () => {
     const base = build('base');
     const workload = ofKind<Workload>(base, 'StatefulSet')[0] as Workload;
     assert.deepEqual(kafkaSettings(base, workload), {});
-    const files = (dir: string): string[] => readdirSync(dir).flatMap((entry) => (statSync(join(dir, entry)).isDirectory() ? files(join(dir, entry)) : [join(dir, entry)]));
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((entry) => (statSync(join(dir, entry)).isDirectory() ? files(join(dir, entry)) : [join(dir, entry)]));
     const baseFiles = files(join(repoRoot, 'k8s/base'));
     assert.ok(baseFiles.length > 5, 'the base files are found');
     for (const file of baseFiles) {
@@ -129,8 +172,8 @@ describe('k8s/ built with kustomize', () => {
 
   it('images are set once, by kustomize images:, with the same tag in every overlay', () => {
     for (const overlay of ['overlays/production', 'overlays/lab', 'overlays/deployment']) {
-      const images = [...ofKind<Workload>(build(overlay), 'StatefulSet'), ...ofKind<Workload>(build(overlay), 'Deployment')].flatMap((workload) =>
-        workload.spec.template.spec.containers.map((container) => container.image),
+      const images = [...ofKind<Workload>(build(overlay), 'StatefulSet'), ...ofKind<Workload>(build(overlay), 'Deployment')].flatMap(
+        (workload) => workload.spec.template.spec.containers.map((container) => container.image),
       );
       assert.deepEqual([...new Set(images)].sort(), ['bgswitch/reference-consumer:0.1.0', 'bgswitch/switch-sidecar:0.1.0']);
     }

@@ -47,9 +47,15 @@ test('S1 after every event, S2 and S3 after recovery, over generated schedules',
   if (result.failed) {
     const replay = `BGSWITCH_MODEL_SEED=${seed} BGSWITCH_MODEL_PATH=${result.counterexamplePath} BGSWITCH_MODEL_RUNS=1${clockSkew ? ' BGSWITCH_MODEL_CLOCK_SKEW=1' : ''}`;
     const cause = result.errorInstance instanceof Error ? result.errorInstance.message : String(result.errorInstance);
-    throw new Error(`invariant broken after ${result.numRuns} schedules (shrunk ${result.numShrinks} times):\n${cause}\nreplay: ${replay} node --import tsx --test test/unit/model-switch.test.ts`);
+    throw new Error(
+      `invariant broken after ${result.numRuns} schedules (shrunk ${result.numShrinks} times):\n${cause}\nreplay: ${replay} node --import tsx --test test/unit/model-switch.test.ts`,
+    );
   }
-  const count = (map: Map<string, number>) => [...map].sort().map(([key, n]) => `${key} ${n}`).join(', ');
+  const count = (map: Map<string, number>) =>
+    [...map]
+      .sort()
+      .map(([key, n]) => `${key} ${n}`)
+      .join(', ');
   t.diagnostic(`explored ${explored} schedules, 0 violations, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   t.diagnostic(`schedules in which some CLI started each phase: ${count(phases)}`);
   t.diagnostic(`schedules in which each situation happened: ${count(scenarios)}`);

@@ -22,20 +22,36 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let packed: Set<string>;
 before(() => {
   assert.ok(existsSync(join(root, 'dist', 'src', 'cli', 'main.js')), 'the CLI is not built: run `npm run build` first');
-  const listing = JSON.parse(execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{ files: Array<{ path: string }> }>;
+  const listing = JSON.parse(
+    execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }),
+  ) as Array<{ files: Array<{ path: string }> }>;
   packed = new Set(listing[0]!.files.map((file) => file.path));
 });
 
 describe('npm pack', () => {
   it('ships the launcher, the compiled CLI, the licence, README and changelog', () => {
-    for (const file of ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'bin/bgswitch.js', 'dist/src/cli/main.js', 'dist/src/cli/program.js', 'dist/src/core/switch.js', 'dist/src/kube/cluster.js', 'dist/src/pods/agent.js', 'dist/src/render/status-view.js']) {
+    for (const file of [
+      'package.json',
+      'LICENSE',
+      'README.md',
+      'CHANGELOG.md',
+      'bin/bgswitch.js',
+      'dist/src/cli/main.js',
+      'dist/src/cli/program.js',
+      'dist/src/core/switch.js',
+      'dist/src/kube/cluster.js',
+      'dist/src/pods/agent.js',
+      'dist/src/render/status-view.js',
+    ]) {
       assert.ok(packed.has(file), `${file} is packed`);
     }
     for (const target of Object.values(pkg.bin)) assert.ok(packed.has(normalize(target)), `the bin ${target} is packed`);
   });
 
   it('ships nothing of the lab, consumer, sidecar, tests, TypeScript sources or source maps', () => {
-    const unwanted = [...packed].filter((file) => /^(dist\/(lab|consumer|sidecar)\/|lab\/|consumer\/|sidecar\/|test\/|src\/|bench\/|\.ci\/)|\.map$|\.test\.|\.ts$/.test(file));
+    const unwanted = [...packed].filter((file) =>
+      /^(dist\/(lab|consumer|sidecar)\/|lab\/|consumer\/|sidecar\/|test\/|src\/|bench\/|\.ci\/)|\.map$|\.test\.|\.ts$/.test(file),
+    );
     assert.deepEqual(unwanted, []);
   });
 
@@ -65,7 +81,10 @@ describe('npm pack', () => {
     assert.match(execFileSync(process.execPath, [plugin, 'switch', '--help'], { encoding: 'utf8' }), /^Usage: kubectl bgswitch switch/);
     let failure: { status?: number; stderr?: string } = {};
     try {
-      execFileSync(process.execPath, [plugin, 'history', '--kubeconfig', join(dir, 'no-such-kubeconfig')], { encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, [plugin, 'history', '--kubeconfig', join(dir, 'no-such-kubeconfig')], {
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
     } catch (error) {
       failure = error as typeof failure;
     }
@@ -79,7 +98,11 @@ describe('krew plugin manifest', () => {
     apiVersion: string;
     kind: string;
     metadata: { name: string };
-    spec: { version: string; shortDescription: string; platforms: Array<{ uri: string; sha256: string; bin: string; files: Array<{ from: string; to: string }> }> };
+    spec: {
+      version: string;
+      shortDescription: string;
+      platforms: Array<{ uri: string; sha256: string; bin: string; files: Array<{ from: string; to: string }> }>;
+    };
   };
 
   it('parses as a krew Plugin of this version', () => {
@@ -95,7 +118,10 @@ describe('krew plugin manifest', () => {
     assert.equal(`kubectl-${manifest.metadata.name}`, 'kubectl-bgswitch');
     assert.equal(pkg.bin['kubectl-bgswitch'], 'bin/bgswitch.js');
     for (const platform of manifest.spec.platforms) {
-      assert.match(platform.uri, new RegExp(`/v${pkg.version.replace(/\./g, '\\.')}/kubectl-bgswitch-v${pkg.version.replace(/\./g, '\\.')}\\.tar\\.gz$`));
+      assert.match(
+        platform.uri,
+        new RegExp(`/v${pkg.version.replace(/\./g, '\\.')}/kubectl-bgswitch-v${pkg.version.replace(/\./g, '\\.')}\\.tar\\.gz$`),
+      );
       assert.match(platform.sha256, /^[0-9a-f]{64}$/);
       // The archive holds the npm package under package/; files copies it to the plugin root.
       assert.deepEqual(platform.files, [{ from: 'package/*', to: '.' }]);

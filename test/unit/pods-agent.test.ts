@@ -16,7 +16,15 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyPush } from '../../src/shared
 const SERVER = 'https://127.0.0.1:6443';
 const NOW = 1_700_000_000_000;
 const KEY = Buffer.from('a'.repeat(64));
-const POD: PodInfo = { name: 'consumer-blue-0', color: 'blue', phase: 'Running', ready: true, ip: '10.77.0.11', restarts: 0, terminating: false };
+const POD: PodInfo = {
+  name: 'consumer-blue-0',
+  color: 'blue',
+  phase: 'Running',
+  ready: true,
+  ip: '10.77.0.11',
+  restarts: 0,
+  terminating: false,
+};
 const PROXY_BASE = '/api/v1/namespaces/kafka-bg-test/pods/consumer-blue-0';
 const STATUS_BODY = { state: 'PAUSED', stateCode: 2, lastSequenceNumber: 123, totalMessagesReceived: 456 };
 
@@ -48,7 +56,14 @@ function setup(via: 'proxy' | 'direct') {
   });
   open.push({ mock, agent });
   const calls = () => mock.getCallHistory()?.calls() ?? [];
-  return { mock, agent, calls, direct: mock.get('http://10.77.0.11:8080'), sidecar: mock.get('http://10.77.0.11:8082'), api: mock.get(SERVER) };
+  return {
+    mock,
+    agent,
+    calls,
+    direct: mock.get('http://10.77.0.11:8080'),
+    sidecar: mock.get('http://10.77.0.11:8082'),
+    api: mock.get(SERVER),
+  };
 }
 
 afterEach(async () => {
@@ -85,7 +100,9 @@ describe('pod agent: URLs and transports', () => {
 
   it('proxy: the sidecar port goes into the proxy path', async () => {
     const { agent, api } = setup('proxy');
-    api.intercept({ path: `${PROXY_BASE}:8082/proxy/status`, method: 'GET' }).reply(200, { pod: POD.name, generation: 7, actual: 'ACTIVE' });
+    api
+      .intercept({ path: `${PROXY_BASE}:8082/proxy/status`, method: 'GET' })
+      .reply(200, { pod: POD.name, generation: 7, actual: 'ACTIVE' });
     assert.deepEqual(await agent.sidecarStatus(POD), { pod: POD.name, generation: 7, actual: 'ACTIVE' });
   });
 
@@ -110,7 +127,9 @@ describe('pod agent: URLs and transports', () => {
 describe('pod agent: answers are validated', () => {
   it('rejects a status body that says `status` instead of `state`', async () => {
     const { agent, direct } = setup('direct');
-    direct.intercept({ path: '/lifecycle/status', method: 'GET' }).reply(200, { status: 'ACTIVE', stateCode: 0, lastSequenceNumber: 1, totalMessagesReceived: 1 });
+    direct
+      .intercept({ path: '/lifecycle/status', method: 'GET' })
+      .reply(200, { status: 'ACTIVE', stateCode: 0, lastSequenceNumber: 1, totalMessagesReceived: 1 });
     await assert.rejects(agent.status(POD), (error: unknown) => {
       assert.ok(error instanceof PodUnreachableError);
       assert.equal(error.pod, 'consumer-blue-0');
@@ -122,7 +141,10 @@ describe('pod agent: answers are validated', () => {
   it('rejects a body that is not JSON, quoting it', async () => {
     const { agent, direct } = setup('direct');
     direct.intercept({ path: '/lifecycle/pause', method: 'POST' }).reply(200, '<html>oops</html>');
-    await assert.rejects(agent.lifecycle(POD, 'pause'), /consumer-blue-0: POST \/lifecycle\/pause failed: unexpected answer \(the body is not JSON\): <html>oops<\/html>/);
+    await assert.rejects(
+      agent.lifecycle(POD, 'pause'),
+      /consumer-blue-0: POST \/lifecycle\/pause failed: unexpected answer \(the body is not JSON\): <html>oops<\/html>/,
+    );
   });
 
   it('returns the lifecycle change of pause', async () => {
@@ -153,11 +175,17 @@ describe('pod agent: answers are validated', () => {
     const { agent, api } = setup('proxy');
     api
       .intercept({ path: `${PROXY_BASE}:8080/proxy/actuator/health/readiness`, method: 'GET' })
-      .reply(503, apiStatus(503, 'ServiceUnavailable', 'error trying to reach service: dial tcp 10.77.0.11:8080: connect: connection refused'))
+      .reply(
+        503,
+        apiStatus(503, 'ServiceUnavailable', 'error trying to reach service: dial tcp 10.77.0.11:8080: connect: connection refused'),
+      )
       .times(3);
     await assert.rejects(agent.ready(POD), (error: unknown) => {
       assert.ok(error instanceof PodUnreachableError);
-      assert.match(error.message, /consumer-blue-0: GET \/actuator\/health\/readiness failed: API server proxy answered 503: .*connection refused/);
+      assert.match(
+        error.message,
+        /consumer-blue-0: GET \/actuator\/health\/readiness failed: API server proxy answered 503: .*connection refused/,
+      );
       return true;
     });
   });
@@ -176,11 +204,18 @@ describe('pod agent: API server refusals through the proxy', () => {
   for (const [method, verb, run] of [
     ['GET', 'get', (agent: PodClient) => agent.status(POD)],
     ['POST', 'create', (agent: PodClient) => agent.lifecycle(POD, 'pause')],
-    ['PUT', 'update', (agent: PodClient) => agent.setFault(POD, { processingDelayMs: 0, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false })],
+    [
+      'PUT',
+      'update',
+      (agent: PodClient) => agent.setFault(POD, { processingDelayMs: 0, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false }),
+    ],
   ] as const) {
     it(`403 on ${method} becomes ForbiddenError('${verb}', 'pods/proxy'), not retried`, async () => {
       const { agent, api, calls } = setup('proxy');
-      api.intercept({ path: (path) => path.startsWith(PROXY_BASE), method }).reply(403, forbidden).persist();
+      api
+        .intercept({ path: (path) => path.startsWith(PROXY_BASE), method })
+        .reply(403, forbidden)
+        .persist();
       await assert.rejects(run(agent), (error: unknown) => {
         assert.ok(error instanceof ForbiddenError);
         assert.equal(error.verb, verb);
@@ -194,7 +229,9 @@ describe('pod agent: API server refusals through the proxy', () => {
 
   it('401 from the API server is a refusal about credentials and never echoes the token', async () => {
     const { agent, api } = setup('proxy');
-    api.intercept({ path: `${PROXY_BASE}:8080/proxy/lifecycle/status`, method: 'GET' }).reply(401, apiStatus(401, 'Unauthorized', 'Unauthorized'));
+    api
+      .intercept({ path: `${PROXY_BASE}:8080/proxy/lifecycle/status`, method: 'GET' })
+      .reply(401, apiStatus(401, 'Unauthorized', 'Unauthorized'));
     await assert.rejects(agent.status(POD), (error: unknown) => {
       assert.ok(error instanceof RefusedError);
       assert.match(error.message, /credentials rejected by the API server https:\/\/127\.0\.0\.1:6443/);
@@ -213,7 +250,10 @@ describe('pod agent: API server refusals through the proxy', () => {
 describe('pod agent: retries only where safe', () => {
   it('retries a refused connection, then reports the pod unreachable with the cause', async () => {
     const { agent, direct, calls } = setup('direct');
-    direct.intercept({ path: '/lifecycle/status', method: 'GET' }).replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED 10.77.0.11:8080')).times(3);
+    direct
+      .intercept({ path: '/lifecycle/status', method: 'GET' })
+      .replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED 10.77.0.11:8080'))
+      .times(3);
     await assert.rejects(agent.status(POD), (error: unknown) => {
       assert.ok(error instanceof PodUnreachableError);
       assert.match(error.message, /consumer-blue-0: GET \/lifecycle\/status failed: connect ECONNREFUSED 10\.77\.0\.11:8080/);
@@ -224,7 +264,9 @@ describe('pod agent: retries only where safe', () => {
 
   it('a refused connection that recovers succeeds', async () => {
     const { agent, direct, calls } = setup('direct');
-    direct.intercept({ path: '/lifecycle/status', method: 'GET' }).replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED 10.77.0.11:8080'));
+    direct
+      .intercept({ path: '/lifecycle/status', method: 'GET' })
+      .replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED 10.77.0.11:8080'));
     direct.intercept({ path: '/lifecycle/status', method: 'GET' }).reply(200, STATUS_BODY);
     assert.equal((await agent.status(POD)).state, 'PAUSED');
     assert.equal(calls().length, 2);
@@ -233,7 +275,9 @@ describe('pod agent: retries only where safe', () => {
   it('resends pause after a reset connection (idempotent)', async () => {
     const { agent, direct, calls } = setup('direct');
     direct.intercept({ path: '/lifecycle/pause', method: 'POST' }).replyWithError(systemError('ECONNRESET', 'read ECONNRESET'));
-    direct.intercept({ path: '/lifecycle/pause', method: 'POST' }).reply(200, { previousState: 'ACTIVE', currentState: 'PAUSED', lastSequenceNumber: 3 });
+    direct
+      .intercept({ path: '/lifecycle/pause', method: 'POST' })
+      .reply(200, { previousState: 'ACTIVE', currentState: 'PAUSED', lastSequenceNumber: 3 });
     assert.equal((await agent.lifecycle(POD, 'pause')).currentState, 'PAUSED');
     assert.equal(calls().length, 2);
   });
@@ -242,14 +286,22 @@ describe('pod agent: retries only where safe', () => {
     const { agent, sidecar, calls } = setup('direct');
     sidecar.intercept({ path: '/desired-state', method: 'POST' }).replyWithError(systemError('ECONNRESET', 'read ECONNRESET'));
     sidecar.intercept({ path: '/desired-state', method: 'POST' }).reply(200, {});
-    await assert.rejects(agent.push(POD, { lifecycle: 'PAUSED', generation: 3 }), /consumer-blue-0: POST \/desired-state failed: read ECONNRESET/);
+    await assert.rejects(
+      agent.push(POD, { lifecycle: 'PAUSED', generation: 3 }),
+      /consumer-blue-0: POST \/desired-state failed: read ECONNRESET/,
+    );
     assert.equal(calls().length, 1);
   });
 
   it('resends a push the proxy could not deliver (dial failure), with a fresh signature', async () => {
     const { agent, api, calls } = setup('proxy');
     const path = `${PROXY_BASE}:8082/proxy/desired-state`;
-    api.intercept({ path, method: 'POST' }).reply(503, apiStatus(503, 'ServiceUnavailable', 'error trying to reach service: dial tcp 10.77.0.11:8082: connect: connection refused'));
+    api
+      .intercept({ path, method: 'POST' })
+      .reply(
+        503,
+        apiStatus(503, 'ServiceUnavailable', 'error trying to reach service: dial tcp 10.77.0.11:8082: connect: connection refused'),
+      );
     api.intercept({ path, method: 'POST' }).reply(200, {});
     await agent.push(POD, { lifecycle: 'PAUSED', generation: 3 });
     assert.equal(calls().length, 2);
@@ -257,7 +309,10 @@ describe('pod agent: retries only where safe', () => {
 
   it('a caller abort is rethrown as is and stops retrying', async () => {
     const { agent, direct, calls } = setup('direct');
-    direct.intercept({ path: '/lifecycle/status', method: 'GET' }).replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED')).persist();
+    direct
+      .intercept({ path: '/lifecycle/status', method: 'GET' })
+      .replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED'))
+      .persist();
     const controller = new AbortController();
     const reason = new Error('operator pressed Ctrl-C');
     controller.abort(reason);

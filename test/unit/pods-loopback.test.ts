@@ -37,7 +37,15 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-const POD: PodInfo = { name: 'consumer-green-1', color: 'green', phase: 'Running', ready: true, ip: '127.0.0.1', restarts: 0, terminating: false };
+const POD: PodInfo = {
+  name: 'consumer-green-1',
+  color: 'green',
+  phase: 'Running',
+  ready: true,
+  ip: '127.0.0.1',
+  restarts: 0,
+  terminating: false,
+};
 
 function agentOn(port: number, timeoutMs = 2_000) {
   return createPodAgent({
@@ -96,7 +104,14 @@ describe('direct transport over loopback', () => {
   it('reads a real answer', async () => {
     const port = await listen((request, response) => {
       response.setHeader('content-type', 'application/json');
-      response.end(JSON.stringify({ state: request.url === '/lifecycle/status' ? 'ACTIVE' : 'PAUSED', stateCode: 0, lastSequenceNumber: 5, totalMessagesReceived: 6 }));
+      response.end(
+        JSON.stringify({
+          state: request.url === '/lifecycle/status' ? 'ACTIVE' : 'PAUSED',
+          stateCode: 0,
+          lastSequenceNumber: 5,
+          totalMessagesReceived: 6,
+        }),
+      );
     });
     const agent = agentOn(port);
     try {

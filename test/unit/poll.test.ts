@@ -56,7 +56,9 @@ test('an abort while waiting stops the poll with the abort reason and no further
   const controller = new AbortController();
   const { times, check } = recordingCheck(clock);
   void clock.sleep(120).then(() => controller.abort());
-  await assert.rejects(pollUntil(check, { clock, timeoutMs: 10_000, initialIntervalMs: 100, signal: controller.signal }), { name: 'AbortError' });
+  await assert.rejects(pollUntil(check, { clock, timeoutMs: 10_000, initialIntervalMs: 100, signal: controller.signal }), {
+    name: 'AbortError',
+  });
   assert.deepEqual(times, [0, 100]);
   assert.equal(clock.pendingSleeps, 0, 'the aborted wait is forgotten');
 });

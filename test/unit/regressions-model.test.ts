@@ -9,8 +9,8 @@ import { ModelWorld } from '../model/world.js';
 import { NAMES } from '../support/switch-world.js';
 
 test('a 409 on the Lease hand-back leaves it naming a dead CLI; the next no-op `switch green` hands it back to green', async () => {
-// Found with seed 7: the switch completes, but the release write of the Lease conflicts, so it
-// keeps naming the invocation after the switch; `switch green` was a no-op that never repaired it.
+  // Found with seed 7: the switch completes, but the release write of the Lease conflicts, so it
+  // keeps naming the invocation after the switch; `switch green` was a no-op that never repaired it.
   const schedule: Schedule = {
     drainMs: 500,
     podsPerColor: 2,
@@ -35,7 +35,13 @@ test('the no-op hand-back itself: an expired non-colour holder becomes the activ
   await world.start();
   world.autoDeliver = true;
   const dead = 'lee@build-box/77/q1w2';
-  world.cluster.seedLease({ name: NAMES.lease, holderIdentity: dead, leaseDurationSeconds: 15, renewTime: new Date(world.clock.now() - 60_000), leaseTransitions: 4 });
+  world.cluster.seedLease({
+    name: NAMES.lease,
+    holderIdentity: dead,
+    leaseDurationSeconds: 15,
+    renewTime: new Date(world.clock.now() - 60_000),
+    leaseTransitions: 4,
+  });
   const run = world.startCli('blue', 'switch');
   await world.advance(1);
   assert.equal(run.report?.outcome, 'noop');
@@ -45,17 +51,24 @@ test('the no-op hand-back itself: an expired non-colour holder becomes the activ
 });
 
 test('the model catches a sidecar that resumes from a stale file without asking the API server (mutation check)', async () => {
-// The shrunk schedule that found an S1 violation when the reconciler's confirmResume() was
-// disabled: the CLI cannot reach blue-0's sidecar, so it keeps its stale ACTIVE file and
-// generation; the CLI's L1 pause lands, then the sidecar's next reconcile would resume blue-0
-// while green resumes. With the real reconciler the API server refuses that resume.
+  // The shrunk schedule that found an S1 violation when the reconciler's confirmResume() was
+  // disabled: the CLI cannot reach blue-0's sidecar, so it keeps its stale ACTIVE file and
+  // generation; the CLI's L1 pause lands, then the sidecar's next reconcile would resume blue-0
+  // while green resumes. With the real reconciler the API server refuses that resume.
   const schedule: Schedule = {
     drainMs: 0,
     podsPerColor: 1,
     // One more delivery round than when it was found: sidecars now read the API server before
     // correcting a consumer, which costs a round (checked: with confirmResume() disabled this exact
     // schedule still breaks S1).
-    commands: [{ t: 'partition', pod: 0, on: true }, { t: 'flush' }, { t: 'flush' }, { t: 'api', up: true }, { t: 'flush' }, { t: 'flush' }],
+    commands: [
+      { t: 'partition', pod: 0, on: true },
+      { t: 'flush' },
+      { t: 'flush' },
+      { t: 'api', up: true },
+      { t: 'flush' },
+      { t: 'flush' },
+    ],
     recoveryTarget: 'blue',
   };
   const outcome = await runSchedule(schedule);
@@ -117,23 +130,21 @@ test('a late ACTIVE push does not resume its pod after the next switch paused it
 // CLI has not renewed since, still believes it holds the lock, and records its switch: the record
 // write removes the second CLI's operation record, leaving a desired state with nobody ACTIVE and
 // no operation in progress. Replayed as a `todo` test, which fails until it is fixed.
-test(
-  'a CLI whose clock runs ahead takes over a running switch: the first CLI must not remove the new operation record (S3)',
-  { todo: 'not guaranteed under clock skew (docs/safety.md, "Not covered"); found with BGSWITCH_MODEL_CLOCK_SKEW=1' },
-  async () => {
-    await runSchedule({
-      drainMs: 3000,
-      podsPerColor: 3,
-      commands: [
-        { t: 'until', phase: 'resume' },
-        { t: 'cli', target: 'blue', kind: 'switch', skewMs: 14_000 },
-        { t: 'until', phase: 'lease' },
-        { t: 'flush' },
-      ],
-      recoveryTarget: 'blue',
-    });
-  },
-);
+test('a CLI whose clock runs ahead takes over a running switch: the first CLI must not remove the new operation record (S3)', {
+  todo: 'not guaranteed under clock skew (docs/safety.md, "Not covered"); found with BGSWITCH_MODEL_CLOCK_SKEW=1',
+}, async () => {
+  await runSchedule({
+    drainMs: 3000,
+    podsPerColor: 3,
+    commands: [
+      { t: 'until', phase: 'resume' },
+      { t: 'cli', target: 'blue', kind: 'switch', skewMs: 14_000 },
+      { t: 'until', phase: 'lease' },
+      { t: 'flush' },
+    ],
+    recoveryTarget: 'blue',
+  });
+});
 
 // model-2. The first CLI soaks green for 20 s while its Lease renewals fail; the Lease expires and
 // a second CLI switches to blue and records it. The first CLI's soak then sees blue consuming and

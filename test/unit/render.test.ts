@@ -84,7 +84,10 @@ describe('switch report', () => {
   });
 
   it('a failed rollback says so loudly, with what is left where', () => {
-    const text = renderSwitchReport(report({ outcome: 'rollback-failed', reason: 'green did not pause', leftovers: ['blue: consumer-blue-0 PAUSED', 'next: fix it'] }), plain);
+    const text = renderSwitchReport(
+      report({ outcome: 'rollback-failed', reason: 'green did not pause', leftovers: ['blue: consumer-blue-0 PAUSED', 'next: fix it'] }),
+      plain,
+    );
     assert.match(text, /FAILED and the ROLLBACK FAILED too/);
     assert.match(text, /Reason: green did not pause/);
     assert.match(text, / {2}blue: consumer-blue-0 PAUSED\n {2}next: fix it/);
@@ -102,7 +105,17 @@ describe('status view', () => {
     declaredActive: 'blue',
     lease: { holder: 'ana@laptop/1/abc', expiresAt: '2026-11-22T02:04:00.000Z', blocking: true },
     generation: 7,
-    operation: { id: 'o', kind: 'switch', from: 'blue', to: 'green', phase: 'pause', holder: 'ana@laptop/1/abc', actor: 'ana@laptop', startedAt: 's', updatedAt: 'u' },
+    operation: {
+      id: 'o',
+      kind: 'switch',
+      from: 'blue',
+      to: 'green',
+      phase: 'pause',
+      holder: 'ana@laptop/1/abc',
+      actor: 'ana@laptop',
+      startedAt: 's',
+      updatedAt: 'u',
+    },
     pods: [
       {
         name: 'consumer-blue-0',
@@ -118,7 +131,16 @@ describe('status view', () => {
         lastSequenceNumber: 42,
         totalMessagesReceived: 40,
       },
-      { name: 'consumer-green-0', color: 'green', phase: 'Running', ready: false, restarts: 0, actual: 'unreachable', desired: 'malformed', sidecar: { reachable: false, error: 'timeout' } },
+      {
+        name: 'consumer-green-0',
+        color: 'green',
+        phase: 'Running',
+        ready: false,
+        restarts: 0,
+        actual: 'unreachable',
+        desired: 'malformed',
+        sidecar: { reachable: false, error: 'timeout' },
+      },
     ],
     problems: [{ kind: 'lock', message: 'switch blue -> green in progress by ana@laptop (step pause)', hint: 'wait for it to finish' }],
   };

@@ -10,7 +10,19 @@ import type { HistoryEntry } from '../../src/core/history.js';
 import type { OperationRecord } from '../../src/core/operation.js';
 
 function entry(from: 'blue' | 'green', to: 'blue' | 'green', outcome: HistoryEntry['outcome'] = 'switched'): HistoryEntry {
-  return { id: `${from}-${to}`, kind: 'switch', from, to, outcome, actor: 'dana@ops', startedAt: '', finishedAt: '', durationMs: 1, generation: 1, phases: [] };
+  return {
+    id: `${from}-${to}`,
+    kind: 'switch',
+    from,
+    to,
+    outcome,
+    actor: 'dana@ops',
+    startedAt: '',
+    finishedAt: '',
+    durationMs: 1,
+    generation: 1,
+    phases: [],
+  };
 }
 
 function operation(kind: OperationRecord['kind'], from: 'blue' | 'green', to: 'blue' | 'green'): OperationRecord {

@@ -32,7 +32,13 @@ describe('sidecar config', () => {
   });
 
   it('reports every invalid variable in one usage error', () => {
-    const env = { MY_COLOR: 'red', MY_NAMESPACE: 'Bad_NS', SIDECAR_PORT: '99999', RECONCILE_INTERVAL_MS: 'soon', CONSUMER_LIFECYCLE_URL: 'localhost:8080' };
+    const env = {
+      MY_COLOR: 'red',
+      MY_NAMESPACE: 'Bad_NS',
+      SIDECAR_PORT: '99999',
+      RECONCILE_INTERVAL_MS: 'soon',
+      CONSUMER_LIFECYCLE_URL: 'localhost:8080',
+    };
     assert.throws(
       () => loadConfig(env),
       (error: unknown) => {

@@ -175,7 +175,12 @@ export interface HttpAnswer {
   body: Record<string, unknown>;
 }
 
-export async function httpCall(url: string, method: 'GET' | 'POST' = 'GET', body?: string, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+export async function httpCall(
+  url: string,
+  method: 'GET' | 'POST' = 'GET',
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<HttpAnswer> {
   const response = await request(url, { method, body: body ?? null, headers, signal: AbortSignal.timeout(3000) });
   const text = await response.body.text();
   let json: Record<string, unknown> = {};

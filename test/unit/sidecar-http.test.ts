@@ -137,7 +137,10 @@ describe('sidecar push endpoint (L2)', () => {
     const variants: [string, Promise<{ status: number }>][] = [
       ['no signature', push(sidecar.url, body)],
       ['wrong key', push(sidecar.url, body, { key: Buffer.from('another-key') })],
-      ['tampered body', push(sidecar.url, body, { key: KEY, sendBody: JSON.stringify(desired('ACTIVE', 1, { fault: { errorRatePercent: 100 } })) })],
+      [
+        'tampered body',
+        push(sidecar.url, body, { key: KEY, sendBody: JSON.stringify(desired('ACTIVE', 1, { fault: { errorRatePercent: 100 } })) }),
+      ],
       ['tampered pod', push(sidecar.url, body, { key: KEY, sendBody: JSON.stringify({ ...body, pod: 'consumer-blue-1' }) })],
       ['old timestamp', push(sidecar.url, body, { key: KEY, nowMs: Date.now() - MAX_CLOCK_SKEW_MS - 5000 })],
       ['future timestamp', push(sidecar.url, body, { key: KEY, nowMs: Date.now() + MAX_CLOCK_SKEW_MS + 5000 })],

@@ -19,7 +19,16 @@ async function setup(persistedGeneration = 0) {
   const api = new MemoryStateData();
   const generations = new MemoryGenerations(persistedGeneration);
   const logs = captureLog();
-  const reconciler = await Reconciler.create({ pod: POD, color: 'blue', consumer, file, api, generations, clock: systemClock, log: logs.log });
+  const reconciler = await Reconciler.create({
+    pod: POD,
+    color: 'blue',
+    consumer,
+    file,
+    api,
+    generations,
+    clock: systemClock,
+    log: logs.log,
+  });
   return { consumer, file, api, generations, logs, reconciler };
 }
 

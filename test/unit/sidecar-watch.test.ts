@@ -34,7 +34,8 @@ class LoopbackApiServer {
   down = false;
   /** Requests are accepted and never answered (a frozen API server). */
   hang = false;
-  readonly requests: Array<{ kind: 'get' | 'list' | 'watch'; resourceVersion?: string; timeoutSeconds?: string; authorization?: string }> = [];
+  readonly requests: Array<{ kind: 'get' | 'list' | 'watch'; resourceVersion?: string; timeoutSeconds?: string; authorization?: string }> =
+    [];
   private readonly streams = new Set<ServerResponse>();
 
   constructor() {
@@ -59,7 +60,10 @@ class LoopbackApiServer {
 
   bookmark(resourceVersion: number): void {
     this.resourceVersion = resourceVersion;
-    for (const stream of this.streams) stream.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'ConfigMap', metadata: { resourceVersion: String(resourceVersion) } } })}\n`);
+    for (const stream of this.streams)
+      stream.write(
+        `${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'ConfigMap', metadata: { resourceVersion: String(resourceVersion) } } })}\n`,
+      );
   }
 
   /** The server ends every open watch (as at its timeoutSeconds). */
@@ -85,7 +89,11 @@ class LoopbackApiServer {
   }
 
   private object() {
-    return { kind: 'ConfigMap', metadata: { name: NAME, namespace: NAMESPACE, resourceVersion: String(this.resourceVersion) }, data: this.data };
+    return {
+      kind: 'ConfigMap',
+      metadata: { name: NAME, namespace: NAMESPACE, resourceVersion: String(this.resourceVersion) },
+      data: this.data,
+    };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -110,16 +118,27 @@ class LoopbackApiServer {
     assert.equal(params.get('fieldSelector'), `metadata.name=${NAME}`);
     if (params.get('watch') !== '1') {
       this.requests.push({ kind: 'list', ...(authorization ? { authorization } : {}) });
-      return json(200, { kind: 'ConfigMapList', metadata: { resourceVersion: String(this.resourceVersion) }, items: this.data ? [this.object()] : [] });
+      return json(200, {
+        kind: 'ConfigMapList',
+        metadata: { resourceVersion: String(this.resourceVersion) },
+        items: this.data ? [this.object()] : [],
+      });
     }
     assert.equal(params.get('allowWatchBookmarks'), 'true');
     const resourceVersion = params.get('resourceVersion') ?? '';
-    this.requests.push({ kind: 'watch', resourceVersion, timeoutSeconds: params.get('timeoutSeconds') ?? '', ...(authorization ? { authorization } : {}) });
+    this.requests.push({
+      kind: 'watch',
+      resourceVersion,
+      timeoutSeconds: params.get('timeoutSeconds') ?? '',
+      ...(authorization ? { authorization } : {}),
+    });
     if (this.watchAnswer === 'error-500') return json(500, { kind: 'Status', code: 500, message: 'etcd is sulking' });
     if (this.watchAnswer === 'gone-status') return json(410, { kind: 'Status', code: 410, message: 'too old resource version' });
     res.writeHead(200, { 'content-type': 'application/json' });
     if (this.watchAnswer === 'gone-event') {
-      res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: `too old resource version: ${resourceVersion}` } })}\n`);
+      res.end(
+        `${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, message: `too old resource version: ${resourceVersion}` } })}\n`,
+      );
       return;
     }
     res.flushHeaders();
@@ -242,7 +261,11 @@ describe('sidecar watch: the protocol', () => {
     clock.sleeps.slice(0, 4).forEach((ms, i) => {
       assert.ok(ms >= ceilings[i]! / 2 && ms <= ceilings[i]!, `delay ${i + 1}: ${ms} ms within [${ceilings[i]! / 2}, ${ceilings[i]}]`);
     });
-    assert.equal(logs.lines.filter((line) => String(line['msg']).startsWith('watch failed')).length, 1, 'one warning per outage, not one per retry');
+    assert.equal(
+      logs.lines.filter((line) => String(line['msg']).startsWith('watch failed')).length,
+      1,
+      'one warning per outage, not one per retry',
+    );
     fake.watchAnswer = 'stream';
     await waitFor('the watch to recover', () => watcher.status().health === 'watching');
     assert.match(logs.text(), /watch healthy again/);
@@ -320,7 +343,9 @@ describe('sidecar watch: reconciling', () => {
     fake.resourceVersion++;
     fake.data = { [POD]: entryText('PAUSED', 3) };
     for (const stream of (fake as unknown as { streams: Set<ServerResponse> }).streams) {
-      stream.write(`${JSON.stringify({ type: 'MODIFIED', object: { kind: 'ConfigMap', metadata: { resourceVersion: '101' }, data: stale } })}\n`);
+      stream.write(
+        `${JSON.stringify({ type: 'MODIFIED', object: { kind: 'ConfigMap', metadata: { resourceVersion: '101' }, data: stale } })}\n`,
+      );
     }
     const getsBefore = fake.count('get');
     await waitFor('the confirmation read', () => fake.count('get') > getsBefore);

@@ -55,7 +55,11 @@ test('read decodes entries, malformed keys, the generation and the operation rec
   assert.equal(state.generation, 4);
   assert.equal(state.operation, undefined);
   assert.deepEqual(state.entries.get('consumer-blue-0'), { lifecycle: 'ACTIVE', generation: 4, fault: SLOW });
-  assert.deepEqual(state.entries.get('consumer-green-0'), { lifecycle: 'PAUSED', generation: 0 }, 'a seed entry without generation counts as 0');
+  assert.deepEqual(
+    state.entries.get('consumer-green-0'),
+    { lifecycle: 'PAUSED', generation: 0 },
+    'a seed entry without generation counts as 0',
+  );
   assert.deepEqual([...state.malformed.keys()], ['consumer-green-1']);
 });
 

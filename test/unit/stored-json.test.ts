@@ -36,7 +36,13 @@ const badPhases = { ...good, id: 'bad-phases', phases: [{ name: 'pause', ok: 'ye
 
 describe('readHistory', () => {
   it('keeps every readable entry in order and names each unreadable one by position and id', () => {
-    const raw = JSON.stringify([good, badPhases, { ...good, id: 'no-outcome', outcome: undefined }, 42, { ...good, id: 'second', phases: 'pause' }]);
+    const raw = JSON.stringify([
+      good,
+      badPhases,
+      { ...good, id: 'no-outcome', outcome: undefined },
+      42,
+      { ...good, id: 'second', phases: 'pause' },
+    ]);
     const read = readHistory(raw);
     assert.deepEqual(read.entries, [good]);
     assert.deepEqual(read.unreadable, [
@@ -54,7 +60,14 @@ describe('readHistory', () => {
   });
 
   it('numbers that are not durations or generations are refused', () => {
-    for (const broken of [{ durationMs: -1 }, { durationMs: null }, { generation: 1.5 }, { generation: '7' }, { reason: 3 }, { kind: 'deploy' }]) {
+    for (const broken of [
+      { durationMs: -1 },
+      { durationMs: null },
+      { generation: 1.5 },
+      { generation: '7' },
+      { reason: 3 },
+      { kind: 'deploy' },
+    ]) {
       assert.equal(readHistory(JSON.stringify([{ ...good, ...broken }])).entries.length, 0, JSON.stringify(broken));
     }
   });
@@ -73,7 +86,12 @@ describe('bgswitch history with malformed entries', () => {
       res.end(
         JSON.stringify(
           found
-            ? { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kafka-consumer-active-version', namespace: 'kafka-bg-test', resourceVersion: '1' }, data: { active: 'green', [HISTORY_KEY]: history } }
+            ? {
+                apiVersion: 'v1',
+                kind: 'ConfigMap',
+                metadata: { name: 'kafka-consumer-active-version', namespace: 'kafka-bg-test', resourceVersion: '1' },
+                data: { active: 'green', [HISTORY_KEY]: history },
+              }
             : { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 },
         ),
       );
@@ -107,7 +125,10 @@ describe('bgswitch history with malformed entries', () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /dana@ops-laptop │ blue -> green │ switched │ 4\.0s +│ pause 1\.2s/);
     assert.equal(result.stdout.split('\n').filter((line) => line.includes('blue -> green')).length, 1, 'only the readable entry is shown');
-    assert.match(result.stderr, /warning: unreadable history in ConfigMap kafka-consumer-active-version \(not shown\): entry 1 \(id bad-phases\): phases\[0\]\.ok must be true or false/);
+    assert.match(
+      result.stderr,
+      /warning: unreadable history in ConfigMap kafka-consumer-active-version \(not shown\): entry 1 \(id bad-phases\): phases\[0\]\.ok must be true or false/,
+    );
     assert.doesNotMatch(result.stderr, /unexpected/);
   });
 
@@ -128,9 +149,16 @@ describe('status names unreadable stored values', () => {
   it('the active value, history entries and the switch-in-progress record: problems of kind malformed', async (t) => {
     const world = createWorld(t, { pods: 1 });
     const active = world.cluster.peekConfigMap(NAMES.activeConfigMap)!;
-    world.cluster.seedConfigMap(NAMES.activeConfigMap, { ...active.data, active: 'purple', [HISTORY_KEY]: JSON.stringify([badPhases, good]) }, active.annotations);
+    world.cluster.seedConfigMap(
+      NAMES.activeConfigMap,
+      { ...active.data, active: 'purple', [HISTORY_KEY]: JSON.stringify([badPhases, good]) },
+      active.annotations,
+    );
     const state = world.cluster.peekConfigMap(NAMES.stateConfigMap)!;
-    world.cluster.seedConfigMap(NAMES.stateConfigMap, state.data, { ...state.annotations, [OPERATION_ANNOTATION]: '{"kind":"switch","from":"blue"' });
+    world.cluster.seedConfigMap(NAMES.stateConfigMap, state.data, {
+      ...state.annotations,
+      [OPERATION_ANNOTATION]: '{"kind":"switch","from":"blue"',
+    });
 
     const view = await readStatus({ cluster: world.cluster, pods: world.fleet, names: NAMES, clock: world.clock });
 

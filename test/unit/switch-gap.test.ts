@@ -14,7 +14,9 @@ const HUNG_PUSH_MS = 5_000;
 
 function gapOf(world: SwitchWorld): number {
   const lastBluePaused = Math.max(...world.fleet.transitions.filter((x) => x.color === 'blue' && x.to === 'PAUSED').map((x) => x.at));
-  const firstGreenActive = Math.min(...world.fleet.transitions.filter((x) => x.color === 'green' && x.to === 'ACTIVE' && x.at >= lastBluePaused).map((x) => x.at));
+  const firstGreenActive = Math.min(
+    ...world.fleet.transitions.filter((x) => x.color === 'green' && x.to === 'ACTIVE' && x.at >= lastBluePaused).map((x) => x.at),
+  );
   return firstGreenActive - lastBluePaused;
 }
 
@@ -41,7 +43,10 @@ async function switchGap(t: TestContext, hang: Hang): Promise<number> {
 }
 
 const cases: Array<[string, Hang]> = [
-  ['a new-colour sidecar (its fencing push while the old colour pauses)', (pod, entry) => pod.color === 'green' && entry.lifecycle === 'PAUSED'],
+  [
+    'a new-colour sidecar (its fencing push while the old colour pauses)',
+    (pod, entry) => pod.color === 'green' && entry.lifecycle === 'PAUSED',
+  ],
   ['an old-colour sidecar (its PAUSED push)', (pod) => pod.color === 'blue'],
   ['one sidecar of each colour, every push', (pod) => pod.name.endsWith('-0')],
 ];

@@ -1,12 +1,21 @@
 /**
- * The switch lock as the protocol uses it (design section 4 step 2, section 5 "Lease" defects), and
+ * The switch lock as the protocol uses it (docs/architecture.md step 2; the Lease defects of the controller it replaces), and
  * invariant S3: a CLI killed mid-switch is visible and finished by the next run.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RefusedError } from '../../src/core/errors.js';
 import { runSwitch } from '../../src/core/switch.js';
-import { assertRecorded, assertSafeTimeline, assertSettledOn, createWorld, HOLDER, killable, NAMES, type SwitchWorld } from '../support/switch-world.js';
+import {
+  assertRecorded,
+  assertSafeTimeline,
+  assertSettledOn,
+  createWorld,
+  HOLDER,
+  killable,
+  NAMES,
+  type SwitchWorld,
+} from '../support/switch-world.js';
 
 const OTHER = 'lee@build-box/77/q1w2';
 
@@ -15,7 +24,13 @@ const leaseWritesBy = (world: SwitchWorld, holder: string) =>
 
 test('an expired lock of a killed CLI is taken over, with a warning naming it', async (t) => {
   const world = createWorld(t);
-  world.cluster.seedLease({ name: NAMES.lease, holderIdentity: OTHER, leaseDurationSeconds: 15, renewTime: new Date(world.clock.now() - 16_000), leaseTransitions: 5 });
+  world.cluster.seedLease({
+    name: NAMES.lease,
+    holderIdentity: OTHER,
+    leaseDurationSeconds: 15,
+    renewTime: new Date(world.clock.now() - 16_000),
+    leaseTransitions: 5,
+  });
   const report = await runSwitch(world.context(), world.request());
 
   assert.equal(report.outcome, 'switched');
@@ -45,7 +60,9 @@ test('two operators switching at the same moment: exactly one switches, the othe
 test('renewal keeps the lock through a 40 s drain (lease 15 s): a colleague trying mid-way is refused', async (t) => {
   const world = createWorld(t, { drainMs: 40_000 });
   const colleague = assert.rejects(
-    world.clock.sleep(20_000).then(() => runSwitch(world.context({ holder: OTHER, actor: 'lee@build-box', emit: () => {} }), world.request())),
+    world.clock
+      .sleep(20_000)
+      .then(() => runSwitch(world.context({ holder: OTHER, actor: 'lee@build-box', emit: () => {} }), world.request())),
     new RegExp(`held by ${HOLDER} until`),
   );
   const report = await runSwitch(world.context(), world.request({ drainTimeoutMs: 60_000 }));
@@ -70,7 +87,15 @@ test('a lock taken by someone else mid-drain: stops before resuming, resumes not
   let takeover = -1;
   void clock.sleep(3_000).then(async () => {
     const current = cluster.peekLease(NAMES.lease)!;
-    await cluster.writeLease({ name: NAMES.lease, holderIdentity: OTHER, leaseDurationSeconds: 15, acquireTime: new Date(clock.now()), renewTime: new Date(clock.now()), leaseTransitions: 9, resourceVersion: current.resourceVersion });
+    await cluster.writeLease({
+      name: NAMES.lease,
+      holderIdentity: OTHER,
+      leaseDurationSeconds: 15,
+      acquireTime: new Date(clock.now()),
+      renewTime: new Date(clock.now()),
+      leaseTransitions: 9,
+      resourceVersion: current.resourceVersion,
+    });
     takeover = world.journal.entries.length;
   });
   const report = await runSwitch(world.context(), world.request({ drainTimeoutMs: 20_000 }));
@@ -81,7 +106,11 @@ test('a lock taken by someone else mid-drain: stops before resuming, resumes not
   assert.deepEqual(world.commands('resume'), []);
   for (const pod of [...world.podNames('blue'), ...world.podNames('green')]) assert.equal(world.fleet.stateOf(pod), 'PAUSED', pod);
   assert.ok(takeover > 0);
-  assert.deepEqual(world.journal.entries.slice(takeover).filter((e) => e.op.startsWith('write-') && e.ok), [], 'nothing written after losing the lock');
+  assert.deepEqual(
+    world.journal.entries.slice(takeover).filter((e) => e.op.startsWith('write-') && e.ok),
+    [],
+    'nothing written after losing the lock',
+  );
   assert.equal(cluster.peekLease(NAMES.lease)?.holderIdentity, OTHER);
   assert.equal(world.desiredState().operation?.phase, 'pause', 'the operation stays recorded for status and the next run');
   assert.ok(report.leftovers?.includes('nothing is consuming; desired state is PAUSED for every pod'));
@@ -111,7 +140,13 @@ for (const point of killPoints) {
     const report = await runSwitch(world.context(), world.request());
 
     assert.equal(report.outcome, 'switched');
-    assert.ok(world.warnings().some((w) => w.startsWith(`an interrupted switch blue -> green (by dana@ops-laptop, last step ${point.phase}) is finished by this run`)));
+    assert.ok(
+      world
+        .warnings()
+        .some((w) =>
+          w.startsWith(`an interrupted switch blue -> green (by dana@ops-laptop, last step ${point.phase}) is finished by this run`),
+        ),
+    );
     assert.ok(world.warnings().includes(`took over the expired lock of ${HOLDER}-dead`));
     assertSettledOn(world, 'green');
   });

@@ -1,5 +1,5 @@
 /**
- * The CLI's metrics (design section 7): names and values from a switch report, pushed to a
+ * The CLI's metrics (README, metrics): names and values from a switch report, pushed to a
  * Pushgateway (a loopback HTTP receiver records what arrives) or written to a file.
  */
 import assert from 'node:assert/strict';
@@ -64,7 +64,10 @@ describe('switch metrics', () => {
       const file = join(dir, 'switch.prom');
       await exportMetrics(switchRegistry(report({}), 'ns'), { file }, 'ns');
       assert.match(readFileSync(file, 'utf8'), /# TYPE bg_switch_duration_seconds histogram/);
-      await assert.rejects(exportMetrics(switchRegistry(report({}), 'ns'), { file: join(dir, 'missing', 'x.prom') }, 'ns'), /could not write metrics to .*missing/);
+      await assert.rejects(
+        exportMetrics(switchRegistry(report({}), 'ns'), { file: join(dir, 'missing', 'x.prom') }, 'ns'),
+        /could not write metrics to .*missing/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

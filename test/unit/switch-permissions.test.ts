@@ -38,9 +38,20 @@ test('the pod agent adds what reaching pods needs (pods/proxy verbs) to the chec
   const world = createWorld(t);
   const { asked, missingPermissions } = denying((c) => c.resource === 'pods/proxy' && c.verb === 'create');
   const cluster = Object.assign(world.cluster, { missingPermissions });
-  const pods = Object.assign(world.fleet, { permissions: [{ verb: 'get', resource: 'pods/proxy' }, { verb: 'create', resource: 'pods/proxy' }] });
+  const pods = Object.assign(world.fleet, {
+    permissions: [
+      { verb: 'get', resource: 'pods/proxy' },
+      { verb: 'create', resource: 'pods/proxy' },
+    ],
+  });
   await assert.rejects(runSwitch(world.context({ cluster, pods }), world.request()), /lack 'create' on pods\/proxy/);
-  assert.ok(asked.some((c) => c.resource === 'leases' && c.group === 'coordination.k8s.io' && c.verb === 'update'), 'the Lease is checked');
-  assert.ok(asked.some((c) => c.resource === 'events' && c.verb === 'create'), 'the Event is checked');
+  assert.ok(
+    asked.some((c) => c.resource === 'leases' && c.group === 'coordination.k8s.io' && c.verb === 'update'),
+    'the Lease is checked',
+  );
+  assert.ok(
+    asked.some((c) => c.resource === 'events' && c.verb === 'create'),
+    'the Event is checked',
+  );
   assert.deepEqual(world.stateWrites(), []);
 });

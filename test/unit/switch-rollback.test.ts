@@ -8,7 +8,9 @@ import type { ProgressSink } from '../../src/core/events.js';
 import { runSwitch, type SwitchReport } from '../../src/core/switch.js';
 import { assertRecorded, assertSafeTimeline, assertSettledOn, createWorld, type SwitchWorld } from '../support/switch-world.js';
 
-const ROLLBACK_PHASES = ['desired-paused', 'pause', 'verify-paused', 'desired-active', 'resume', 'verify-active'].map((name) => `rollback:${name}`);
+const ROLLBACK_PHASES = ['desired-paused', 'pause', 'verify-paused', 'desired-active', 'resume', 'verify-active'].map(
+  (name) => `rollback:${name}`,
+);
 
 /** A rollback that worked: blue consuming again, green paused, recorded as rolled back. */
 function assertRolledBack(world: SwitchWorld, report: SwitchReport, failedPhase: string, reason: RegExp): void {
@@ -40,7 +42,13 @@ test('drain timeout: a blue pod stays DRAINING -> rolled back, green never resum
 
   assertRolledBack(world, report, 'verify-paused', /blue did not pause within 5s: consumer-blue-1 DRAINING/);
   assert.deepEqual(world.commands('resume', 'green'), []);
-  assert.deepEqual(world.activeVersion().history[0]?.phases.map((p) => p.name).slice(-7), ['verify-paused', ...ROLLBACK_PHASES]);
+  assert.deepEqual(
+    world
+      .activeVersion()
+      .history[0]?.phases.map((p) => p.name)
+      .slice(-7),
+    ['verify-paused', ...ROLLBACK_PHASES],
+  );
 });
 
 test('green not ready after resume -> rolled back: green paused before blue resumes', async (t) => {
@@ -69,7 +77,12 @@ test('a blue pod consuming again while green resumes -> rolled back at the first
   const world = createWorld(t);
   world.fleet.onCall((call) => {
     // Something outside bgswitch (a stale sidecar, a manual curl) resumes blue-0 just as green resumes.
-    if (call.op === 'resume' && call.pod === 'consumer-green-0' && world.fleet.stateOf('consumer-blue-0') === 'PAUSED' && world.commands('resume').length === 0) {
+    if (
+      call.op === 'resume' &&
+      call.pod === 'consumer-green-0' &&
+      world.fleet.stateOf('consumer-blue-0') === 'PAUSED' &&
+      world.commands('resume').length === 0
+    ) {
       world.fleet.setState('consumer-blue-0', 'ACTIVE');
     }
   });
@@ -80,7 +93,9 @@ test('a blue pod consuming again while green resumes -> rolled back at the first
   // The overlap the intruder caused lasts only until the rollback has drained green.
   const [overlap, ...more] = world.fleet.s1Overlaps();
   assert.deepEqual(more, []);
-  const lastGreenPaused = world.journal.last((e) => e.op === 'transition' && e.name.startsWith('consumer-green-') && (e.detail as { to: string }).to === 'PAUSED');
+  const lastGreenPaused = world.journal.last(
+    (e) => e.op === 'transition' && e.name.startsWith('consumer-green-') && (e.detail as { to: string }).to === 'PAUSED',
+  );
   assert.ok(overlap?.until !== undefined && overlap.until === lastGreenPaused?.at, 'the overlap ends when green is drained');
   assert.equal(overlap.until - overlap.from, 2_000, 'exactly one drain');
   assert.equal(report.outcome, 'rolled-back');
@@ -97,7 +112,10 @@ test('a green pod lost after it resumed: the rollback cannot see it PAUSED, so b
 
   assertRollbackFailed(world, report, /rollback failed: green did not pause within 4s: consumer-green-1 unreachable/);
   assert.equal(world.fleet.stateOf('consumer-green-1'), 'ACTIVE', 'really still consuming, behind a broken network');
-  assert.deepEqual(report.leftovers?.slice(-2), ['possibly consuming: consumer-green-1', 'next: fix the cause, then `bgswitch switch blue` (or green)']);
+  assert.deepEqual(report.leftovers?.slice(-2), [
+    'possibly consuming: consumer-green-1',
+    'next: fix the cause, then `bgswitch switch blue` (or green)',
+  ]);
 });
 
 test('--force does not excuse the new colour in a rollback: a green pod lost after it resumed still blocks resuming blue', async (t) => {
@@ -122,7 +140,10 @@ test('rollback failing because green ignores the pause: blue NOT resumed, operat
   assertRollbackFailed(world, report, /not ready.*; rollback failed: green did not pause within 4s: consumer-green-2 ACTIVE/);
   assert.equal(report.phases.at(-2)?.name, 'rollback:verify-paused');
   const { operation } = world.desiredState();
-  assert.deepEqual([operation?.phase, operation?.from, operation?.to, operation?.actor], ['rollback-failed', 'blue', 'green', 'dana@ops-laptop']);
+  assert.deepEqual(
+    [operation?.phase, operation?.from, operation?.to, operation?.actor],
+    ['rollback-failed', 'blue', 'green', 'dana@ops-laptop'],
+  );
   for (const pod of [...world.podNames('blue'), ...world.podNames('green')]) assert.equal(world.desiredEntry(pod).lifecycle, 'PAUSED', pod);
   assertRecorded(world, 'rollback-failed', /rollback failed: green did not pause within 4s: consumer-green-2 ACTIVE/);
   assert.equal(world.activeVersion().active, 'blue', 'the declared colour is left as it was');
@@ -132,12 +153,16 @@ test('API server down once blue is paused: neither colour resumed, rollback-fail
   const world = createWorld(t);
   world.fleet.onCall((call) => {
     // The poll that will see every blue pod PAUSED is the last thing the API server answers for.
-    if (call.op === 'status' && world.commands('pause').length > 0 && world.fleet.busy('blue').length === 0) world.cluster.unreachable = true;
+    if (call.op === 'status' && world.commands('pause').length > 0 && world.fleet.busy('blue').length === 0)
+      world.cluster.unreachable = true;
   });
   const report = await runSwitch(world.context(), world.request());
 
   assertRollbackFailed(world, report, /API server is down.*; rollback failed: .*API server is down/);
-  assert.deepEqual(report.phases.filter((p) => !p.ok).map((p) => p.name), ['desired-active', 'rollback:desired-paused', 'record']);
+  assert.deepEqual(
+    report.phases.filter((p) => !p.ok).map((p) => p.name),
+    ['desired-active', 'rollback:desired-paused', 'record'],
+  );
   assert.deepEqual(world.commands('resume'), []);
   assert.deepEqual(report.leftovers, [
     'could not observe the fleet: connect ECONNREFUSED: the API server is down (simulated)',
@@ -163,7 +188,8 @@ test('Ctrl-C (abort) during the drain -> the forward switch stops and rolls back
 test('soak: a green pod turning unready during the soak -> rolled back', async (t) => {
   const world = createWorld(t);
   const emit: ProgressSink = (event) => {
-    if (event.type === 'phase-start' && event.phase.name === 'soak') void world.clock.sleep(1_500).then(() => world.fleet.setReady('consumer-green-1', false));
+    if (event.type === 'phase-start' && event.phase.name === 'soak')
+      void world.clock.sleep(1_500).then(() => world.fleet.setReady('consumer-green-1', false));
   };
   const report = await runSwitch(world.context({ emit }), world.request({ soakMs: 5_000 }));
 
@@ -178,6 +204,9 @@ test('a soak that stays healthy ends in a switch', async (t) => {
   const world = createWorld(t);
   const report = await runSwitch(world.context(), world.request({ soakMs: 5_000 }));
   assert.equal(report.outcome, 'switched');
-  assert.deepEqual(report.phases.find((p) => p.name === 'soak'), { name: 'soak', ok: true, durationMs: 5_000 });
+  assert.deepEqual(
+    report.phases.find((p) => p.name === 'soak'),
+    { name: 'soak', ok: true, durationMs: 5_000 },
+  );
   assertSettledOn(world, 'green');
 });

@@ -25,7 +25,8 @@ function writtenEntry(write: JournalEntry, pod: string) {
   return parsed.value;
 }
 
-const writtenGeneration = (write: JournalEntry) => Number((write.detail as { annotations: Record<string, string> }).annotations[GENERATION_ANNOTATION]);
+const writtenGeneration = (write: JournalEntry) =>
+  Number((write.detail as { annotations: Record<string, string> }).annotations[GENERATION_ANNOTATION]);
 
 test('blue -> green: steps 3..9 in exactly this order, S1 over the whole timeline, everything recorded', async (t) => {
   const world = createWorld(t);
@@ -36,8 +37,14 @@ test('blue -> green: steps 3..9 in exactly this order, S1 over the whole timelin
   const report = await runSwitch(world.context(), world.request());
 
   assert.equal(report.outcome, 'switched');
-  assert.deepEqual(report.phases.map((p) => [p.name, p.ok]), [...FORWARD_PHASES, 'record'].map((name) => [name, true]));
-  assert.ok(report.durationMs >= 2_000 && report.durationMs <= 3_000, `a 2 s drain plus at most one 1 s poll interval, took ${report.durationMs} ms`);
+  assert.deepEqual(
+    report.phases.map((p) => [p.name, p.ok]),
+    [...FORWARD_PHASES, 'record'].map((name) => [name, true]),
+  );
+  assert.ok(
+    report.durationMs >= 2_000 && report.durationMs <= 3_000,
+    `a 2 s drain plus at most one 1 s poll interval, took ${report.durationMs} ms`,
+  );
 
   // Step 2 before step 3: the lock is ours before anything else is written.
   const [pausedWrite, activeWrite, finalWrite] = world.stateWrites();
@@ -49,22 +56,51 @@ test('blue -> green: steps 3..9 in exactly this order, S1 over the whole timelin
   // Step 3: every pod desired PAUSED, written before any pause call.
   for (const pod of [...blue, ...green]) assert.equal(writtenEntry(pausedWrite, pod).lifecycle, 'PAUSED', pod);
   assert.ok(pausedWrite.seq < world.commands('pause')[0]!.seq);
-  assert.deepEqual(world.commands('pause').map((e) => e.name).sort(), blue, 'step 4 pauses every blue pod, no green one');
+  assert.deepEqual(
+    world
+      .commands('pause')
+      .map((e) => e.name)
+      .sort(),
+    blue,
+    'step 4 pauses every blue pod, no green one',
+  );
 
   // Steps 5-7: no ACTIVE write and no resume before every blue pod is PAUSED.
   const lastBluePaused = journal.last((e) => e.op === 'transition' && e.name.startsWith('consumer-blue-'))!;
   assert.deepEqual(lastBluePaused.detail, { from: 'DRAINING', to: 'PAUSED' });
   assert.ok(lastBluePaused.seq < activeWrite.seq, 'green desired ACTIVE only after blue is PAUSED');
   assert.ok(activeWrite.seq < world.commands('resume')[0]!.seq, 'resume only after the ACTIVE write');
-  assert.deepEqual(world.commands('resume').map((e) => e.name).sort(), green);
+  assert.deepEqual(
+    world
+      .commands('resume')
+      .map((e) => e.name)
+      .sort(),
+    green,
+  );
   for (const pod of green) assert.equal(writtenEntry(activeWrite, pod).lifecycle, 'ACTIVE');
   for (const pod of blue) assert.equal(writtenEntry(activeWrite, pod).lifecycle, 'PAUSED');
 
   // Generations strictly increase and the pushes carry them.
   const generations = world.stateWrites().map(writtenGeneration);
   assert.deepEqual(generations, [2, 3, 4]);
-  for (const pod of blue) assert.deepEqual(fleet.pushesTo(pod), [{ lifecycle: 'PAUSED', generation: 2 }, { lifecycle: 'PAUSED', generation: 2 }], pod);
-  for (const pod of green) assert.deepEqual(fleet.pushesTo(pod), [{ lifecycle: 'PAUSED', generation: 2 }, { lifecycle: 'ACTIVE', generation: 3 }], pod);
+  for (const pod of blue)
+    assert.deepEqual(
+      fleet.pushesTo(pod),
+      [
+        { lifecycle: 'PAUSED', generation: 2 },
+        { lifecycle: 'PAUSED', generation: 2 },
+      ],
+      pod,
+    );
+  for (const pod of green)
+    assert.deepEqual(
+      fleet.pushesTo(pod),
+      [
+        { lifecycle: 'PAUSED', generation: 2 },
+        { lifecycle: 'ACTIVE', generation: 3 },
+      ],
+      pod,
+    );
 
   // Step 9.
   assertSettledOn(world, 'green');
@@ -72,12 +108,21 @@ test('blue -> green: steps 3..9 in exactly this order, S1 over the whole timelin
   assert.deepEqual(older, []);
   assert.equal(entry?.outcome, 'switched');
   assert.deepEqual([entry?.from, entry?.to, entry?.actor, entry?.kind], ['blue', 'green', ACTOR, 'switch']);
-  assert.deepEqual(entry?.phases.map((p) => p.name), FORWARD_PHASES);
+  assert.deepEqual(
+    entry?.phases.map((p) => p.name),
+    FORWARD_PHASES,
+  );
   assert.equal(world.cluster.events.length, 1);
   assert.equal(world.cluster.events[0]?.reason, 'SwitchSucceeded');
   assert.equal(world.cluster.events[0]?.actor, ACTOR);
-  assert.equal(world.cluster.events[0]?.message, `dana@ops-laptop switched consumers blue -> green in ${(report.durationMs / 1000).toFixed(1)}s (generation 4)`);
-  assert.deepEqual(report.podsAfter.map((p) => [p.name, p.state, p.desired]), [...blue.map((n) => [n, 'PAUSED', 'PAUSED']), ...green.map((n) => [n, 'ACTIVE', 'ACTIVE'])]);
+  assert.equal(
+    world.cluster.events[0]?.message,
+    `dana@ops-laptop switched consumers blue -> green in ${(report.durationMs / 1000).toFixed(1)}s (generation 4)`,
+  );
+  assert.deepEqual(
+    report.podsAfter.map((p) => [p.name, p.state, p.desired]),
+    [...blue.map((n) => [n, 'PAUSED', 'PAUSED']), ...green.map((n) => [n, 'ACTIVE', 'ACTIVE'])],
+  );
 });
 
 test('already green and consistent: a no-op that writes nothing at all', async (t) => {
@@ -108,17 +153,48 @@ interface Refusal {
 }
 
 const refusals: Refusal[] = [
-  { name: 'the active-version ConfigMap is missing', arrange: (w) => w.cluster.dropConfigMap(NAMES.activeConfigMap), message: /ConfigMap kafka-consumer-active-version does not exist/ },
-  { name: 'the state ConfigMap is missing', arrange: (w) => w.cluster.dropConfigMap(NAMES.stateConfigMap), message: /ConfigMap kafka-consumer-state does not exist/ },
-  { name: 'the state ConfigMap was never initialised', arrange: (w) => w.cluster.seedConfigMap(NAMES.stateConfigMap, {}), message: /has no desired state yet/ },
-  { name: 'active-version names no colour', arrange: (w) => w.cluster.seedConfigMap(NAMES.activeConfigMap, { active: 'purple' }), message: /says active: "purple", which is not a colour/ },
+  {
+    name: 'the active-version ConfigMap is missing',
+    arrange: (w) => w.cluster.dropConfigMap(NAMES.activeConfigMap),
+    message: /ConfigMap kafka-consumer-active-version does not exist/,
+  },
+  {
+    name: 'the state ConfigMap is missing',
+    arrange: (w) => w.cluster.dropConfigMap(NAMES.stateConfigMap),
+    message: /ConfigMap kafka-consumer-state does not exist/,
+  },
+  {
+    name: 'the state ConfigMap was never initialised',
+    arrange: (w) => w.cluster.seedConfigMap(NAMES.stateConfigMap, {}),
+    message: /has no desired state yet/,
+  },
+  {
+    name: 'active-version names no colour',
+    arrange: (w) => w.cluster.seedConfigMap(NAMES.activeConfigMap, { active: 'purple' }),
+    message: /says active: "purple", which is not a colour/,
+  },
   {
     name: 'the lock is held by another, unexpired operator',
-    arrange: (w) => w.cluster.seedLease({ name: NAMES.lease, holderIdentity: 'lee@build-box/77/q1w2', leaseDurationSeconds: 15, renewTime: new Date(w.clock.now() - 5_000), leaseTransitions: 2 }),
+    arrange: (w) =>
+      w.cluster.seedLease({
+        name: NAMES.lease,
+        holderIdentity: 'lee@build-box/77/q1w2',
+        leaseDurationSeconds: 15,
+        renewTime: new Date(w.clock.now() - 5_000),
+        leaseTransitions: 2,
+      }),
     message: /held by lee@build-box\/77\/q1w2 until 2025-01-01T00:00:10\.000Z/,
   },
-  { name: 'the fleet is dual-active', arrange: (w) => w.fleet.setState('consumer-green-1', 'ACTIVE'), message: /inconsistent: dual-active: .*consumer-green-1 ACTIVE/ },
-  { name: 'an old-colour pod is unreachable', arrange: (w) => w.fleet.setUnreachable('consumer-blue-2', true), message: /inconsistent: unreachable: consumer-blue-2 \(consumer-blue-2: connect ECONNREFUSED/ },
+  {
+    name: 'the fleet is dual-active',
+    arrange: (w) => w.fleet.setState('consumer-green-1', 'ACTIVE'),
+    message: /inconsistent: dual-active: .*consumer-green-1 ACTIVE/,
+  },
+  {
+    name: 'an old-colour pod is unreachable',
+    arrange: (w) => w.fleet.setUnreachable('consumer-blue-2', true),
+    message: /inconsistent: unreachable: consumer-blue-2 \(consumer-blue-2: connect ECONNREFUSED/,
+  },
 ];
 
 for (const refusal of refusals) {
@@ -146,7 +222,9 @@ test('--force on a dual-active fleet: the old colour is paused first, the overla
   assert.deepEqual(more, []);
   assert.equal(overlap?.from, world.startedAt, 'only the overlap that was there before the switch');
   assert.ok(overlap.until !== undefined && overlap.until <= world.commands('resume')[0]!.at);
-  assert.ok(world.journal.last((e) => e.op === 'transition' && e.name.startsWith('consumer-blue-'))!.seq < world.commands('resume')[0]!.seq);
+  assert.ok(
+    world.journal.last((e) => e.op === 'transition' && e.name.startsWith('consumer-blue-'))!.seq < world.commands('resume')[0]!.seq,
+  );
 });
 
 test('--force with an old-colour pod unreachable (but idle): the switch goes on, the pause is still attempted', async (t) => {
@@ -156,7 +234,10 @@ test('--force with an old-colour pod unreachable (but idle): the switch goes on,
   const report = await runSwitch(world.context(), world.request({ force: true }));
 
   assert.equal(report.outcome, 'switched');
-  assert.ok(world.journal.first((e) => e.op === 'pause' && e.name === 'consumer-blue-2' && !e.ok), 'the pause was tried');
+  assert.ok(
+    world.journal.first((e) => e.op === 'pause' && e.name === 'consumer-blue-2' && !e.ok),
+    'the pause was tried',
+  );
   assert.ok(world.warnings().some((w) => /--force: proceeding although unreachable: consumer-blue-2/.test(w)));
   world.fleet.setUnreachable('consumer-blue-2', false);
   assertSettledOn(world, 'green');
@@ -176,9 +257,17 @@ test('a 409 on the state ConfigMap is retried on a fresh read: a concurrent faul
 
   assert.equal(report.outcome, 'switched');
   const attempts = world.journal.filter((e) => e.op === 'write-configmap' && e.name === NAMES.stateConfigMap);
-  assert.deepEqual(attempts.slice(0, 3).map((e) => e.ok), [true, false, true], 'the colleague, our 409, our retry');
+  assert.deepEqual(
+    attempts.slice(0, 3).map((e) => e.ok),
+    [true, false, true],
+    'the colleague, our 409, our retry',
+  );
   assert.deepEqual(world.desiredEntry('consumer-green-0'), { lifecycle: 'ACTIVE', generation: 4, fault: SLOW });
-  assert.deepEqual(world.fleet.pushesTo('consumer-green-0').at(-1), { lifecycle: 'ACTIVE', generation: 4, fault: SLOW }, 'the push carries the fault too');
+  assert.deepEqual(
+    world.fleet.pushesTo('consumer-green-0').at(-1),
+    { lifecycle: 'ACTIVE', generation: 4, fault: SLOW },
+    'the push carries the fault too',
+  );
   assertSettledOn(world, 'green');
 });
 

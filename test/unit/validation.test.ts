@@ -36,7 +36,7 @@ describe('validation words', () => {
     });
   });
 
-  it('names the whole when it is not JSON or not an object, with the caller\'s subject', () => {
+  it("names the whole when it is not JSON or not an object, with the caller's subject", () => {
     assert.deepEqual(parseJson(phases, '{"name":', 'the body'), { ok: false, error: 'the body is not JSON' });
     assert.deepEqual(parseJson(phases, '[1]', 'the body'), { ok: false, error: 'the body is not a JSON object' });
     assert.deepEqual(parseJson(list(text), '{}', 'the history'), { ok: false, error: 'the history is not a JSON array' });
@@ -47,7 +47,11 @@ describe('validation words', () => {
     const parsed = parseJson(desiredEntrySchema, '{"lifecycle":"PAUSED","fault":{"processingDelayMs":200}}');
     assert.deepEqual(parsed, {
       ok: true,
-      value: { lifecycle: 'PAUSED', generation: 0, fault: { processingDelayMs: 200, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false } },
+      value: {
+        lifecycle: 'PAUSED',
+        generation: 0,
+        fault: { processingDelayMs: 200, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false },
+      },
     });
     const plain = parseJson(desiredEntrySchema, '{"lifecycle":"ACTIVE","generation":3}');
     assert.ok(plain.ok && !('fault' in plain.value), 'no fault key appears');

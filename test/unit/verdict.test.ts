@@ -7,19 +7,43 @@ const RUN = 'run-a';
 
 /** Inputs seq-0..seq-(n-1) on `partition`, offsets 0..n-1, produced at t = offset * 10. */
 function inputs(partition: number, n: number, runId = RUN): InputRecord[] {
-  return Array.from({ length: n }, (_, offset) => ({ partition, offset, key: `seq-${offset}`, value: { seq: offset, runId, producedAt: offset * 10 } }));
+  return Array.from({ length: n }, (_, offset) => ({
+    partition,
+    offset,
+    key: `seq-${offset}`,
+    value: { seq: offset, runId, producedAt: offset * 10 },
+  }));
 }
 
-function processedBy(pod: string, color: string, incarnation: string, partition: number, offset: number, processedAt: number): ProcessedRecord {
-  return { type: 'processed', sourcePartition: partition, sourceOffset: offset, key: `seq-${offset}`, pod, color, incarnation, processedAt, producedAt: offset * 10 };
+function processedBy(
+  pod: string,
+  color: string,
+  incarnation: string,
+  partition: number,
+  offset: number,
+  processedAt: number,
+): ProcessedRecord {
+  return {
+    type: 'processed',
+    sourcePartition: partition,
+    sourceOffset: offset,
+    key: `seq-${offset}`,
+    pod,
+    color,
+    incarnation,
+    processedAt,
+    producedAt: offset * 10,
+  };
 }
 
 function commit(incarnation: string, color: string, partition: number, offset: number): CommitRecord {
   return { type: 'commit', pod: `consumer-${color}-0`, color, incarnation, offsets: [{ partition, offset }], committedAt: 0 };
 }
 
-const blue = (partition: number, offset: number, at: number, incarnation = 'blue-1') => processedBy('consumer-blue-0', 'blue', incarnation, partition, offset, at);
-const green = (partition: number, offset: number, at: number, incarnation = 'green-1') => processedBy('consumer-green-0', 'green', incarnation, partition, offset, at);
+const blue = (partition: number, offset: number, at: number, incarnation = 'blue-1') =>
+  processedBy('consumer-blue-0', 'blue', incarnation, partition, offset, at);
+const green = (partition: number, offset: number, at: number, incarnation = 'green-1') =>
+  processedBy('consumer-green-0', 'green', incarnation, partition, offset, at);
 
 function verdict(partial: Partial<VerdictInput> & Pick<VerdictInput, 'inputs' | 'processed'>) {
   return judge({ commits: [], unreadableOutputs: 0, ...partial });
@@ -31,7 +55,13 @@ test('a clean hand-off: every message once, no overlap, the pause and latencies 
   const result = verdict({ inputs: inputs(0, 10), processed, commits: [commit('blue-1', 'blue', 0, 5)] });
   assert.equal(result.ok, true, result.reasons.join('; '));
   assert.deepEqual(
-    { produced: result.produced, processed: result.processed, lost: result.lost, duplicated: result.duplicated, unexplained: result.unexplainedDuplicates },
+    {
+      produced: result.produced,
+      processed: result.processed,
+      lost: result.lost,
+      duplicated: result.duplicated,
+      unexplained: result.unexplainedDuplicates,
+    },
     { produced: 10, processed: 10, lost: 0, duplicated: 0, unexplained: 0 },
   );
   assert.deepEqual(result.byColor, { blue: 5, green: 5 });
@@ -71,7 +101,9 @@ test('a repeat of an offset its first processor had committed is unexplained, an
   assert.equal(result.duplicated, 1);
   assert.equal(result.unexplainedDuplicates, 1);
   assert.equal(result.crashExplainedDuplicates, 0);
-  assert.deepEqual(result.examples.unexplainedDuplicates, [{ partition: 0, offset: 1, key: 'seq-1', pods: ['consumer-blue-0', 'consumer-green-0'] }]);
+  assert.deepEqual(result.examples.unexplainedDuplicates, [
+    { partition: 0, offset: 1, key: 'seq-1', pods: ['consumer-blue-0', 'consumer-green-0'] },
+  ]);
   assert.match(result.reasons.join('\n'), /1 duplicates not explained by a crash/);
 });
 
@@ -92,7 +124,11 @@ test('blue and green processing one partition at the same time is an overlap; th
     ...[2, 3].map((o) => green(1, o, 400 + o)),
     ...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].flatMap((o) => [blue(2, o, 200 + o), green(2, o, 205 + o)]),
   ];
-  const result = verdict({ inputs: [...inputs(0, 10), ...inputs(1, 4), ...inputs(2, 10)], processed, commits: [commit('blue-1', 'blue', 2, 10)] });
+  const result = verdict({
+    inputs: [...inputs(0, 10), ...inputs(1, 4), ...inputs(2, 10)],
+    processed,
+    commits: [commit('blue-1', 'blue', 2, 10)],
+  });
   assert.equal(result.overlap.count, 2, JSON.stringify(result.overlap));
   assert.equal(result.overlap.worst?.partition, 0);
   assert.equal(result.overlap.worst?.overlapMs, 20);

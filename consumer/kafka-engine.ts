@@ -19,6 +19,9 @@
  * - a rebalance while a member (another member joins or leaves): before giving its partitions up
  *   it stops after the message in hand and commits what it processed (`partitionsRevoked`), so a
  *   normal hand-off duplicates nothing;
+ * - a commit that fails (it met a rebalance, the broker) is retried, not the processing: a message
+ *   this process already wrote a ProcessedRecord for comes back after the rewind and is only
+ *   committed again;
  * - faults: processingDelayMs before each message; errorRatePercent fails that share of messages
  *   (their ProcessedRecord says `failed: true` and they are committed with their batch, as a
  *   dead-letter policy would); commitDelayMs before each commit, the drain's own included (a pause
@@ -111,6 +114,12 @@ export class KafkaEngine extends LifecycleEngine {
   private revoking = false;
   /** A commit happened since the last pause: the drain's commit is done. */
   private committedSincePause = false;
+  /**
+   * Per partition, the offset after the highest message whose ProcessedRecord the broker
+   * acknowledged. A message below it that comes back (its commit failed, e.g. it met a rebalance,
+   * and the fetch rewound) was processed already: it is committed again, never processed again.
+   */
+  private readonly producedUpTo = new Map<number, number>();
   private batchInFlight: Promise<void> | undefined;
   /** The loop's current wait, if any (the loop is sequential, so there is at most one). */
   private waiting: { reasons: readonly WakeReason[]; wake: () => void } | undefined;
@@ -271,8 +280,12 @@ export class KafkaEngine extends LifecycleEngine {
 
   /** Processes the batch (all of it, unless a rebalance or stop cuts it short), then commits what was processed. */
   private async processBatch(messages: InputMessage[]): Promise<void> {
-    const processed: Array<{ message: InputMessage; record: ProcessedRecord }> = [];
+    const processed: Array<{ message: InputMessage; record?: ProcessedRecord }> = [];
     for (const message of messages) {
+      if (message.offset < (this.producedUpTo.get(message.partition) ?? 0)) {
+        processed.push({ message });
+        continue;
+      }
       while (this.stalled && !this.revoking) await this.sleep(STALLED_RECHECK_MS, ['fault', 'revoke', 'stop']);
       if (this.revoking || this.stopped) break;
       const delayMs = this.currentFault.processingDelayMs;
@@ -289,8 +302,12 @@ export class KafkaEngine extends LifecycleEngine {
   }
 
   /** Produces the records, commits their offsets, then produces the CommitRecord; false when nothing was committed. */
-  private async commitProcessed(processed: Array<{ message: InputMessage; record: ProcessedRecord }>): Promise<boolean> {
-    if (!(await this.broker(() => this.group.produce(processed.map(({ record }) => toOutput(record.key, record)))))) return false;
+  private async commitProcessed(processed: Array<{ message: InputMessage; record?: ProcessedRecord }>): Promise<boolean> {
+    const fresh = processed.flatMap(({ message, record }) => (record ? [{ message, record }] : []));
+    if (fresh.length > 0 && !(await this.broker(() => this.group.produce(fresh.map(({ record }) => toOutput(record.key, record))))))
+      return false;
+    for (const { message } of fresh)
+      this.producedUpTo.set(message.partition, Math.max(this.producedUpTo.get(message.partition) ?? 0, message.offset + 1));
     if (this.currentFault.commitDelayMs > 0) await this.sleep(this.currentFault.commitDelayMs, ['stop']);
     const offsets = nextOffsets(processed.map(({ message }) => message));
     if (!(await this.broker(() => this.group.commit(offsets)))) return false;

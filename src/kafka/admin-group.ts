@@ -12,6 +12,8 @@ import type { KafkaGroup, KafkaGroupMember, KafkaPartitionOffset } from '../core
 /** Kafka's "latest" timestamp: ListOffsets answers the log-end offset. */
 const LATEST = -1n;
 const RETRY_DELAY_MS = 200;
+/** Kafka's NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE and COORDINATOR_LOAD_IN_PROGRESS, as the client words them. */
+const COORDINATOR_NOT_READY = /coordinator is loading|coordinator is not available|not the correct coordinator/i;
 
 export interface AdminGroup extends KafkaGroup {
   close(): Promise<void>;
@@ -25,19 +27,34 @@ export function openKafkaGroup(settings: KafkaSettings, options: { timeoutMs: nu
     timeout: timeoutMs,
     connectTimeout: timeoutMs,
     requestTimeout: timeoutMs,
-    // The coordinator can be unavailable for seconds (just elected, the offsets topic loading):
-    // keep retrying until the deadline below ends the call.
-    retries: Math.max(3, Math.ceil(timeoutMs / RETRY_DELAY_MS)),
-    retryDelay: RETRY_DELAY_MS,
+    retries: 3,
+    retryDelay: 100,
   });
   const bootstrap = settings.brokers.join(',');
   const call = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
+    let expired = false;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000}s`)), timeoutMs);
+      timer = setTimeout(() => {
+        expired = true;
+        reject(new Error(`no answer within ${timeoutMs / 1000}s`));
+      }, timeoutMs);
     });
+    // The group coordinator can be unavailable for seconds (just elected, the offsets topic still
+    // loading): that alone is retried until the deadline. Anything else (no broker) fails at once
+    // with its own cause.
+    const attempt = async (): Promise<T> => {
+      for (;;) {
+        try {
+          return await work();
+        } catch (error) {
+          if (expired || !COORDINATOR_NOT_READY.test(describeKafkaError(error))) throw error;
+          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+        }
+      }
+    };
     try {
-      return await Promise.race([work(), deadline]);
+      return await Promise.race([attempt(), deadline]);
     } catch (error) {
       throw new KafkaUnavailableError(
         `Kafka at ${bootstrap}: ${what} failed: ${describeKafkaError(error)}`,

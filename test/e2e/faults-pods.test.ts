@@ -21,6 +21,7 @@ import {
   podDir,
   podRecords,
   resetFleet,
+  sidecarReport,
   signalContainer,
   status,
   waitFor,
@@ -69,6 +70,9 @@ describe('pods', () => {
     );
     assert.equal(started.event === 'start' && started.state, 'PAUSED');
 
+    // The consumer logs its start before it listens (the Kafka consumer first connects to the
+    // broker): a reconcile before that cannot read it at all, which is not the question here.
+    await waitFor(`the new ${pod} sidecar to reach its consumer`, async () => (await sidecarReport(pod)).actual !== undefined, 60_000);
     const reports = await watchReconciles(pod, RECONCILES);
     assert.deepEqual(
       reports.map((r) => r.actual),

@@ -93,6 +93,8 @@ class MemoryMember implements GroupClient {
   leaveGate: Gate | undefined;
   fetchGate: Gate | undefined;
   failFetches = false;
+  /** The next this-many commits fail (as a commit meeting a rebalance does). */
+  failCommits = 0;
   joins = 0;
   leaves = 0;
   onLeave: (() => void) | undefined;
@@ -154,6 +156,10 @@ class MemoryMember implements GroupClient {
 
   async commit(offsets: PartitionOffset[]): Promise<void> {
     await this.commitGate?.opened;
+    if (this.failCommits > 0) {
+      this.failCommits -= 1;
+      throw new Error('REBALANCE_IN_PROGRESS');
+    }
     for (const { partition, offset } of offsets) this.group.committed.set(partition, offset);
   }
 
@@ -279,6 +285,18 @@ describe('kafka engine: consuming', () => {
     await waitFor('the batch processed', () => group.processed().length === 3);
     assert.equal(group.committed.get(0), undefined, 'not committed yet: the commit waits its delay');
     await waitFor('the commit', () => group.committed.get(0) === 3);
+  });
+  it('a failed commit is retried, not the processing: the batch comes back and is only committed again', async () => {
+    const group = new MemoryGroup(2);
+    const blue = consumer(group, 'consumer-blue-0');
+    blue.engine.resume();
+    await waitFor('a member', () => blue.engine.isMember);
+    blue.member().failCommits = 2;
+    group.produce(8);
+    await waitFor('every message committed', () => group.committed.get(0) === 4 && group.committed.get(1) === 4);
+    assert.equal(blue.member().failCommits, 0, 'both failures happened');
+    assertExactlyOnce(group);
+    assert.equal(blue.engine.status().totalMessagesReceived, 8, 'each message counted once');
   });
 });
 

@@ -189,7 +189,7 @@ export class KafkaGroup implements GroupClient {
       throw error;
     }
     if (epoch !== this.epoch) return [];
-    if (this.buffered.length === 0) await this.fetchFromBroker();
+    if (this.buffered.length === 0) await this.fetchFromBroker(epoch);
     return epoch === this.epoch ? this.buffered.splice(0, max) : [];
   }
 
@@ -290,10 +290,15 @@ export class KafkaGroup implements GroupClient {
     this.forgetFetched();
   }
 
-  /** One fetch per partition leader, on the fetch connection; fills `buffered` unless the epoch moved on meanwhile. */
-  private async fetchFromBroker(): Promise<void> {
+  /**
+   * One fetch per partition leader, on the fetch connection; fills `buffered` unless the epoch moved
+   * on meanwhile. `epoch` is the caller's: a fetch abandoned while it waited for the connection must
+   * not fetch afterwards, or it and the fetch that replaced it would both fill the buffer from the
+   * same offsets (one message processed several times in one batch; found by the demo).
+   */
+  private async fetchFromBroker(epoch: number): Promise<void> {
     await this.brokerFetch.catch(() => {}); // an abandoned fetch still occupies the connection
-    const epoch = this.epoch;
+    if (epoch !== this.epoch) return;
     const partitions = [...this.fetchFrom.keys()];
     if (partitions.length === 0) {
       // No partitions assigned (more members than partitions): nothing to fetch, wait like an empty fetch would.

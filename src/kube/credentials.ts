@@ -8,13 +8,11 @@
  * client-node's authenticators; the cluster's `proxy-url` (which access.ts fills from HTTPS_PROXY /
  * HTTP_PROXY unless NO_PROXY exempts the server) is used for the pod calls too; `--as-group`
  * impersonation reaches every request, one header line per group.
- * A SOCKS `proxy-url` (socks5://, socks5h://) is used through undici's SOCKS 5 agent.
+ * A SOCKS `proxy-url` (socks5://, socks5h://) is used through undici's SOCKS 5 agent (src/kube/http.ts).
  */
 import type { RequestOptions } from 'node:https';
 import { BlockList, isIP } from 'node:net';
-import { createSecureContext, type SecureContext } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Agent, ProxyAgent, Socks5ProxyAgent, type Dispatcher } from 'undici';
 import { UsageError } from '../shared/errors.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -57,37 +55,7 @@ export function proxyFromEnv(target: string, env: Env): string | undefined {
   return noProxy && exempt(url, noProxy) ? undefined : proxy;
 }
 
-/** An undici dispatcher (a keep-alive pool) that connects through `proxyUrl` (http(s) or SOCKS 5) when given, else directly. */
-export function httpDispatcher(proxyUrl: string | undefined, tls: ApiServerTls & { timeout: number }): Dispatcher {
-  const connect = withSharedContext(tls);
-  if (!proxyUrl) return new Agent({ connect });
-  if (/^socks5?h?:/i.test(proxyUrl)) {
-    // undici reads requestTls (TLS to the target through the tunnel) but its types do not declare it.
-    const options = { requestTls: connect } as Socks5ProxyAgent.Options;
-    return new Socks5ProxyAgent(proxyUrl.replace(/^socks5?h?:/i, 'socks5:'), options);
-  }
-  if (!/^https?:/i.test(proxyUrl)) {
-    throw new UsageError(`proxy ${proxyUrl} is neither an http(s) nor a SOCKS 5 proxy`, 'fix the proxy-url or HTTPS_PROXY/HTTP_PROXY');
-  }
-  return new ProxyAgent({ uri: proxyUrl, requestTls: connect, connect: { timeout: connect.timeout } });
-}
-
-/**
- * CA, certificate and key as one SecureContext made once: given as plain options, every new TLS
- * connection (one per concurrent call) would parse them into a context of its own.
- */
-function withSharedContext(tls: ApiServerTls & { timeout: number }): {
-  secureContext?: SecureContext;
-  rejectUnauthorized?: boolean;
-  servername?: string;
-  timeout: number;
-} {
-  const { ca, cert, key, ...rest } = tls;
-  if (ca === undefined && cert === undefined && key === undefined) return rest;
-  return { ...rest, secureContext: createSecureContext({ ca, cert, key }) };
-}
-
-/** What a TLS connection to the API server needs (undici `connect` options accept these). */
+/** What a TLS connection to the API server needs (node:tls and undici `connect` options accept these). */
 export interface ApiServerTls {
   ca?: string | Buffer | Array<string | Buffer>;
   cert?: string | Buffer | Array<string | Buffer>;

@@ -1,5 +1,5 @@
 /**
- * A small JSON client for the handful of API server endpoints bgswitch uses, over undici: one
+ * A small JSON client for the handful of API server endpoints bgswitch uses (src/kube/http.ts): one
  * keep-alive connection pool per client (TLS is negotiated once, not per request), plain JSON in and
  * out (no typed-model (de)serialisation), and the credentials of src/kube/credentials.ts, so every
  * auth flavour, proxy and impersonation setting of the kubeconfig applies.
@@ -9,9 +9,11 @@
  * src/kube/errors.ts. Credentials are asked for per request (expiring exec tokens are refreshed).
  * Not done here: retries.
  */
-import { request, type Dispatcher } from 'undici';
-import { httpDispatcher, type ApiServerCredentials } from './credentials.js';
+import type { Dispatcher } from 'undici';
+import { BgswitchError } from '../shared/errors.js';
+import type { ApiServerCredentials } from './credentials.js';
 import { ApiStatusError, ApiUnreachableError } from './errors.js';
+import { DeadlineExceeded, dispatcherPool, httpPool, type HttpPool } from './http.js';
 
 export type ApiMethod = 'GET' | 'POST' | 'PUT';
 
@@ -19,17 +21,15 @@ export type ApiMethod = 'GET' | 'POST' | 'PUT';
 const MAX_ERROR_BODY_CHARS = 16 * 1024;
 
 export class ApiServerClient {
-  private dispatcher: Promise<Dispatcher> | undefined;
-  private readonly ownsDispatcher: boolean;
+  private connections: Promise<HttpPool> | undefined;
 
-  /** A given dispatcher is used as is and not closed here. */
+  /** A given undici dispatcher (tests) is used as is and not closed here. */
   constructor(
     readonly credentials: ApiServerCredentials,
     private readonly timeoutMs: number,
     dispatcher?: Dispatcher,
   ) {
-    this.ownsDispatcher = dispatcher === undefined;
-    if (dispatcher) this.dispatcher = Promise.resolve(dispatcher);
+    if (dispatcher) this.connections = Promise.resolve(dispatcherPool(dispatcher));
   }
 
   get server(): string {
@@ -37,50 +37,41 @@ export class ApiServerClient {
   }
 
   /** The connection pool, made on first use (reading the TLS material once). */
-  pool(): Promise<Dispatcher> {
-    this.dispatcher ??= this.credentials
-      .tls()
-      .then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
-    return this.dispatcher;
+  pool(): Promise<HttpPool> {
+    this.connections ??= this.credentials.tls().then((tls) => httpPool(this.credentials.proxyUrl, tls));
+    return this.connections;
   }
 
   /** `path` starts with `/` and is already encoded; `query` values are encoded here. */
   async json<T>(method: ApiMethod, path: string, options: { body?: unknown; query?: Record<string, string> } = {}): Promise<T> {
-    const [dispatcher, auth] = await Promise.all([this.pool(), this.credentials.headers()]);
+    const [pool, auth] = await Promise.all([this.pool(), this.credentials.headers()]);
     const search = options.query ? `?${new URLSearchParams(options.query).toString()}` : '';
     const headers: Record<string, string | string[]> = { ...auth, accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    let status: number;
-    let text: string;
+    let answer: { status: number; text: string };
     try {
-      const response = await request(`${this.credentials.server}${path}${search}`, {
-        dispatcher,
+      answer = await pool.send(`${this.credentials.server}${path}${search}`, {
         method,
         headers,
-        body: options.body === undefined ? null : JSON.stringify(options.body),
-        signal: deadline,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+        timeoutMs: this.timeoutMs,
       });
-      status = response.statusCode;
-      text = await response.body.text();
     } catch (error) {
-      if (deadline.aborted) throw new ApiUnreachableError(`no answer within ${this.timeoutMs} ms`, true, { cause: error });
+      if (error instanceof BgswitchError) throw error;
+      if (error instanceof DeadlineExceeded) throw new ApiUnreachableError(error.message, true, { cause: error });
       throw unreachable(error);
     }
-    if (status >= 300) throw new ApiStatusError(status, text.slice(0, MAX_ERROR_BODY_CHARS));
-    return JSON.parse(text) as T;
+    if (answer.status >= 300) throw new ApiStatusError(answer.status, answer.text.slice(0, MAX_ERROR_BODY_CHARS));
+    return JSON.parse(answer.text) as T;
   }
 
   async close(): Promise<void> {
-    if (!this.ownsDispatcher) return;
-    const dispatcher = await this.dispatcher?.catch(() => undefined);
-    await dispatcher?.close();
+    const pool = await this.connections?.catch(() => undefined);
+    await pool?.close();
   }
 }
 
-/** undici's connection errors carry the system code (ECONNREFUSED, a TLS code) on the error or its cause. */
+/** Connection errors (node's or undici's) carry the system code (ECONNREFUSED, a TLS code) on the error or its cause. */
 function unreachable(error: unknown): ApiUnreachableError {
   const reason = error instanceof Error ? error : new Error(String(error));
   const code = (reason as { code?: unknown }).code;

@@ -1,5 +1,5 @@
 /**
- * The PodAgent port over undici: the consumer's lifecycle and fault API (L1) and the sidecar's
+ * The PodAgent port over HTTP (src/kube/http.ts): the consumer's lifecycle and fault API (L1) and the sidecar's
  * signed desired-state push and status (L2), through the API server's pod proxy or directly.
  *
  * Guarantees: every failure is a PodUnreachableError naming the pod, the call and the cause (HTTP

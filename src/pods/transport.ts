@@ -11,14 +11,16 @@
  * operator configured: the cluster's proxy-url for the pod proxy, HTTP_PROXY/NO_PROXY for pod IPs.
  * Not done here: retries.
  */
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ForbiddenError, RefusedError } from '../core/errors.js';
 import type { PodInfo } from '../core/ports.js';
-import { httpDispatcher, proxyFromEnv, type ApiServerCredentials } from '../kube/credentials.js';
+import { BgswitchError } from '../shared/errors.js';
+import { proxyFromEnv, type ApiServerCredentials } from '../kube/credentials.js';
+import { DeadlineExceeded, dispatcherPool, httpPool, type HttpMethod, type HttpPool } from '../kube/http.js';
 import { parseApiStatus, redact } from '../kube/errors.js';
 
 export type Via = 'proxy' | 'direct';
-export type HttpMethod = 'GET' | 'POST' | 'PUT';
+export type { HttpMethod } from '../kube/http.js';
 
 export interface PodRequest {
   pod: PodInfo;
@@ -80,30 +82,19 @@ function classify(error: unknown): TransportFailure {
 
 /** One HTTP exchange with a deadline; the caller's abort wins over everything else. */
 async function exchange(
-  dispatcher: Dispatcher,
+  pool: HttpPool,
   url: string,
   init: { method: HttpMethod; headers: Record<string, string | string[]>; body?: string },
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<PodReply> {
-  signal?.throwIfAborted();
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
   try {
-    const response = await request(url, {
-      dispatcher,
-      method: init.method,
-      headers: init.headers,
-      body: init.body ?? null,
-      signal: combined,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-    });
-    const text = await response.body.text();
-    return { status: response.statusCode, body: text.slice(0, MAX_BODY_CHARS) };
+    const answer = await pool.send(url, { ...init, timeoutMs, ...(signal ? { signal } : {}) });
+    return { status: answer.status, body: answer.text.slice(0, MAX_BODY_CHARS) };
   } catch (error) {
     if (signal?.aborted) throw signal.reason;
-    if (deadline.aborted) throw new TransportFailure('timed-out', `no answer within ${timeoutMs} ms`);
+    if (error instanceof BgswitchError) throw error;
+    if (error instanceof DeadlineExceeded) throw new TransportFailure('timed-out', error.message);
     throw classify(error);
   }
 }
@@ -115,8 +106,7 @@ const DIAL_FAILURE = /dial tcp|connection refused|no endpoints|does not have a h
 
 export class ProxyTransport implements PodTransport {
   readonly via = 'proxy';
-  private dispatcher: Promise<Dispatcher> | undefined;
-  private readonly ownsDispatcher: boolean;
+  private connections: Promise<HttpPool> | undefined;
 
   /** A given dispatcher (tests: an undici MockAgent) is used as is and not closed here. */
   constructor(
@@ -125,8 +115,7 @@ export class ProxyTransport implements PodTransport {
     private readonly timeoutMs: number,
     dispatcher?: Dispatcher,
   ) {
-    this.ownsDispatcher = dispatcher === undefined;
-    if (dispatcher) this.dispatcher = Promise.resolve(dispatcher);
+    if (dispatcher) this.connections = Promise.resolve(dispatcherPool(dispatcher));
   }
 
   url(pod: PodInfo, port: number, path: string): string {
@@ -134,19 +123,17 @@ export class ProxyTransport implements PodTransport {
     return `${this.credentials.server}/api/v1/namespaces/${namespace}/pods/${encodeURIComponent(pod.name)}:${port}/proxy${path}`;
   }
 
-  private agent(): Promise<Dispatcher> {
-    this.dispatcher ??= this.credentials
-      .tls()
-      .then((tls) => httpDispatcher(this.credentials.proxyUrl, { ...tls, timeout: this.timeoutMs }));
-    return this.dispatcher;
+  private pool(): Promise<HttpPool> {
+    this.connections ??= this.credentials.tls().then((tls) => httpPool(this.credentials.proxyUrl, tls));
+    return this.connections;
   }
 
   async send(req: PodRequest, signal?: AbortSignal): Promise<PodReply> {
-    const [dispatcher, auth] = await Promise.all([this.agent(), this.credentials.headers()]);
+    const [pool, auth] = await Promise.all([this.pool(), this.credentials.headers()]);
     const init = { method: req.method, headers: { ...req.headers, ...auth }, ...(req.body !== undefined ? { body: req.body } : {}) };
     let reply: PodReply;
     try {
-      reply = await exchange(dispatcher, this.url(req.pod, req.port, req.path), init, this.timeoutMs, signal);
+      reply = await exchange(pool, this.url(req.pod, req.port, req.path), init, this.timeoutMs, signal);
     } catch (error) {
       if (error instanceof TransportFailure)
         throw new TransportFailure(error.kind, `API server ${this.credentials.server}: ${error.message}`);
@@ -182,17 +169,16 @@ export class ProxyTransport implements PodTransport {
   }
 
   async close(): Promise<void> {
-    if (!this.ownsDispatcher) return;
-    const dispatcher = await this.dispatcher?.catch(() => undefined);
-    await dispatcher?.close();
+    const pool = await this.connections?.catch(() => undefined);
+    await pool?.close();
   }
 }
 
 export class DirectTransport implements PodTransport {
   readonly via = 'direct';
-  /** One dispatcher per proxy (or none), made on first use. */
-  private readonly dispatchers = new Map<string, Dispatcher>();
-  private readonly given: Dispatcher | undefined;
+  /** One pool per proxy (or none), made on first use. */
+  private readonly pools = new Map<string, HttpPool>();
+  private readonly given: HttpPool | undefined;
 
   /** A given dispatcher (tests: an undici MockAgent) is used as is and not closed here. */
   constructor(
@@ -200,18 +186,18 @@ export class DirectTransport implements PodTransport {
     dispatcher?: Dispatcher,
     private readonly env: Readonly<Record<string, string | undefined>> = process.env,
   ) {
-    this.given = dispatcher;
+    if (dispatcher) this.given = dispatcherPool(dispatcher);
   }
 
-  private dispatcherFor(url: string): Dispatcher {
+  private poolFor(url: string): HttpPool {
     if (this.given) return this.given;
     const proxy = proxyFromEnv(url, this.env);
-    let dispatcher = this.dispatchers.get(proxy ?? '');
-    if (!dispatcher) {
-      dispatcher = httpDispatcher(proxy, { timeout: this.timeoutMs });
-      this.dispatchers.set(proxy ?? '', dispatcher);
+    let pool = this.pools.get(proxy ?? '');
+    if (!pool) {
+      pool = httpPool(proxy, {});
+      this.pools.set(proxy ?? '', pool);
     }
-    return dispatcher;
+    return pool;
   }
 
   url(pod: PodInfo, port: number, path: string): string {
@@ -223,10 +209,10 @@ export class DirectTransport implements PodTransport {
   async send(req: PodRequest, signal?: AbortSignal): Promise<PodReply> {
     const init = { method: req.method, headers: { ...req.headers }, ...(req.body !== undefined ? { body: req.body } : {}) };
     const url = this.url(req.pod, req.port, req.path);
-    return exchange(this.dispatcherFor(url), url, init, this.timeoutMs, signal);
+    return exchange(this.poolFor(url), url, init, this.timeoutMs, signal);
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.dispatchers.values()].map((dispatcher) => dispatcher.close()));
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
   }
 }

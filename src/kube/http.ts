@@ -1,0 +1,137 @@
+/**
+ * One HTTP exchange at a time over a keep-alive connection pool, for the API server client
+ * (src/kube/rest.ts) and the pod transports (src/pods/transport.ts).
+ *
+ * Without a proxy the pool is node:http / node:https with a keep-alive Agent: undici costs the CLI
+ * about 140 ms of start-up to load (docs/performance.md) for a dozen requests. Through a proxy
+ * (http(s) CONNECT or SOCKS 5), or with a given undici dispatcher (tests: MockAgent), the pool is
+ * undici's, imported only then (./http-undici.ts).
+ *
+ * Guarantees: every exchange has a deadline; the caller's abort rethrows its reason; the deadline
+ * passing throws DeadlineExceeded; anything else is the connection error as raised (its `code`
+ * tells refused, reset, TLS...). TLS material is parsed into one SecureContext per pool.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Dispatcher } from 'undici';
+import type { ApiServerTls } from './credentials.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT';
+
+export interface HttpExchange {
+  method: HttpMethod;
+  headers: Record<string, string | string[]>;
+  body?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface HttpAnswer {
+  status: number;
+  text: string;
+}
+
+export interface HttpPool {
+  send(url: string, exchange: HttpExchange): Promise<HttpAnswer>;
+  close(): Promise<void>;
+}
+
+/** No whole answer within the exchange's deadline. */
+export class DeadlineExceeded extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+    this.name = 'DeadlineExceeded';
+  }
+}
+
+/** A keep-alive pool that connects through `proxyUrl` (http(s) or SOCKS 5) when given, else directly. */
+export function httpPool(proxyUrl: string | undefined, tls: ApiServerTls): HttpPool {
+  if (proxyUrl)
+    return lazyUndiciPool(
+      import('./http-undici.js').then(({ proxyDispatcher }) => proxyDispatcher(proxyUrl, tls)),
+      true,
+    );
+  return new NodePool(tls);
+}
+
+/** A pool over a given undici dispatcher (tests: MockAgent), used as is and not closed here. */
+export function dispatcherPool(dispatcher: Dispatcher): HttpPool {
+  return lazyUndiciPool(Promise.resolve(dispatcher), false);
+}
+
+function lazyUndiciPool(dispatcher: Promise<Dispatcher>, owned: boolean): HttpPool {
+  const pool = import('./http-undici.js').then(({ UndiciPool }) => dispatcher.then((it) => new UndiciPool(it, owned)));
+  return {
+    send: async (url, exchange) => (await pool).send(url, exchange),
+    close: async () => (await pool.catch(() => undefined))?.close(),
+  };
+}
+
+/**
+ * CA, certificate and key as one SecureContext made once: given as plain options, every new TLS
+ * connection (one per concurrent call) would parse them into a context of its own.
+ */
+export function sharedContext(tls: ApiServerTls): { secureContext?: SecureContext; rejectUnauthorized?: boolean; servername?: string } {
+  const { ca, cert, key, ...rest } = tls;
+  if (ca === undefined && cert === undefined && key === undefined) return rest;
+  return { ...rest, secureContext: createSecureContext({ ca, cert, key }) };
+}
+
+/** Settles with the caller's reason, DeadlineExceeded, or `work`'s own outcome, whichever comes first. */
+export async function withDeadline<T>(
+  exchange: Pick<HttpExchange, 'timeoutMs' | 'signal'>,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  exchange.signal?.throwIfAborted();
+  const controller = new AbortController();
+  const deadline = new DeadlineExceeded(exchange.timeoutMs);
+  const timer = setTimeout(() => controller.abort(deadline), exchange.timeoutMs);
+  const follow = (): void => controller.abort(exchange.signal?.reason);
+  exchange.signal?.addEventListener('abort', follow, { once: true });
+  try {
+    return await work(controller.signal);
+  } catch (error) {
+    if (exchange.signal?.aborted) throw exchange.signal.reason;
+    if (controller.signal.aborted) throw deadline;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    exchange.signal?.removeEventListener('abort', follow);
+  }
+}
+
+class NodePool implements HttpPool {
+  private readonly http = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly https: HttpsAgent;
+
+  constructor(tls: ApiServerTls) {
+    this.https = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...sharedContext(tls) });
+  }
+
+  send(url: string, exchange: HttpExchange): Promise<HttpAnswer> {
+    return withDeadline(exchange, (signal) => this.exchange(new URL(url), exchange, signal));
+  }
+
+  private async exchange(url: URL, exchange: HttpExchange, signal: AbortSignal): Promise<HttpAnswer> {
+    const secure = url.protocol === 'https:';
+    const headers: Record<string, string | string[]> = { ...exchange.headers };
+    if (exchange.body !== undefined) headers['content-length'] = String(Buffer.byteLength(exchange.body));
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const options = { method: exchange.method, headers, signal, agent: secure ? this.https : this.http };
+      const req = (secure ? httpsRequest : httpRequest)(url, options, resolve);
+      req.on('error', reject);
+      req.end(exchange.body);
+    });
+    response.setEncoding('utf8');
+    let text = '';
+    for await (const chunk of response as AsyncIterable<string>) text += chunk;
+    return { status: response.statusCode ?? 0, text };
+  }
+
+  async close(): Promise<void> {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}

@@ -68,11 +68,16 @@ export class DesiredStateStore {
   }
 
   /**
-   * Applies `change(current)` under a new generation. Returns the state as written.
+   * Applies `change(current)` under a new generation. Returns the state as written. `known` (the
+   * state this caller last read or wrote) saves the read on the first attempt: the write carries its
+   * resourceVersion, so if anyone wrote since, the API server refuses it (409) and the update
+   * re-reads as usual.
    */
-  async update(change: (current: DesiredState) => DesiredStateChange): Promise<DesiredState> {
+  async update(change: (current: DesiredState) => DesiredStateChange, known?: DesiredState): Promise<DesiredState> {
+    let unread = known;
     return retryOnConflict(this.name, async () => {
-      const current = await this.read();
+      const current = unread ?? (await this.read());
+      unread = undefined;
       const generation = Math.max(current.generation, ...[...current.entries.values()].map((entry) => entry.generation)) + 1;
       const { entries = new Map(), operation } = change(current);
       const data = { ...current.snapshot.data };

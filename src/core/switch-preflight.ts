@@ -6,7 +6,7 @@ import { resolveEntry } from '../shared/desired-state.js';
 import { otherColor, type Color } from '../shared/model.js';
 import { errorMessage } from '../shared/errors.js';
 import { KafkaUnavailableError, RefusedError } from './errors.js';
-import { certainlyIdle, describeStates, mayBeConsuming, type PodObservation } from './fleet.js';
+import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, type PodObservation } from './fleet.js';
 import { describeStranded, strandedMembers, type GroupView } from './kafka-group.js';
 import { leaseBlocks } from './lease.js';
 import { assertPermissions, switchPermissions } from './permissions.js';
@@ -26,12 +26,14 @@ export interface Preflight {
 export async function preflight(session: SwitchSession): Promise<Preflight> {
   const { cluster, names, clock, pods } = session.context;
   const { to, from, request } = session;
+  // The reads and the pod list go out with the permission check (they change nothing); a refusal
+  // of the check is still reported first, and no pod is called before it passed.
+  const reads = Promise.all([cluster.getConfigMap(names.activeConfigMap), session.store.read(), cluster.getLease(names.lease)]);
+  const fleet = listFleet(cluster);
+  reads.catch(() => undefined);
+  fleet.catch(() => undefined);
   await assertPermissions(cluster, pods, switchPermissions(names), names.namespace);
-  const [activeConfigMap, state, lease] = await Promise.all([
-    cluster.getConfigMap(names.activeConfigMap),
-    session.store.read(),
-    cluster.getLease(names.lease),
-  ]);
+  const [activeConfigMap, state, lease] = await reads;
   if (!activeConfigMap) {
     throw new RefusedError(
       `ConfigMap ${names.activeConfigMap} does not exist in ${names.namespace}`,
@@ -50,7 +52,10 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
     throw new RefusedError(`ConfigMap ${names.stateConfigMap} has no desired state yet`, 'run `bgswitch init` first');
   }
   if (lease && leaseBlocks(lease, clock.now())) throw session.lock.refusal(lease);
-  const observations = await session.observeAll(false);
+  session.fleet = await fleet;
+  session.state = state;
+  session.activeConfigMap = activeConfigMap;
+  const observations = await observePods(pods, [...session.fleet.blue, ...session.fleet.green], { withReadiness: false });
   const byColor = (color: Color) => observations.filter((o) => o.pod.color === color);
   if (byColor(to).length === 0) {
     throw new RefusedError(

@@ -42,7 +42,12 @@ export async function record(
   });
 }
 
-/** active-version (+ history) in one write, then the operation record removed (or marked failed). */
+/**
+ * active-version (+ history) in one write, then the operation record removed (or marked failed):
+ * a run killed between the two leaves the operation for `status` and the next run. Both write over
+ * what this run last saw (preflight, the last desired-state write) without reading again; a 409
+ * re-reads.
+ */
 async function recordConfigMaps(
   session: SwitchSession,
   outcome: SwitchOutcome,
@@ -50,8 +55,10 @@ async function recordConfigMaps(
   entry: HistoryEntry,
 ): Promise<void> {
   const { cluster, names } = session.context;
+  let unread = session.activeConfigMap;
   await retryOnConflict(names.activeConfigMap, async () => {
-    const current = await cluster.getConfigMap(names.activeConfigMap);
+    const current = unread ?? (await cluster.getConfigMap(names.activeConfigMap));
+    unread = undefined;
     if (!current) throw new OperationError(`ConfigMap ${names.activeConfigMap} disappeared`);
     const data: Record<string, string> = { ...current.data, [HISTORY_KEY]: appendHistory(current.data[HISTORY_KEY], entry) };
     if (active) data.active = active;
@@ -63,7 +70,8 @@ async function recordConfigMaps(
     });
   });
   const operation = outcome === 'rollback-failed' ? session.operationRecord('rollback-failed') : null;
-  const written = await session.store.update(() => ({ operation }));
+  const written = await session.store.update(() => ({ operation }), session.state);
+  session.state = written;
   session.generation = written.generation;
 }
 

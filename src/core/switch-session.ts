@@ -13,7 +13,8 @@ import { readGroup, type GroupView, type ObservedPod } from './kafka-group.js';
 import { SwitchLock } from './lease.js';
 import type { OperationRecord } from './operation.js';
 import type { PollOptions } from './poll.js';
-import { DesiredStateStore } from './state-store.js';
+import type { ConfigMapSnapshot, PodInfo } from './ports.js';
+import { DesiredStateStore, type DesiredState } from './state-store.js';
 import type { SwitchContext, SwitchRequest } from './switch.js';
 
 /**
@@ -43,6 +44,16 @@ export class SwitchSession {
   pausedAt: number | undefined;
   /** The last state seen of each pod: a change is reported, and a failed rollback names them. */
   readonly lastPodState = new Map<string, PodState>();
+  /**
+   * Carried between the steps instead of read again (one round trip each): the pods behind the
+   * Services as listed by the preflight (a rollback lists them afresh; the verification polls
+   * always do), the desired state as this run last read or wrote it, and the active-version
+   * ConfigMap as the preflight read it. A write over a stale state or ConfigMap is refused (409)
+   * and re-read, so carrying them never overwrites anyone.
+   */
+  fleet: Record<Color, PodInfo[]> = { blue: [], green: [] };
+  state: DesiredState | undefined;
+  activeConfigMap: ConfigMapSnapshot | undefined;
   private operation: OperationRecord | undefined;
 
   constructor(

@@ -193,7 +193,11 @@ class SwitchRun {
       await this.pushes.settle();
       await releaseLock(session, active ?? before.declared);
     }
-    const podsAfter = summarize(await session.observeAll(true).catch(() => []), await session.store.read().catch(() => before.state));
+    const [observedAfter, stateAfter] = await Promise.all([
+      session.observeAll(true).catch(() => []),
+      session.store.read().catch(() => before.state),
+    ]);
+    const podsAfter = summarize(observedAfter, stateAfter);
     return {
       ...this.report(outcome, podsBefore, podsAfter),
       ...(reason ? { reason } : {}),
@@ -208,23 +212,28 @@ class SwitchRun {
     const { cluster } = session.context;
     const step = (name: PhaseName) => phaseLabel(name, rollback);
 
-    // 3.
+    // 3. (a rollback lists the pods afresh: whatever made the switch fail may have changed them)
     await session.phase('desired-paused', rollback, `Desired state: ${from} and ${to} PAUSED`, async () => {
-      const pods = await listFleet(cluster);
-      const written = await session.store.update((current) => ({
-        entries: pausedEverywhere(current, [...pods.blue, ...pods.green]),
-        operation: session.operationRecord(step('pause')),
-      }));
+      if (rollback) session.fleet = await listFleet(cluster);
+      const pods = session.fleet;
+      const written = await session.store.update(
+        (current) => ({
+          entries: pausedEverywhere(current, [...pods.blue, ...pods.green]),
+          operation: session.operationRecord(step('pause')),
+        }),
+        session.state,
+      );
+      session.state = written;
       session.generation = written.generation;
       this.changedFleet = true;
       return `generation ${written.generation}`;
     });
 
-    // 4.
+    // 4. (the state just written and the pods it was written for)
     await session.phase('pause', rollback, `Pause ${from}`, async () => {
-      const [state, pods] = await Promise.all([session.store.read(), listFleet(cluster)]);
-      this.pushes.pushAll(pods[to], state, signal);
-      await this.pushes.command(pods[from], 'pause', state, signal);
+      const { state, fleet: pods } = session;
+      this.pushes.pushAll(pods[to], state!, signal);
+      await this.pushes.command(pods[from], 'pause', state!, signal);
       return `${pods[from].length} ${from} pods asked to pause`;
     });
 
@@ -235,21 +244,25 @@ class SwitchRun {
     // 6.
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
-      const pods = await listFleet(cluster);
-      const written = await session.store.update((current) => ({
-        entries: activeColor(current, pods[to], to),
-        operation: session.operationRecord(step('resume')),
-      }));
+      const pods = session.fleet;
+      const written = await session.store.update(
+        (current) => ({
+          entries: activeColor(current, pods[to], to),
+          operation: session.operationRecord(step('resume')),
+        }),
+        session.state,
+      );
+      session.state = written;
       session.generation = written.generation;
       return `generation ${written.generation}`;
     });
 
-    // 7.
+    // 7. (the pods given ACTIVE entries in step 6, with the state as written there)
     await session.phase('resume', rollback, `Resume ${to}`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
-      const [state, pods] = await Promise.all([session.store.read(), listFleet(cluster)]);
-      this.pushes.pushAll(pods[from], state, signal);
-      await this.pushes.command(pods[to], 'resume', state, signal);
+      const { state, fleet: pods } = session;
+      this.pushes.pushAll(pods[from], state!, signal);
+      await this.pushes.command(pods[to], 'resume', state!, signal);
       return `${pods[to].length} ${to} pods asked to resume`;
     });
 

@@ -80,8 +80,11 @@ export async function readStatus(context: {
   ]);
   const pods = [...fleet.blue, ...fleet.green];
   const state = stateSnapshot ? decodeDesiredState(stateSnapshot) : undefined;
-  const observations = await observePods(context.pods, pods, { withReadiness: false });
-  const extras = await Promise.all(pods.map((pod) => podExtras(context.pods, pod)));
+  // Each pod's consumer, sidecar and fault calls all at once: one pod round trip, not two.
+  const [observations, extras] = await Promise.all([
+    observePods(context.pods, pods, { withReadiness: false }),
+    Promise.all(pods.map((pod) => podExtras(context.pods, pod))),
+  ]);
   const rows = observations.map((o, i) => row(o, extras[i]!, state));
 
   const problems: Problem[] = [];

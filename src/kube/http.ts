@@ -13,7 +13,9 @@
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { connect as http2Connect, constants as http2, type ClientHttp2Session } from 'node:http2';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { ApiServerTls } from './credentials.js';
 
@@ -44,6 +46,14 @@ export class DeadlineExceeded extends Error {
     super(`no answer within ${timeoutMs} ms`);
     this.name = 'DeadlineExceeded';
   }
+}
+
+/**
+ * The API server's pool: HTTP/2 (one TLS connection carries every concurrent call, as kubectl
+ * does) when the server offers it and no proxy is in the way, else as httpPool.
+ */
+export function apiServerPool(server: string, proxyUrl: string | undefined, tls: ApiServerTls): HttpPool {
+  return proxyUrl || !server.startsWith('https:') ? httpPool(proxyUrl, tls) : new Http2Pool(server, tls);
 }
 
 /** A keep-alive pool that connects through `proxyUrl` (http(s) or SOCKS 5) when given, else directly. */
@@ -134,4 +144,99 @@ class NodePool implements HttpPool {
     this.http.destroy();
     this.https.destroy();
   }
+}
+
+/**
+ * One HTTP/2 session to the server, opened on first use with ALPN offering h2 and http/1.1: a
+ * server that picks http/1.1 is then spoken to through a NodePool from then on. A session that
+ * closes (GOAWAY, a broken connection) is replaced on the next call.
+ */
+class Http2Pool implements HttpPool {
+  private readonly context: ReturnType<typeof sharedContext>;
+  private session: Promise<ClientHttp2Session | NodePool> | undefined;
+  private readonly fallback: NodePool;
+
+  constructor(
+    private readonly server: string,
+    tls: ApiServerTls,
+  ) {
+    this.context = sharedContext(tls);
+    this.fallback = new NodePool(tls);
+  }
+
+  send(url: string, exchange: HttpExchange): Promise<HttpAnswer> {
+    return withDeadline(exchange, async (signal) => {
+      const session = await this.connected(signal);
+      if (session instanceof NodePool) return session.send(url, { ...exchange, signal });
+      return exchangeOver(session, new URL(url), exchange, signal);
+    });
+  }
+
+  /** A connection attempt that outlives the deadline of the call that started it is given up. */
+  private connected(signal: AbortSignal): Promise<ClientHttp2Session | NodePool> {
+    this.session ??= new Promise<ClientHttp2Session | NodePool>((resolve, reject) => {
+      const origin = new URL(this.server);
+      const host = origin.hostname.replace(/^\[|\]$/g, '');
+      const socket = tlsConnect({
+        host,
+        port: Number(origin.port || 443),
+        ...(isIP(host) ? {} : { servername: host }),
+        ...this.context,
+        ALPNProtocols: ['h2', 'http/1.1'],
+      });
+      const giveUp = () => socket.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+      signal.addEventListener('abort', giveUp, { once: true });
+      socket.once('error', (error) => {
+        this.session = undefined;
+        reject(error);
+      });
+      socket.once('secureConnect', () => {
+        signal.removeEventListener('abort', giveUp);
+        if (socket.alpnProtocol !== 'h2') {
+          socket.destroy();
+          resolve(this.fallback);
+          return;
+        }
+        const session = http2Connect(origin.origin, { createConnection: () => socket });
+        const forget = () => {
+          if (this.session === current) this.session = undefined;
+        };
+        session.on('error', forget);
+        session.once('close', forget);
+        session.once('goaway', forget);
+        // Idle sessions must not keep the process alive (the CLI exits when its work is done).
+        session.unref();
+        resolve(session);
+      });
+    });
+    const current = this.session;
+    return current;
+  }
+
+  async close(): Promise<void> {
+    const session = await this.session?.catch(() => undefined);
+    this.session = undefined;
+    if (session && !(session instanceof NodePool)) session.close();
+    await this.fallback.close();
+  }
+}
+
+function exchangeOver(session: ClientHttp2Session, url: URL, exchange: HttpExchange, signal: AbortSignal): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | string[]> = {
+      ...exchange.headers,
+      [http2.HTTP2_HEADER_METHOD]: exchange.method,
+      [http2.HTTP2_HEADER_PATH]: `${url.pathname}${url.search}`,
+    };
+    if (exchange.body !== undefined) headers['content-length'] = String(Buffer.byteLength(exchange.body));
+    const stream = session.request(headers, { signal, endStream: exchange.body === undefined });
+    let status = 0;
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (response) => (status = Number(response[http2.HTTP2_HEADER_STATUS] ?? 0)));
+    stream.on('data', (chunk: string) => (text += chunk));
+    stream.once('end', () => resolve({ status, text }));
+    stream.once('error', reject);
+    if (exchange.body !== undefined) stream.end(exchange.body);
+  });
 }

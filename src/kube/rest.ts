@@ -13,7 +13,7 @@ import type { Dispatcher } from 'undici';
 import { BgswitchError } from '../shared/errors.js';
 import type { ApiServerCredentials } from './credentials.js';
 import { ApiStatusError, ApiUnreachableError } from './errors.js';
-import { DeadlineExceeded, dispatcherPool, httpPool, type HttpPool } from './http.js';
+import { apiServerPool, DeadlineExceeded, dispatcherPool, type HttpPool } from './http.js';
 
 export type ApiMethod = 'GET' | 'POST' | 'PUT';
 
@@ -38,7 +38,7 @@ export class ApiServerClient {
 
   /** The connection pool, made on first use (reading the TLS material once). */
   pool(): Promise<HttpPool> {
-    this.connections ??= this.credentials.tls().then((tls) => httpPool(this.credentials.proxyUrl, tls));
+    this.connections ??= this.credentials.tls().then((tls) => apiServerPool(this.credentials.server, this.credentials.proxyUrl, tls));
     return this.connections;
   }
 

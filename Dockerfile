@@ -33,6 +33,10 @@ COPY --from=build --chown=0:0 --chmod=0444 /out/consumer/main.mjs ./main.mjs
 EXPOSE 8080
 
 # bgswitch/switch-sidecar
+# Interpreter only (no JIT code pages; WebAssembly off with it, unused) and a 1 MiB young generation:
+# the sidecar reconciles once a second and stays under 48 MiB of RSS (docs/performance.md). The lab
+# kubelet runs it with the same flags (lab/kubelet/process.ts).
 FROM runtime AS sidecar
 COPY --from=build --chown=0:0 --chmod=0444 /out/sidecar/main.mjs ./main.mjs
 EXPOSE 8082
+CMD ["node", "--jitless", "--no-expose-wasm", "--max-semi-space-size=1", "/app/main.mjs"]

@@ -42,13 +42,14 @@ export interface ContainerProcess {
 /** The local command for an image the lab can run, or undefined (the kubelet reports ErrImagePull). */
 export function commandForImage(image: string, repo: string): string[] | undefined {
   const repository = image.replace(/^docker\.io\//, '').replace(/[:@].*$/, '');
-  const entry = IMAGE_ENTRYPOINTS[repository];
-  return entry === undefined ? undefined : [process.execPath, join(repo, entry)];
+  const command = IMAGE_COMMANDS[repository];
+  return command === undefined ? undefined : [process.execPath, ...command.nodeFlags, join(repo, command.entry)];
 }
 
-const IMAGE_ENTRYPOINTS: Record<string, string> = {
-  'bgswitch/reference-consumer': 'dist/consumer/main.js',
-  'bgswitch/switch-sidecar': 'dist/sidecar/main.js',
+/** What each image's CMD runs (Dockerfile), with the same Node flags, on the lab's build. */
+const IMAGE_COMMANDS: Record<string, { entry: string; nodeFlags: string[] }> = {
+  'bgswitch/reference-consumer': { entry: 'dist/consumer/main.js', nodeFlags: [] },
+  'bgswitch/switch-sidecar': { entry: 'dist/sidecar/main.js', nodeFlags: ['--jitless', '--no-expose-wasm', '--max-semi-space-size=1'] },
 };
 
 export function launchContainer(launch: ContainerLaunch): ContainerProcess {
@@ -134,7 +135,7 @@ export function signalContainer(pid: number, signal: NodeJS.Signals): void {
  */
 export function killLeftoverContainers(podsDir: string, repo: string): number[] {
   const killed: number[] = [];
-  const entrypoints = Object.values(IMAGE_ENTRYPOINTS).map((entry) => join(repo, entry));
+  const entrypoints = Object.values(IMAGE_COMMANDS).map(({ entry }) => join(repo, entry));
   for (const podDir of listDir(podsDir)) {
     for (const file of listDir(join(podsDir, podDir)).filter((name) => name.endsWith('.pid'))) {
       const pid = Number(readFileSync(join(podsDir, podDir, file), 'utf8').trim());

@@ -100,8 +100,15 @@ async function samples(count: number, run: () => Promise<unknown>): Promise<numb
   return times;
 }
 
-/** Raw round trips with a warm keep-alive connection, as the CLI's own clients make them. */
-async function measureFloor(pod: PodInfo): Promise<{ apiGet: number; apiWrite: number; podDirect: number; podProxy: number }> {
+/**
+ * Raw round trips with a warm keep-alive connection, as the CLI's own clients make them: to one pod,
+ * and to every pod at once (what each fan-out step of a switch costs on this machine, whatever
+ * the protocol does; with many pods it is bound by how fast the lab's processes get a core).
+ */
+async function measureFloor(
+  pods: PodInfo[],
+): Promise<{ apiGet: number; apiWrite: number; podDirect: number; podProxy: number; fanOutDirect: number; fanOutProxy: number }> {
+  const pod = pods[0]!;
   const { credentials } = loadKubeAccess({ kubeconfig: paths.operatorKubeconfig, env: {} });
   const api = new ApiServerClient(credentials, 10_000);
   const configMap = `/api/v1/namespaces/${namespace}/configmaps/kafka-consumer-active-version`;
@@ -113,15 +120,21 @@ async function measureFloor(pod: PodInfo): Promise<{ apiGet: number; apiWrite: n
     let body = current;
     const apiWrite = await samples(FLOOR_SAMPLES, async () => (body = await api.json('PUT', configMap, { body })));
     const podTimes: number[][] = [];
+    const fanOutTimes: number[][] = [];
+    const status = (transport: PodTransport, to: PodInfo) =>
+      transport.send({ pod: to, port: 8080, method: 'GET', path: '/lifecycle/status' });
     for (const transport of transports) {
-      await transport.send({ pod, port: 8080, method: 'GET', path: '/lifecycle/status' });
-      podTimes.push(await samples(FLOOR_SAMPLES, () => transport.send({ pod, port: 8080, method: 'GET', path: '/lifecycle/status' })));
+      await Promise.all(pods.map((each) => status(transport, each)));
+      podTimes.push(await samples(FLOOR_SAMPLES, () => status(transport, pod)));
+      fanOutTimes.push(await samples(FLOOR_SAMPLES, () => Promise.all(pods.map((each) => status(transport, each)))));
     }
     return {
       apiGet: spread(apiGet).median,
       apiWrite: spread(apiWrite).median,
       podDirect: spread(podTimes[0]!).median,
       podProxy: spread(podTimes[1]!).median,
+      fanOutDirect: spread(fanOutTimes[0]!).median,
+      fanOutProxy: spread(fanOutTimes[1]!).median,
     };
   } finally {
     await Promise.all([api.close(), ...transports.map((transport) => transport.close())]);
@@ -282,27 +295,22 @@ async function main(): Promise<void> {
       // Brings the new pods' desired state in line; not measured.
       await oneSwitch('blue', ['--via', 'direct', '--no-kafka']);
       const view = await status(['--no-kafka']);
-      const sample = view.pods[0]!.name;
-      const floor = await measureFloor({
-        name: sample,
-        color: 'blue',
-        ip: await podAddress(sample),
-        phase: 'Running',
-        ready: true,
-        restarts: 0,
-        terminating: false,
-      });
+      const floor = await measureFloor(await podInfos(view.pods.map((pod) => pod.name)));
       const apiRoundTrip = (floor.apiGet + floor.apiWrite) / 2;
+      // Each pod step of a switch is one fan-out to a colour's pods; a colour is half the fleet, so
+      // the fan-out to all of them is an upper bound, and equals one round trip with few pods.
       const floors = {
-        direct: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podDirect,
-        proxy: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.podProxy,
+        direct: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.fanOutDirect,
+        proxy: NEEDED_API_ROUND_TRIPS * apiRoundTrip + NEEDED_POD_ROUND_TRIPS * floor.fanOutProxy,
       };
       row(label, `floor: API GET round trip (median of ${FLOOR_SAMPLES})`, [floor.apiGet]);
       row(label, `floor: API write (PUT) round trip (median of ${FLOOR_SAMPLES})`, [floor.apiWrite]);
       row(label, `floor: pod round trip, direct (median of ${FLOOR_SAMPLES})`, [floor.podDirect]);
       row(label, `floor: pod round trip, via the API server proxy (median of ${FLOOR_SAMPLES})`, [floor.podProxy]);
-      row(label, `floor of a switch, direct (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.direct]);
-      row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod)`, [floors.proxy]);
+      row(label, `floor: one GET to each of the ${2 * size} pods at once, direct (median of ${FLOOR_SAMPLES})`, [floor.fanOutDirect]);
+      row(label, `floor: one GET to each of the ${2 * size} pods at once, proxy (median of ${FLOOR_SAMPLES})`, [floor.fanOutProxy]);
+      row(label, `floor of a switch, direct (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod fan-outs)`, [floors.direct]);
+      row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod fan-outs)`, [floors.proxy]);
       await switches(label, '--via direct', ['--via', 'direct', '--no-kafka'], floors.direct);
       await switches(label, '--via proxy', ['--via', 'proxy', '--no-kafka'], floors.proxy);
       if (withKafka) {
@@ -338,11 +346,17 @@ async function main(): Promise<void> {
   }
 }
 
-/** The pod IP from the API server (the admin's view), for the direct floor. */
-async function podAddress(name: string): Promise<string> {
-  const pod = await adminConfig().makeApiClient(CoreV1Api).readNamespacedPod({ name, namespace });
-  if (!pod.status?.podIP) throw new Error(`${name} has no IP`);
-  return pod.status.podIP;
+/** The pods with their IPs from the API server (the admin's view), for the floor. */
+async function podInfos(names: string[]): Promise<PodInfo[]> {
+  const core = adminConfig().makeApiClient(CoreV1Api);
+  return Promise.all(
+    names.map(async (name) => {
+      const pod = await core.readNamespacedPod({ name, namespace });
+      if (!pod.status?.podIP) throw new Error(`${name} has no IP`);
+      const color = name.includes('green') ? 'green' : 'blue';
+      return { name, color, ip: pod.status.podIP, phase: 'Running', ready: true, restarts: 0, terminating: false };
+    }),
+  );
 }
 
 await main();

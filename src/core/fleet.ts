@@ -43,13 +43,26 @@ export async function listFleet(cluster: Cluster): Promise<Record<Color, PodInfo
   return { blue: sortPods(blue!), green: sortPods(green!) };
 }
 
-/** One collator: `localeCompare` with options builds a new one per comparison (tens of ms for 60 pods). */
-const podNames = new Intl.Collator('en', { numeric: true });
-
-/** StatefulSet order: consumer-blue-2 before consumer-blue-10. */
+/**
+ * StatefulSet order: consumer-blue-2 before consumer-blue-10. Pod names are lowercase ASCII (DNS
+ * labels), so runs of digits compare as numbers and the rest as plain strings: no locale needed
+ * (an Intl.Collator costs 7-15 ms of ICU set-up in every command that lists pods).
+ */
 export function byPodName(a: PodInfo, b: PodInfo): number {
-  return podNames.compare(a.name, b.name);
+  const left = a.name.match(NAME_PARTS) ?? [];
+  const right = b.name.match(NAME_PARTS) ?? [];
+  for (let i = 0; i < Math.min(left.length, right.length); i++) {
+    const [x, y] = [left[i]!, right[i]!];
+    if (x === y) continue;
+    const numeric = DIGITS.test(x) && DIGITS.test(y);
+    if (numeric && Number(x) !== Number(y)) return Number(x) - Number(y);
+    return x < y ? -1 : 1;
+  }
+  return left.length - right.length;
 }
+
+const NAME_PARTS = /\d+|\D+/g;
+const DIGITS = /^\d/;
 
 function sortPods(pods: PodInfo[]): PodInfo[] {
   return [...pods].sort(byPodName);

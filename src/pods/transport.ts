@@ -16,7 +16,7 @@ import { ForbiddenError, RefusedError } from '../core/errors.js';
 import type { PodInfo } from '../core/ports.js';
 import { BgswitchError } from '../shared/errors.js';
 import { proxyFromEnv, type ApiServerCredentials } from '../kube/credentials.js';
-import { DeadlineExceeded, dispatcherPool, httpPool, type HttpMethod, type HttpPool } from '../kube/http.js';
+import { apiServerPool, DeadlineExceeded, dispatcherPool, httpPool, type HttpMethod, type HttpPool } from '../kube/http.js';
 import { parseApiStatus, redact } from '../kube/errors.js';
 
 export type Via = 'proxy' | 'direct';
@@ -66,8 +66,20 @@ const NOT_SENT_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  // HTTP/2 to the API server: the stream was refused or cancelled before it was sent.
+  'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_HTTP2_INVALID_SESSION',
+  'ERR_HTTP2_STREAM_CANCEL',
 ]);
-const INTERRUPTED_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const INTERRUPTED_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'ERR_HTTP2_STREAM_ERROR',
+  'ERR_HTTP2_SESSION_ERROR',
+]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 
 function classify(error: unknown): TransportFailure {
@@ -124,7 +136,7 @@ export class ProxyTransport implements PodTransport {
   }
 
   private pool(): Promise<HttpPool> {
-    this.connections ??= this.credentials.tls().then((tls) => httpPool(this.credentials.proxyUrl, tls));
+    this.connections ??= this.credentials.tls().then((tls) => apiServerPool(this.credentials.server, this.credentials.proxyUrl, tls));
     return this.connections;
   }
 

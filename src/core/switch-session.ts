@@ -22,7 +22,7 @@ import type { SwitchContext, SwitchRequest } from './switch.js';
  * most a third of the lease (the renewal period), or a short lease could never pass the check.
  */
 const LOCK_MARGIN_MS = 5_000;
-const FIRST_POLL_INTERVAL_MS = 50;
+const FIRST_POLL_INTERVAL_MS = 10;
 
 export class SwitchSession {
   readonly id: string;

@@ -58,7 +58,7 @@ export interface SwitchRequest {
   verifyTimeoutMs: number;
   /** After step 8, how long the new colour must stay ACTIVE and ready (ms; 0 = no soak). */
   soakMs: number;
-  /** Longest interval between status polls (ms); the first poll is at once, the next after 50 ms, doubling up to this. */
+  /** Longest interval between status polls (ms); the first poll is at once, the next after 10 ms, doubling up to this. */
   pollIntervalMs: number;
   /** Lease duration while switching (ms). */
   leaseDurationMs: number;

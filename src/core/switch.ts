@@ -154,6 +154,7 @@ class SwitchRun {
     });
     session.lock.startRenewing();
 
+    let after: Promise<[PodObservation[], DesiredState]> | undefined;
     let outcome: SwitchOutcome = 'switched';
     let active: Color | undefined = to;
     let reason: string | undefined;
@@ -191,13 +192,11 @@ class SwitchRun {
       }
     } finally {
       await this.pushes.settle();
+      // The report's picture of the fleet (reads only, never failing) is taken while the lock is handed back.
+      after = Promise.all([session.observeAll(true).catch(() => []), session.store.read().catch(() => before.state)]);
       await releaseLock(session, active ?? before.declared);
     }
-    const [observedAfter, stateAfter] = await Promise.all([
-      session.observeAll(true).catch(() => []),
-      session.store.read().catch(() => before.state),
-    ]);
-    const podsAfter = summarize(observedAfter, stateAfter);
+    const podsAfter = summarize(...(await after));
     return {
       ...this.report(outcome, podsBefore, podsAfter),
       ...(reason ? { reason } : {}),

@@ -168,3 +168,63 @@ test('when renewals keep failing, assertHeld stops the switch before the lock co
   await mine.stopRenewing();
   assert.equal(clock.pendingSleeps, 0);
 });
+
+test('the time left on the lock is judged by the local clock from the last successful renewal; a call gets it minus the margin', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  const mine = lock(ME);
+  assert.equal(mine.remainingMs(), 0, 'not taken yet');
+  await mine.acquire();
+  assert.equal(mine.remainingMs(), 15_000);
+  await clock.sleep(4_000);
+  assert.equal(mine.remainingMs(), 11_000);
+  assert.equal(mine.callTimeoutMs(5_000), 6_000);
+
+  await mine.renewOnce();
+  assert.equal(mine.remainingMs(), 15_000, 'a successful renewal restarts the count');
+  cluster.unreachable = true;
+  await clock.sleep(6_000);
+  await mine.renewOnce();
+  assert.equal(mine.remainingMs(), 9_000, 'a failed renewal does not');
+  await clock.sleep(4_000);
+  assert.equal(mine.remainingMs(), 5_000);
+  assert.throws(() => mine.callTimeoutMs(5_000), LeaseLostError, 'a call with 0 ms left is not made');
+});
+
+test('no time left for a call: callTimeoutMs refuses with the lease-lost error and its hint, so the call is not made', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  cluster.unreachable = true;
+  await clock.sleep(10_000);
+  assert.throws(
+    () => mine.callTimeoutMs(5_000),
+    (error: unknown) =>
+      error instanceof LeaseLostError &&
+      error.exitCode === ExitCode.failure &&
+      /stopping before it (does|expires)/.test(error.message) &&
+      /bgswitch status/.test(error.hint ?? ''),
+  );
+  assert.equal(mine.callTimeoutMs(4_000), 1_000, 'with a smaller margin there is still 1 s');
+});
+
+test('`lost` aborts the moment a renewal finds another holder, with the lease-lost error; remainingMs drops to 0', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  assert.equal(mine.lost.aborted, false);
+  const current = cluster.peekLease(LEASE)!;
+  await cluster.writeLease({
+    ...current,
+    holderIdentity: OTHER,
+    acquireTime: new Date(clock.now()),
+    renewTime: new Date(clock.now()),
+    leaseDurationSeconds: 15,
+    leaseTransitions: 1,
+  });
+  await mine.renewOnce();
+  assert.equal(mine.lost.aborted, true);
+  assert.ok(mine.lost.reason instanceof LeaseLostError);
+  assert.match((mine.lost.reason as Error).message, /lost the switch lock: the lock was taken by lee@build-box/);
+  assert.equal(mine.remainingMs(), 0);
+  assert.throws(() => mine.callTimeoutMs(0), LeaseLostError);
+});

@@ -114,7 +114,7 @@ test('renewal in the background keeps the lock alive far beyond its duration; re
   assert.equal(clock.pendingSleeps, 0, 'no renewal loop left');
 });
 
-test('a renewal that finds another holder loses the lock for good: assertHeld fails and renewing stops', async (t) => {
+test('a renewal that finds another holder loses the lock for good: assertHeld fails, `lost` aborts and renewing stops', async (t) => {
   const { clock, cluster, lock, leaseWrites } = setup(t);
   const mine = lock(ME);
   await mine.acquire();
@@ -128,11 +128,17 @@ test('a renewal that finds another holder loses the lock for good: assertHeld fa
     leaseTransitions: 1,
   });
 
+  assert.equal(mine.lost.aborted, false);
   await mine.renewOnce();
   assert.throws(
     () => mine.assertHeld(0),
     (error: unknown) => error instanceof LeaseLostError && /the lock was taken by lee@build-box/.test(error.message),
   );
+  assert.ok(mine.lost.aborted, '`lost` aborts at once, so calls not yet sent are cancelled');
+  assert.ok(mine.lost.reason instanceof LeaseLostError);
+  assert.match(mine.lost.reason.message, /lost the switch lock: the lock was taken by lee@build-box/);
+  assert.equal(mine.remainingMs(), 0);
+  assert.throws(() => mine.callTimeoutMs(0), LeaseLostError);
   const writesSoFar = leaseWrites().length;
   await mine.renewOnce();
   assert.equal(leaseWrites().length, writesSoFar, 'a lost lock is not renewed again');
@@ -205,26 +211,4 @@ test('no time left for a call: callTimeoutMs refuses with the lease-lost error a
       /bgswitch status/.test(error.hint ?? ''),
   );
   assert.equal(mine.callTimeoutMs(4_000), 1_000, 'with a smaller margin there is still 1 s');
-});
-
-test('`lost` aborts the moment a renewal finds another holder, with the lease-lost error; remainingMs drops to 0', async (t) => {
-  const { clock, cluster, lock } = setup(t);
-  const mine = lock(ME);
-  await mine.acquire();
-  assert.equal(mine.lost.aborted, false);
-  const current = cluster.peekLease(LEASE)!;
-  await cluster.writeLease({
-    ...current,
-    holderIdentity: OTHER,
-    acquireTime: new Date(clock.now()),
-    renewTime: new Date(clock.now()),
-    leaseDurationSeconds: 15,
-    leaseTransitions: 1,
-  });
-  await mine.renewOnce();
-  assert.equal(mine.lost.aborted, true);
-  assert.ok(mine.lost.reason instanceof LeaseLostError);
-  assert.match((mine.lost.reason as Error).message, /lost the switch lock: the lock was taken by lee@build-box/);
-  assert.equal(mine.remainingMs(), 0);
-  assert.throws(() => mine.callTimeoutMs(0), LeaseLostError);
 });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runSchedule, type Schedule } from '../model/scheduler.js';
+import { runSchedule, type Command, type Schedule } from '../model/scheduler.js';
 import { ModelWorld } from '../model/world.js';
 import { NAMES } from '../support/switch-world.js';
 
@@ -152,24 +152,33 @@ test('a CLI whose clock runs ahead takes over a running switch: the first CLI do
 // takes the lock and switches back. Each schedule passes with the lock fence and breaks S1 without
 // the part of it named (checked by hand, docs/safety.md "Mutations planted by hand").
 
+/**
+ * The first CLI (switching to green) frozen the moment it starts step `at`; 16 s later, its Lease
+ * expired, a second CLI switches to blue and runs until it starts `until` (or 20 s); then the first
+ * is thawed and `after` plays. Recovery: blue.
+ */
+function frozenPastItsLock(podsPerColor: number, at: string, until: string, after: Command[]): Schedule {
+  return {
+    drainMs: 0,
+    podsPerColor,
+    commands: [
+      { t: 'freeze', cli: 0, at },
+      { t: 'until', phase: at },
+      { t: 'run', ms: 16_000 },
+      { t: 'cli', target: 'blue', kind: 'switch', force: false, soakMs: 0 },
+      { t: 'until', phase: until },
+      { t: 'thaw', cli: 0 },
+      ...after,
+    ],
+    recoveryTarget: 'blue',
+  };
+}
+
 // Frozen the moment it starts resuming green, i.e. after its lock check; thawed once the other CLI
 // has switched to blue. Its resumes would now go out with a full request timeout and resume green
 // next to blue; bounded by the lock, they have no time left and are never sent.
 test('a CLI frozen mid-resume past its lock, thawed after another CLI switched back, sends no resume (S1, issue 9)', async () => {
-  const outcome = await runSchedule({
-    drainMs: 0,
-    podsPerColor: 4,
-    commands: [
-      { t: 'freeze', cli: 0, at: 'resume' },
-      { t: 'until', phase: 'resume' },
-      { t: 'run', ms: 16_000 },
-      { t: 'cli', target: 'blue', kind: 'switch', force: false, soakMs: 0 },
-      { t: 'until', phase: 'rollback:pause' },
-      { t: 'thaw', cli: 0 },
-      { t: 'until', phase: 'pause' },
-    ],
-    recoveryTarget: 'blue',
-  });
+  const outcome = await runSchedule(frozenPastItsLock(4, 'resume', 'rollback:pause', [{ t: 'until', phase: 'pause' }]));
   assert.ok(outcome.scenarios.includes('CLI thawed after its lock was taken over'));
   assert.deepEqual(outcome.outcomes, ['failed', 'switched'], 'the frozen CLI stops (lock lost); the other switched to blue');
   assert.equal(outcome.recovery, 'noop', 'blue is left active and settled');
@@ -180,21 +189,7 @@ test('a CLI frozen mid-resume past its lock, thawed after another CLI switched b
 // other CLI's state and the green sidecars would resume green next to blue; the write is refused
 // because the operation record is no longer this run's.
 test("a CLI frozen before writing desired-active, thawed during another CLI's switch, writes nothing (S1, issue 9)", async () => {
-  const outcome = await runSchedule({
-    drainMs: 0,
-    podsPerColor: 2,
-    commands: [
-      { t: 'freeze', cli: 0, at: 'desired-active' },
-      { t: 'until', phase: 'desired-active' },
-      { t: 'run', ms: 16_000 },
-      { t: 'cli', target: 'blue', kind: 'switch', force: false, soakMs: 0 },
-      { t: 'until', phase: 'verify-paused' },
-      { t: 'thaw', cli: 0 },
-      { t: 'flush' },
-      { t: 'flush' },
-    ],
-    recoveryTarget: 'blue',
-  });
+  const outcome = await runSchedule(frozenPastItsLock(2, 'desired-active', 'verify-paused', [{ t: 'flush' }, { t: 'flush' }]));
   assert.ok(outcome.scenarios.includes('CLI thawed after its lock was taken over'));
   assert.deepEqual(outcome.outcomes, ['failed', 'switched']);
   assert.equal(outcome.recovery, 'noop');

@@ -63,7 +63,10 @@ async function recordConfigMaps(
     });
   });
   const operation = outcome === 'rollback-failed' ? session.operationRecord('rollback-failed') : null;
-  const written = await session.store.update(() => ({ operation }));
+  const written = await session.store.update((current) => {
+    session.fenceWrite(current, 0);
+    return { operation };
+  });
   session.generation = written.generation;
 }
 

@@ -10,10 +10,10 @@ import { phaseLabel, type PhaseName, type PhaseRef, type ProgressEvent, type Pro
 import { listFleet, observePods, type PodObservation, type PodState } from './fleet.js';
 import type { KafkaHandoff, PhaseTiming } from './history.js';
 import { readGroup, type GroupView, type ObservedPod } from './kafka-group.js';
-import { SwitchLock } from './lease.js';
+import { LeaseLostError, SwitchLock } from './lease.js';
 import type { OperationRecord } from './operation.js';
 import type { PollOptions } from './poll.js';
-import { DesiredStateStore } from './state-store.js';
+import { DesiredStateStore, type DesiredState } from './state-store.js';
 import type { SwitchContext, SwitchRequest } from './switch.js';
 
 /**
@@ -154,6 +154,22 @@ export class SwitchSession {
       maxIntervalMs: pollIntervalMs,
       signal,
     };
+  }
+
+  /**
+   * Just before a desired-state write (the store's read-modify-write calls it on the state it read):
+   * the lock must still be ours for `marginMs`, and the operation record the one this run wrote. A
+   * CLI frozen past its lock's expiry thus never writes over a takeover, and once the new holder has
+   * written its own record, the write's compare-and-swap refuses ours.
+   */
+  fenceWrite(current: DesiredState, marginMs: number): void {
+    this.lock.assertHeld(marginMs);
+    const holder = current.operation?.holder;
+    if (holder !== this.context.holder) {
+      throw new LeaseLostError(
+        `lost the switch lock: ${holder === undefined ? 'another switch ended meanwhile' : `${holder} is switching now`} (the state ConfigMap's operation record is not ours)`,
+      );
+    }
   }
 
   /** True while the lock is certainly ours. */

@@ -236,10 +236,10 @@ class SwitchRun {
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
       const pods = await listFleet(cluster);
-      const written = await session.store.update((current) => ({
-        entries: activeColor(current, pods[to], to),
-        operation: session.operationRecord(step('resume')),
-      }));
+      const written = await session.store.update((current) => {
+        session.fenceWrite(current, session.lockMarginMs);
+        return { entries: activeColor(current, pods[to], to), operation: session.operationRecord(step('resume')) };
+      });
       session.generation = written.generation;
       return `generation ${written.generation}`;
     });

@@ -34,10 +34,7 @@ import { OPERATION_ANNOTATION, resolveEntry } from '../../src/shared/desired-sta
 import { COLORS, otherColor, type Color, type Fault } from '../../src/shared/model.js';
 import type { Overlap } from '../support/memory-fleet.js';
 import { NAMES } from '../support/switch-world.js';
-import { LEASE_MS, ModelWorld } from './world.js';
-
-/** A phase as the progress events name it, e.g. "resume" or "rollback:verify-paused". */
-export type PhaseKey = string;
+import { LEASE_MS, ModelWorld, phaseKey, type PhaseKey } from './world.js';
 
 export type Command =
   | { t: 'flush' }
@@ -50,6 +47,9 @@ export type Command =
   | { t: 'until'; phase: PhaseKey }
   | { t: 'cli'; target: Color; kind: OperationKind; force?: boolean; soakMs?: number; skewMs?: number }
   | { t: 'kill'; cli: number }
+  /** Freeze the CLI (SIGSTOP) now, or the moment it next starts step `at`. */
+  | { t: 'freeze'; cli: number; at?: PhaseKey }
+  | { t: 'thaw'; cli: number }
   | { t: 'cliApi'; cli: number; up: boolean }
   | { t: 'inject'; target: string; change: Partial<Fault> | 'clear' }
   | { t: 'api'; up: boolean }
@@ -131,6 +131,8 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
         : cliCommand,
     },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('kill' as const), cli: fc.nat(MAX_CLIS - 1) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('freeze' as const), cli: fc.nat(MAX_CLIS - 1) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('thaw' as const), cli: fc.nat(MAX_CLIS - 1) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('cliApi' as const), cli: fc.nat(MAX_CLIS - 1), up: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('inject' as const), target: fc.oneof(color, podName), change: faultChange }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('api' as const), up: fc.boolean() }) },
@@ -166,7 +168,10 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
  *    because its clock runs 14 s ahead (it judges the Lease expired 1 s after a renewal), or because
  *    the running CLI's three renewals (every 5 s) fail, so the Lease really expires before the
  *    other CLI starts (a fourth failure would hit that CLI's own acquire);
- *  - late push: a push on the wire stalls past its sender's timeout and arrives after newer ones.
+ *  - late push: a push on the wire stalls past its sender's timeout and arrives after newer ones;
+ *  - frozen: the first CLI is frozen (SIGSTOP) the moment it starts a step (right after the step's
+ *    lock check), stays frozen past its Lease's expiry while another CLI takes the lock and runs to
+ *    some step, and is then thawed: whatever it was about to do next now comes after the takeover.
  */
 function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arbitrary<Command[]> {
   const greenPod = fc.integer({ min: podsPerColor, max: 2 * podsPerColor - 1 });
@@ -197,6 +202,16 @@ function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arb
     fc
       .tuple(until(['pause', 'resume', ...ROLLBACK_PHASES]), fc.nat(3), until([...FORWARD_PHASES, ...ROLLBACK_PHASES]), fc.nat(3))
       .map(([first, stalled, next, late]): Command[] => [first, { t: 'stall', i: stalled }, next, { t: 'late', i: late }]),
+    fc
+      .tuple(fc.constantFrom(...FORWARD_PHASES.slice(1), ...ROLLBACK_PHASES), cliCommand, until([...FORWARD_PHASES, ...ROLLBACK_PHASES]))
+      .map(([at, cli, next]): Command[] => [
+        { t: 'freeze', cli: 0, at },
+        { t: 'until', phase: at },
+        { t: 'run', ms: LEASE_MS + 1_000 },
+        cli,
+        next,
+        { t: 'thaw', cli: 0 },
+      ]),
   );
 }
 
@@ -240,10 +255,6 @@ export function describeCommand(world: ModelWorld, command: Command): string {
 
 function podAt(world: ModelWorld, index: number): string {
   return world.allPods[index % world.allPods.length]!;
-}
-
-function phaseKey(phase: { name: string; rollback: boolean }): PhaseKey {
-  return `${phase.rollback ? 'rollback:' : ''}${phase.name}`;
 }
 
 /** How many times any CLI started `phase` so far. */
@@ -298,6 +309,17 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
     case 'kill':
       world.clis[command.cli]?.kill();
       return;
+    case 'freeze': {
+      const cli = world.clis[command.cli];
+      if (cli && command.at !== undefined) cli.freezeAt = command.at;
+      else if (cli) world.freeze(cli);
+      return;
+    }
+    case 'thaw': {
+      const cli = world.clis[command.cli];
+      if (cli) world.thaw(cli);
+      return;
+    }
     case 'cliApi': {
       const cli = world.clis[command.cli];
       if (cli) cli.apiCut = !command.up;
@@ -440,6 +462,10 @@ function scenariosOf(world: ModelWorld): string[] {
     ...maybe('lock taken over from a running CLI', tookOverRunning),
     ...maybe('push arrived after its sender timed out', world.latePushes > 0),
     ...maybe(
+      'CLI thawed after its lock was taken over',
+      world.clis.some((cli) => cli.thawedAfterTakeover > 0),
+    ),
+    ...maybe(
       'inject-fault alongside a switch',
       world.faultRuns.some((run) => run.alongsideSwitch),
     ),
@@ -476,6 +502,8 @@ function summarize(world: ModelWorld, recovery: { outcome: string; interrupted: 
 /** Recovery with healthy infrastructure, then S2 and S3. */
 async function recover(world: ModelWorld, target: Color, log: string[]): Promise<{ outcome: string; interrupted: boolean }> {
   for (const run of [...world.clis, ...world.faultRuns]) if (!run.done) run.kill();
+  // Requests a killed CLI had already made (a renewal of its Lease) still land.
+  await world.advance(0);
   for (const message of [...world.stalled]) world.deliverLate(message);
   world.cluster.unreachable = false;
   world.cluster.clearWriteFaults();

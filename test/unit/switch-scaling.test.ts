@@ -2,7 +2,7 @@
  * A colour scaled while a switch runs (issue 9 §3), over the in-memory cluster and fleet: a pod
  * added to the new colour during the soak is joining, not failing; a pod of the new colour being
  * deleted is leaving, not failing; a pod of the old colour, added or being deleted, still counts
- * whenever it consumes (S1). The lab counterpart is test/e2e/scaling.test.ts.
+ * whenever it consumes (S1); the entry of a pod scaled away does not outlive it. The lab counterpart is test/e2e/scaling.test.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,7 +10,8 @@ import type { ProgressSink } from '../../src/core/events.js';
 import type { PodInfo } from '../../src/core/ports.js';
 import { runSwitch } from '../../src/core/switch.js';
 import type { Color, Lifecycle } from '../../src/shared/model.js';
-import { assertSafeTimeline, assertSettledOn, createWorld, type SwitchWorld } from '../support/switch-world.js';
+import { encodeEntry, resolveEntry } from '../../src/shared/desired-state.js';
+import { assertSafeTimeline, assertSettledOn, createWorld, NAMES, type SwitchWorld } from '../support/switch-world.js';
 
 function podInfo(name: string, color: Color, terminating = false): PodInfo {
   return { name, color, phase: 'Running', ready: true, ip: '10.77.0.99', restarts: 0, terminating };
@@ -93,4 +94,36 @@ test('soak: a blue pod being deleted that consumes again still rolls the switch 
 
   assert.equal(report.outcome, 'rolled-back');
   assert.match(report.reason ?? '', /blue is consuming again while green resumes: consumer-blue-2 DRAINING/);
+});
+
+/** The state ConfigMap as `bgswitch init` and a switch to blue leave it, plus an entry for consumer-green-3, since scaled away. */
+function withColorKeysAndLeftover(world: SwitchWorld): void {
+  const state = world.cluster.peekConfigMap(NAMES.stateConfigMap)!;
+  world.cluster.seedConfigMap(
+    NAMES.stateConfigMap,
+    {
+      ...state.data,
+      blue: encodeEntry({ lifecycle: 'ACTIVE', generation: 1 }),
+      green: encodeEntry({ lifecycle: 'PAUSED', generation: 1 }),
+      'consumer-green-3': encodeEntry({ lifecycle: 'PAUSED', generation: 1 }),
+    },
+    state.annotations,
+  );
+}
+
+test('desired-paused removes the entry of a pod scaled away: if it comes back it follows its colour key', async (t) => {
+  const world = createWorld(t);
+  withColorKeysAndLeftover(world);
+  const report = await runSwitch(world.context(), world.request());
+
+  assert.equal(report.outcome, 'switched', report.reason);
+  const data = world.cluster.peekConfigMap(NAMES.stateConfigMap)!.data;
+  assert.equal(data['consumer-green-3'], undefined, 'no entry of its own any more');
+  const lifecycleOf = (pod: string, color: Color) => {
+    const resolved = resolveEntry(data, pod, color);
+    return resolved.status === 'ok' ? resolved.entry.lifecycle : resolved.status;
+  };
+  assert.equal(lifecycleOf('consumer-green-3', 'green'), 'ACTIVE', 'green scaled up again: it joins green');
+  assert.equal(lifecycleOf('consumer-blue-3', 'blue'), 'PAUSED', 'blue scaled up: it stays paused');
+  assert.equal(lifecycleOf('consumer-green-0', 'green'), 'ACTIVE');
 });

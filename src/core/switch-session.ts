@@ -41,6 +41,8 @@ export class SwitchSession {
   readonly kafkaTopics = new Set<string>();
   /** When the colour being left was last seen all PAUSED: the start of the Kafka hand-off wait. */
   pausedAt: number | undefined;
+  /** The new colour's pods step 8 saw ACTIVE and ready: the soak holds these, not pods added since. */
+  verifiedPods: ReadonlySet<string> | undefined;
   /** The last state seen of each pod: a change is reported, and a failed rollback names them. */
   readonly lastPodState = new Map<string, PodState>();
   private operation: OperationRecord | undefined;

@@ -30,7 +30,7 @@
  * Any failure in 3-8 after something changed runs 3-8 back towards the old colour.
  */
 import { resolveEntry } from '../shared/desired-state.js';
-import type { Color, DesiredEntry, DesiredLifecycle } from '../shared/model.js';
+import { isColor, type Color, type DesiredEntry, type DesiredLifecycle } from '../shared/model.js';
 import { errorMessage } from '../shared/errors.js';
 import { phaseLabel, type PhaseName, type ProgressSink } from './events.js';
 import { listFleet, type PodObservation, type PodState } from './fleet.js';
@@ -212,7 +212,7 @@ class SwitchRun {
     await session.phase('desired-paused', rollback, `Desired state: ${from} and ${to} PAUSED`, async () => {
       const pods = await listFleet(cluster);
       const written = await session.store.update((current) => ({
-        entries: pausedEverywhere(current, [...pods.blue, ...pods.green]),
+        ...pausedEverywhere(current, [...pods.blue, ...pods.green]),
         operation: session.operationRecord(step('pause')),
       }));
       session.generation = written.generation;
@@ -313,12 +313,21 @@ class SwitchRun {
   }
 }
 
-/** Step 3: every known entry and every pod PAUSED, faults kept. */
-function pausedEverywhere(current: DesiredState, pods: PodInfo[]): Map<string, Omit<DesiredEntry, 'generation'>> {
+/**
+ * Step 3: every colour key and every pod PAUSED, faults kept. The key of a pod that no longer exists
+ * (scaled down) is removed: if the pod comes back it follows its colour's key, which a later switch
+ * makes ACTIVE, instead of an old entry of its own that no switch writes any more.
+ */
+function pausedEverywhere(
+  current: DesiredState,
+  pods: PodInfo[],
+): { entries: Map<string, Omit<DesiredEntry, 'generation'>>; removed: string[] } {
   const entries = new Map<string, Omit<DesiredEntry, 'generation'>>();
-  const keys = new Set<string>([...current.entries.keys(), ...current.malformed.keys(), ...pods.map((p) => p.name)]);
-  for (const key of keys) entries.set(key, withLifecycle(current.entries.get(key), 'PAUSED'));
-  return entries;
+  const existing = new Set(pods.map((p) => p.name));
+  const known = [...current.entries.keys(), ...current.malformed.keys()];
+  for (const key of new Set([...known.filter((key) => isColor(key) || existing.has(key)), ...existing]))
+    entries.set(key, withLifecycle(current.entries.get(key), 'PAUSED'));
+  return { entries, removed: known.filter((key) => !isColor(key) && !existing.has(key)) };
 }
 
 /** Step 6: the new colour's pods (and its colour key, if used) ACTIVE, faults kept. */

@@ -2,7 +2,7 @@
  * Schedules for the model explorer: a generated list of events (deliver, lose, stall or delay
  * messages, advance time, let the network behave until a CLI reaches a phase, start CLIs (with
  * --force, --soak, a skewed clock) or kill them, cut one CLI off the API server, run inject-fault,
- * API server down, failing writes, restarts, pod deletion, stale files, sidecar ticks), the executor
+ * API server down, failing writes, restarts, pod deletion, a colour scaled up, stale files, sidecar ticks), the executor
  * that plays one over a ModelWorld, and the invariant checks.
  *
  * Schedules are weighted towards the deep phases: besides single events, they contain recipes
@@ -60,6 +60,7 @@ export type Command =
   | { t: 'partition'; pod: number; on: boolean }
   | { t: 'cutOff'; pod: number; on: boolean }
   | { t: 'recreatePod'; pod: number }
+  | { t: 'scaleUp'; color: Color }
   | { t: 'refresh'; pod: number; steps: number }
   | { t: 'tick'; pod: number }
   | { t: 'ready'; pod: number; ready: boolean }
@@ -76,6 +77,8 @@ export interface Schedule {
 
 const MAX_CLIS = 4;
 const MAX_PODS_PER_COLOR = 4;
+/** How many pods scaling up may add to a colour. */
+const MAX_PODS_ADDED = 2;
 /** How long an `until` lets the network run at most: past every timeout of the CLIs (4 s) and the lease (15 s). */
 const UNTIL_MAX_MS = 20_000;
 const color = fc.constantFrom<Color>('blue', 'green');
@@ -153,6 +156,7 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
     // The CLI reaches neither the pod's consumer nor its sidecar: what --force excuses on the old colour.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('cutOff' as const), pod: podIndex, on: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('recreatePod' as const), pod: podIndex }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('scaleUp' as const), color }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('refresh' as const), pod: podIndex, steps: fc.integer({ min: 1, max: 4 }) }) },
     // A consumer that is not ready, or answers pause / resume without applying them: forces rollbacks.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('ready' as const), pod: podIndex, ready: fc.boolean() }) },
@@ -199,6 +203,8 @@ function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arb
           ? [mid, { ...cli, skewMs: SKEW_AHEAD_MS }, next]
           : [mid, { t: 'writeFault', object: 'lease', fault: 'error', count: 3 }, { t: 'run', ms: 16_000 }, cli, next],
       ),
+    // A colour scaled up mid-switch: the new pod must not consume on the wrong side.
+    fc.tuple(midSwitch, color).map(([mid, scaled]): Command[] => [mid, { t: 'scaleUp', color: scaled }]),
     fc
       .tuple(until(['pause', 'resume', ...ROLLBACK_PHASES]), fc.nat(3), until([...FORWARD_PHASES, ...ROLLBACK_PHASES]), fc.nat(3))
       .map(([first, stalled, next, late]): Command[] => [first, { t: 'stall', i: stalled }, next, { t: 'late', i: late }]),
@@ -348,6 +354,8 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
       return;
     case 'recreatePod':
       return world.recreatePod(podAt(world, command.pod));
+    case 'scaleUp':
+      return world.addPod(command.color, MAX_PODS_ADDED);
     case 'refresh':
       return world.refreshFile(podAt(world, command.pod), command.steps);
     case 'tick':
@@ -482,6 +490,7 @@ function scenariosOf(world: ModelWorld): string[] {
       world.clis.some((cli) => cli.skewMs > 0),
     ),
     ...maybe(`${world.podsPerColor} pods per colour`, world.podsPerColor > 2),
+    ...maybe('pod added mid-switch', world.addedMidSwitch > 0),
   ];
 }
 

@@ -30,7 +30,10 @@
  * requests it sent before stay on the wire. A freeze can be armed to strike the moment the CLI
  * starts a given step, i.e. right after that step's synchronous start (its lock check) and before
  * anything it awaits. `inject-fault` runs alongside.
- * Not modelled: scaling, pods without IP, Kubernetes readiness, a CLI stopped inside synchronous
+ * A colour may be scaled up (`addPod`): a new pod, its consumer PAUSED, its sidecar started on the
+ * current file, with no pod key until a switch writes one, so its colour key drives it (the seed has
+ * both, as `bgswitch init` and a first switch to blue leave them).
+ * Not modelled: scaling down, pods without IP, Kubernetes readiness, a CLI stopped inside synchronous
  * code (between computing a call's bounded timeout and writing it), lifecycle calls arriving after
  * their sender's timeout (docs/safety.md, "Not covered").
  */
@@ -172,6 +175,10 @@ export interface StateVersion {
 
 const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
+function podInfo(name: string, color: Color): PodInfo {
+  return { name, color, phase: 'Running', ready: true, ip: `10.77.0.${color === 'blue' ? 10 : 60}`, restarts: 0, terminating: false };
+}
+
 export class ModelWorld {
   readonly clock = new ModelClock();
   readonly journal = new Journal(this.clock);
@@ -191,30 +198,26 @@ export class ModelWorld {
   private readonly versions: StateVersion[];
   private journalRead = 0;
 
-  readonly allPods: string[];
+  /** Pods per colour now: podsPerColor, plus those added by scaling up. */
+  private readonly podCounts: Record<Color, number>;
+  /** Pods added while some CLI was running. */
+  addedMidSwitch = 0;
 
   constructor(
     drainMs: number,
     readonly podsPerColor: number,
   ) {
     this.fleet = new MemoryFleet(this.clock, this.journal, drainMs);
-    this.allPods = [...this.podNames('blue'), ...this.podNames('green')];
+    this.podCounts = { blue: podsPerColor, green: podsPerColor };
     const data: Record<string, string> = {};
     for (const color of COLORS) {
       for (const name of this.podNames(color)) {
         const active = color === 'blue';
-        this.cluster.seedPod({
-          name,
-          color,
-          phase: 'Running',
-          ready: true,
-          ip: `10.77.0.${color === 'blue' ? 10 : 60}`,
-          restarts: 0,
-          terminating: false,
-        });
+        this.cluster.seedPod(podInfo(name, color));
         this.fleet.addConsumer(name, color, { state: active ? 'ACTIVE' : 'PAUSED' });
         data[name] = encodeEntry({ lifecycle: active ? 'ACTIVE' : 'PAUSED', generation: 1 });
       }
+      data[color] = encodeEntry({ lifecycle: color === 'blue' ? 'ACTIVE' : 'PAUSED', generation: 1 });
     }
     const seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
     this.versions = [seedVersion];
@@ -234,20 +237,7 @@ export class ModelWorld {
   /** Starts one sidecar per pod, each seeded and reconciled once (the installation at rest). */
   async start(): Promise<void> {
     for (const color of COLORS) {
-      for (const name of this.podNames(color)) {
-        const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
-        const pod = {
-          info,
-          generations: { value: 0 },
-          fileVersion: this.stateVersions().length - 1,
-          sidecarOrigin: { name: 'none', alive: false },
-          sidecarDown: false,
-          partitioned: false,
-          cutOff: false,
-        } as SimPod;
-        this.pods.set(name, pod);
-        await this.startSidecar(pod);
-      }
+      for (const name of this.podNames(color)) await this.startPod(name, color);
     }
     this.autoDeliver = true;
     // The daemon loops' first reconciles may already wait on messages sent before this.
@@ -580,7 +570,40 @@ export class ModelWorld {
   }
 
   podNames(color: Color): string[] {
-    return Array.from({ length: this.podsPerColor }, (_, index) => `consumer-${color}-${index}`);
+    return Array.from({ length: this.podCounts[color] }, (_, index) => `consumer-${color}-${index}`);
+  }
+
+  get allPods(): string[] {
+    return [...this.podNames('blue'), ...this.podNames('green')];
+  }
+
+  /**
+   * The colour's StatefulSet is scaled up by one (at most `maxAdded` over its start): the new pod's
+   * consumer starts PAUSED (the consumer contract), its sidecar on a fresh emptyDir and the file as
+   * the ConfigMap is now.
+   */
+  async addPod(color: Color, maxAdded: number): Promise<void> {
+    if (this.podCounts[color] >= this.podsPerColor + maxAdded) return;
+    const name = `consumer-${color}-${this.podCounts[color]}`;
+    this.podCounts[color] += 1;
+    if (this.clis.some((cli) => !cli.done && cli.origin.alive)) this.addedMidSwitch += 1;
+    this.cluster.seedPod(podInfo(name, color));
+    this.fleet.addConsumer(name, color, { state: 'PAUSED' });
+    await this.startPod(name, color);
+  }
+
+  private async startPod(name: string, color: Color): Promise<void> {
+    const pod = {
+      info: podInfo(name, color),
+      generations: { value: 0 },
+      fileVersion: this.stateVersions().length - 1,
+      sidecarOrigin: { name: 'none', alive: false },
+      sidecarDown: false,
+      partitioned: false,
+      cutOff: false,
+    } as SimPod;
+    this.pods.set(name, pod);
+    await this.startSidecar(pod);
   }
 
   private runningSidecar(name: string): Reconciler {

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { analyzeTransitions, parseTransitionLog, type LifecycleRecord, type TransitionAnalysis } from '../../consumer/transitions.js';
 import { labPaths, labUp, type LabInfo } from '../../lab/control.js';
 import { systemClock } from '../../src/shared/clock.js';
@@ -143,6 +143,20 @@ export function coreApi(): CoreV1Api {
 
 export function coordinationApi(): CoordinationV1Api {
   return adminConfig().makeApiClient(CoordinationV1Api);
+}
+
+/** Sets the replicas of one colour's StatefulSet (`consumer-<color>`) through its scale subresource, as `kubectl scale` does. */
+export async function scaleColor(color: 'blue' | 'green', replicas: number): Promise<void> {
+  const apps = adminConfig().makeApiClient(AppsV1Api);
+  const name = `consumer-${color}`;
+  const scale = await apps.readNamespacedStatefulSetScale({ name, namespace });
+  await apps.replaceNamespacedStatefulSetScale({ name, namespace, body: { ...scale, spec: { replicas } } });
+}
+
+/** The names of one colour's pods that exist now (terminating ones included), in StatefulSet order. */
+export async function colorPods(color: 'blue' | 'green'): Promise<string[]> {
+  const pods = await coreApi().listNamespacedPod({ namespace, labelSelector: `app=bg-consumer,color=${color}` });
+  return pods.items.map((pod) => pod.metadata?.name ?? '').sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }
 
 /** Every lifecycle record of every consumer of the namespace, from the lab kubelet's container logs. */

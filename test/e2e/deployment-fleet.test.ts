@@ -146,6 +146,8 @@ describe('a Deployment fleet with colour keys', () => {
     const known = new Set([...blue, ...green].map((p) => p.name));
     // Generous deadlines: verification waits for the deleted pods to be gone and the replacements to be ready.
     const cli = startBgswitch(['switch', 'green', '--yes', '--drain-timeout', '60s', '--verify-timeout', '90s'], { timeoutMs: 240_000 });
+    let exitedAt: number | undefined;
+    void cli.exited.then(() => (exitedAt = Date.now()));
     await cli.stderrLine(/Pause blue \.\.\./);
     await Promise.all([
       coreApi().deleteNamespacedPod({ name: blue[1]!.name, namespace }),
@@ -153,12 +155,17 @@ describe('a Deployment fleet with colour keys', () => {
     ]);
     const deletedAt = Date.now();
     const [newBlue, newGreen] = await Promise.all([replacementOf('blue', known, start), replacementOf('green', known, start)]);
+    assert.equal(exitedAt, undefined, 'the pods were deleted while the switch ran');
     const result = await cli.exited;
     report(
       `switch with two pods replaced: exit ${result.code} after ${((Date.now() - start) / 1000).toFixed(1)} s (pods deleted ${deletedAt - start} ms after the start)`,
     );
     assert.equal(result.code, 0, result.stdout + result.stderr);
 
+    for (const pod of [newBlue, newGreen]) {
+      const started = podRecords(pod, start).find((r) => r.event === 'start');
+      assert.ok(started && started.at < exitedAt!, `${pod} started while the switch ran`);
+    }
     await assertColorKeyFleet('green');
     assert.deepEqual(
       podRecords(newBlue, start).flatMap((r) => (r.event === 'transition' ? [r.to] : [])),

@@ -103,7 +103,7 @@ async function main(argv: string[]): Promise<void> {
     .action(async (flags: { controlPlaneOnly?: boolean; fleet?: FleetKind }) => {
       const started = performance.now();
       const info = await labUp({ ...labOptions(program), scope: flags.controlPlaneOnly ? 'control-plane' : 'full' });
-      if (flags.fleet === 'deployment') await labUseFleet(flags.fleet, fleetOptions(program));
+      if (flags.fleet) await labUseFleet(flags.fleet, fleetOptions(program));
       print(`lab up in ${((performance.now() - started) / 1000).toFixed(1)}s; API server ${info.apiServerUrl}`);
       print(`export KUBECONFIG=${info.paths.operatorKubeconfig}`);
       print('then: node bin/bgswitch.js status   (bgswitch reads KUBECONFIG; no kubectl needed)');

@@ -14,6 +14,7 @@ import { readStatus } from '../../src/core/status.js';
 import { runSwitch } from '../../src/core/switch.js';
 import { encodeEntry, GENERATION_ANNOTATION, parseEntry, resolveEntry } from '../../src/shared/desired-state.js';
 import { COLORS, isColor, type Color } from '../../src/shared/model.js';
+import { closedClusterKubeconfig, runCli } from '../support/capture-io.js';
 import type { JournalEntry } from '../support/journal.js';
 import { assertSafeTimeline, createWorld, NAMES, type SwitchWorld } from '../support/switch-world.js';
 
@@ -269,5 +270,17 @@ describe('init in colour-key mode', () => {
     assert.deepEqual(Object.keys(world.cluster.peekConfigMap(NAMES.stateConfigMap)!.data).sort(), ['blue', 'green']);
     assert.equal(world.cluster.peekConfigMap(NAMES.activeConfigMap)!.data[STATE_KEYS_SETTING], undefined);
     assert.match(report.steps[0]!.detail, /colour keys \(detected: pods owned by a ReplicaSet\)/);
+  });
+});
+
+describe('bgswitch init key flags', () => {
+  it('--color-keys with --pod-keys is refused before anything talks to the cluster (exit 2)', async (t) => {
+    const { kubeconfig, remove } = closedClusterKubeconfig('bgswitch-keys-');
+    t.after(remove);
+    for (const colorFlag of ['--color-keys', '--colour-keys']) {
+      const result = await runCli(['init', colorFlag, '--pod-keys', '--kubeconfig', kubeconfig]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /--color-keys and --pod-keys exclude each other/);
+    }
   });
 });

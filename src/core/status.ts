@@ -175,7 +175,8 @@ function groupProblems(kafka: NonNullable<StatusView['kafka']>, pausedColor: Col
  */
 function podKeyOverrides(rows: PodRow[], state: DesiredState): Problem[] {
   return rows.flatMap((r) => {
-    if (r.desiredKey?.kind !== 'pod') return [];
+    // A malformed pod key is named as malformed already.
+    if (r.desiredKey?.kind !== 'pod' || r.desired === 'malformed') return [];
     const colorEntry = state.entries.get(r.color);
     if (colorEntry?.lifecycle === r.desired) return [];
     return [

@@ -14,6 +14,8 @@ import { readStatus } from '../../src/core/status.js';
 import { runSwitch } from '../../src/core/switch.js';
 import { encodeEntry, GENERATION_ANNOTATION, parseEntry, resolveEntry } from '../../src/shared/desired-state.js';
 import { COLORS, isColor, type Color } from '../../src/shared/model.js';
+import { renderStatus } from '../../src/render/status-view.js';
+import { createStyle } from '../../src/render/style.js';
 import { closedClusterKubeconfig, runCli } from '../support/capture-io.js';
 import type { JournalEntry } from '../support/journal.js';
 import { assertSafeTimeline, createWorld, NAMES, type SwitchWorld } from '../support/switch-world.js';
@@ -241,6 +243,10 @@ describe('status in colour-key mode', () => {
       overrides.map((p) => p.message),
       ['consumer-green-2: its pod key says ACTIVE, overriding the green key (PAUSED)'],
     );
+    const text = renderStatus(view, { context: 'c', server: 's' }, createStyle(process.stdout, { NO_COLOR: '1' }));
+    assert.match(text, /State keys: colour keys \(blue, green\), set by `bgswitch init`/);
+    assert.match(text, /consumer-green-2 .*│ ACTIVE +│ pod +│/);
+    assert.match(text, /consumer-green-1 .*│ PAUSED +│ colour +│/);
   });
 });
 

@@ -178,4 +178,38 @@ describe('a Deployment fleet with colour keys', () => {
     );
     assertNoDualActive(t, start, 'switch with pods replaced mid-way', [...seen]);
   });
+
+  it('the CLI SIGKILLed as it starts resuming: with no command the new colour ends ACTIVE (sidecars on the colour key), the next switch finishes', async (t) => {
+    const from = (await status()).declaredActive as 'blue' | 'green';
+    const to = from === 'blue' ? 'green' : 'blue';
+    const start = Date.now();
+    const cli = startBgswitch(['switch', to, '--yes', '--lease-duration', '5s']);
+    await cli.stderrLine(new RegExp(`^\\S+Z Resume ${to}( \\(group [^)]+\\))? \\.\\.\\.$`));
+    cli.kill('SIGKILL');
+    assert.equal((await cli.exited).code, 128, 'the CLI was killed, not finished');
+    const killedAt = Date.now();
+
+    // Nobody runs a command now: the sidecars act on the colour key alone.
+    const view = await waitFor(
+      `every ${to} pod ACTIVE with no CLI running`,
+      async () => {
+        const current = await status();
+        const pods = current.pods.filter((p) => p.color === to);
+        return pods.length === 3 && pods.every((p) => p.actual === 'ACTIVE') && current;
+      },
+      30_000,
+    );
+    report(`CLI killed before resuming ${to}: every ${to} pod ACTIVE ${Date.now() - killedAt} ms later, without any command`);
+    for (const pod of view.pods) {
+      if (pod.color === from) assert.equal(pod.actual, 'PAUSED', pod.name);
+      assert.deepEqual(pod.desiredKey, { key: pod.color, kind: 'color' }, pod.name);
+    }
+
+    await waitFor("the killed CLI's lock to expire", async () => !(await status()).lease.blocking, 20_000);
+    const finish = await bgswitch(['switch', to, '--yes']);
+    assert.equal(finish.code, 0, finish.stdout + finish.stderr);
+    assert.match(finish.stderr, new RegExp(`an interrupted switch ${from} -> ${to} .* is finished by this run`));
+    await assertColorKeyFleet(to);
+    assertNoDualActive(t, start, 'CLI killed before resume, then finished', [...seen]);
+  });
 });

@@ -51,6 +51,8 @@ export interface PodInfo {
   ip?: string;
   restarts: number;
   terminating: boolean;
+  /** The kind of the pod's controlling owner (`StatefulSet`, `ReplicaSet`, ...), if any. */
+  controllerKind?: string;
 }
 
 /** One audit record, written as a Kubernetes Event on the active-version ConfigMap. */

@@ -29,7 +29,7 @@ export interface DesiredState {
 /** What an update may change. Entries it returns replace or add keys; all others are kept. */
 export interface DesiredStateChange {
   entries?: Map<string, Omit<DesiredEntry, 'generation'>>;
-  /** Keys to delete (pods that no longer exist). */
+  /** Keys to delete (pods that no longer exist; in colour-key mode every pod key: ./state-keys.ts). */
   removed?: string[];
   /** `null` removes the operation record; undefined keeps it. */
   operation?: OperationRecord | null;

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { analyzeTransitions, parseTransitionLog, type LifecycleRecord, type TransitionAnalysis } from '../../consumer/transitions.js';
 import { labPaths, labUp, type LabInfo } from '../../lab/control.js';
+import { labUseFleet, type FleetKind } from '../../lab/fleet.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 
@@ -24,6 +25,16 @@ let lab: Promise<LabInfo> | undefined;
 export function ensureLab(): Promise<LabInfo> {
   lab ??= labUp({ repoRoot, report: (line) => process.stderr.write(`[lab] ${line}\n`) });
   return lab;
+}
+
+/**
+ * Runs the lab's consumers as `kind` (lab/fleet.ts), after bringing the lab up: `deployment` for
+ * the Deployment-fleet tests, which must put `statefulset` (what `up` applies) back when they end.
+ * Returns the fleet's pod names.
+ */
+export async function useFleet(kind: FleetKind): Promise<string[]> {
+  await ensureLab();
+  return labUseFleet(kind, { repoRoot, report: (line) => process.stderr.write(`[lab fleet] ${line}\n`) });
 }
 
 export interface CliResult {
@@ -203,6 +214,7 @@ export async function waitFor<T>(description: string, check: () => Promise<T | u
 export interface StatusJson {
   declaredActive?: string;
   generation: number;
+  stateKeys: { mode: 'pod' | 'color'; origin: string };
   lease: { holder?: string; blocking: boolean };
   operation?: { kind: string; from: string; to: string; phase: string };
   pods: Array<{
@@ -211,6 +223,7 @@ export interface StatusJson {
     actual: string;
     desired: string;
     desiredGeneration?: number;
+    desiredKey?: { key: string; kind: 'pod' | 'color' };
     ready: boolean;
     fault?: Record<string, unknown>;
     sidecar: { reachable: boolean; generation?: number };

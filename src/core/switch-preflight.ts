@@ -59,7 +59,7 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
   if (byColor(to).length === 0) {
     throw new RefusedError(
       `no ${to} pods found behind Service ${names.services[to]}`,
-      `scale up the ${to} StatefulSet before switching to it`,
+      `scale up the ${to} workload (StatefulSet, Deployment or Rollout) before switching to it`,
     );
   }
   for (const [key, error] of state.malformed) {

@@ -3,9 +3,10 @@
  * section 8), its load generator and its verdict. The only place of the lab that prints; the work
  * lives in lab/control.ts and lab/kafka/.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BgswitchError, ExitCode } from '../src/shared/errors.js';
 import { labBuild, labDown, labStatus, labUp, type LabOptions, type LabStatus } from './control.js';
+import { FLEET_KINDS, labUseFleet, type FleetKind } from './fleet.js';
 import {
   formatVerdict,
   parseProduceFlags,
@@ -45,6 +46,11 @@ function labOptions(program: Command): LabOptions {
     report: print,
     progress: stdoutStatus.status,
   };
+}
+
+function fleetOptions(program: Command) {
+  const flags = program.opts<GlobalFlags>();
+  return { ...(flags.labDir === undefined ? {} : { labDir: flags.labDir }), k8sVersion: flags.k8sVersion, report: print };
 }
 
 const pathsOf = (program: Command) => labPaths(findRepoRoot(import.meta.url), program.opts<GlobalFlags>().labDir);
@@ -89,13 +95,30 @@ async function main(argv: string[]): Promise<void> {
       'start (or repair) the lab, apply k8s/overlays/lab, initialise bgswitch and wait for every consumer pod to be Ready; idempotent',
     )
     .option('--control-plane-only', 'stop after applying k8s/: no kubelet, no bgswitch init, no pod wait')
-    .action(async (flags: { controlPlaneOnly?: boolean }) => {
+    .addOption(
+      new Option('--fleet <kind>', 'then run the consumers as this workload (see `lab fleet`)')
+        .choices(FLEET_KINDS)
+        .conflicts('controlPlaneOnly'),
+    )
+    .action(async (flags: { controlPlaneOnly?: boolean; fleet?: FleetKind }) => {
       const started = performance.now();
       const info = await labUp({ ...labOptions(program), scope: flags.controlPlaneOnly ? 'control-plane' : 'full' });
+      if (flags.fleet) await labUseFleet(flags.fleet, fleetOptions(program));
       print(`lab up in ${((performance.now() - started) / 1000).toFixed(1)}s; API server ${info.apiServerUrl}`);
       print(`export KUBECONFIG=${info.paths.operatorKubeconfig}`);
       print('then: node bin/bgswitch.js status   (bgswitch reads KUBECONFIG; no kubectl needed)');
       print(`admin access: ${info.paths.adminKubeconfig}`);
+    });
+
+  program
+    .command('fleet')
+    .description(
+      'replace the consumer fleet of the running lab: statefulset (k8s/overlays/lab, pod keys; what `up` applies) or deployment (k8s/overlays/lab-deployment, colour keys); then blue consumes',
+    )
+    .addArgument(new Argument('<kind>', 'statefulset or deployment').choices(FLEET_KINDS))
+    .action(async (kind: FleetKind) => {
+      const pods = await labUseFleet(kind, fleetOptions(program));
+      print(`fleet ${kind}: ${pods.join(', ')}`);
     });
 
   program

@@ -113,10 +113,14 @@ export function buildProgram(io: CliIO, bin = 'bgswitch'): { program: Command; e
     )
     .option('--dry-run', 'show what would be created and write nothing')
     .option('-y, --yes', 'accepted for symmetry; init never asks')
+    .option('--color-keys', 'drive pods through the colour keys (Deployments, Argo Rollouts: random pod names); stored for every operator')
+    .addOption(new Option('--colour-keys').hideHelp())
+    .option('--pod-keys', 'drive pods through one key per pod (StatefulSets; the default unless pods are owned by a ReplicaSet); stored')
     .addHelpText(
       'after',
       examples([
         'kubectl apply -k k8s/overlays/production && bgswitch init',
+        'kubectl apply -k k8s/overlays/deployment && bgswitch init --color-keys',
         'bgswitch init --dry-run',
         'bgswitch init --kafka-bootstrap kafka-0.kafka:9092 --kafka-group bg-consumer',
       ]),

@@ -3,11 +3,12 @@
  * changes what already exists and never makes anything consume: new entries are PAUSED, and the
  * first `bgswitch switch <colour>` starts consumption.
  *
- *  1. the state ConfigMap (created if missing): a PAUSED entry for each colour key and each existing
- *     pod that has none;
+ *  1. the state ConfigMap (created if missing): a PAUSED entry for each colour key and, with pod keys,
+ *     each existing pod that has none (with colour keys no pod key is written: ./state-keys.ts);
  *  2. the active-version ConfigMap (created if missing, no `active` until the first switch), and the
- *     Kafka settings when given (`kafkaBootstrapServers`, `kafkaGroup`: every operator's CLI reads
- *     them from there; given again with other values, they are updated);
+ *     settings when given: Kafka (`kafkaBootstrapServers`, `kafkaGroup`) and the state keys
+ *     (`stateKeys`: `color` or `pod`). Every operator's CLI reads them from there; given again with
+ *     other values, they are updated;
  *  3. the Lease (created if missing, no holder);
  *  4. the push-key Secret (random key, created if missing; never printed).
  */
@@ -18,6 +19,7 @@ import { listFleet } from './fleet.js';
 import { KAFKA_BOOTSTRAP_KEY, KAFKA_GROUP_KEY, type KafkaSettings } from './kafka-settings.js';
 import type { Clock } from '../shared/clock.js';
 import type { Cluster, ObjectNames } from './ports.js';
+import { resolveKeyMode, STATE_KEYS_SETTING, storedKeyMode, type StateKeyMode } from './state-keys.js';
 import { retryOnConflict } from './state-store.js';
 
 /** Creating the push key is not part of the protocol's Cluster port: the kube adapter provides it. */
@@ -40,7 +42,7 @@ export interface InitReport {
 
 export async function initialize(
   context: { cluster: Cluster; keys: PushKeyStore; names: ObjectNames; clock: Clock },
-  options: { dryRun: boolean; kafka?: KafkaSettings | undefined },
+  options: { dryRun: boolean; kafka?: KafkaSettings | undefined; keyMode?: StateKeyMode | undefined },
 ): Promise<InitReport> {
   const { cluster, names, dryRun } = { ...context, ...options };
   const steps: InitStep[] = [];
@@ -48,11 +50,17 @@ export async function initialize(
     !changed ? 'unchanged' : dryRun ? (create ? 'would create' : 'would update') : create ? 'created' : 'updated';
 
   // 1. state ConfigMap
-  const fleet = await listFleet(cluster);
-  const state = await cluster.getConfigMap(names.stateConfigMap);
+  const [fleet, state, active] = await Promise.all([
+    listFleet(cluster),
+    cluster.getConfigMap(names.stateConfigMap),
+    cluster.getConfigMap(names.activeConfigMap),
+  ]);
+  const pods = [...fleet.blue, ...fleet.green];
+  const keyMode = options.keyMode ? { mode: options.keyMode, origin: 'given' as const } : resolveKeyMode(storedKeyMode(active), pods);
   const data = { ...(state?.data ?? {}) };
   const generation = parseGeneration(state?.annotations[GENERATION_ANNOTATION]);
-  const added = [...COLORS, ...fleet.blue.map((p) => p.name), ...fleet.green.map((p) => p.name)].filter((key) => data[key] === undefined);
+  const keys = keyMode.mode === 'color' ? [...COLORS] : [...COLORS, ...pods.map((p) => p.name)];
+  const added = keys.filter((key) => data[key] === undefined);
   for (const key of added) data[key] = encodeEntry({ lifecycle: 'PAUSED', generation });
   if (added.length > 0 && !dryRun) {
     await cluster.writeConfigMap({
@@ -65,11 +73,10 @@ export async function initialize(
   steps.push({
     object: `ConfigMap/${names.stateConfigMap}`,
     action: act(added.length > 0, !state),
-    detail: added.length > 0 ? `PAUSED entries for ${added.join(', ')}` : 'every pod and colour has an entry',
+    detail: `${added.length > 0 ? `PAUSED entries for ${added.join(', ')}` : keyMode.mode === 'color' ? 'every colour has an entry' : 'every pod and colour has an entry'}; ${describeKeyMode(keyMode)}`,
   });
 
   // 2. active-version ConfigMap
-  const active = await cluster.getConfigMap(names.activeConfigMap);
   if (!active && !dryRun)
     await createIgnoringRace(() => cluster.writeConfigMap({ name: names.activeConfigMap, data: {}, annotations: {} }));
   steps.push({
@@ -77,7 +84,15 @@ export async function initialize(
     action: act(!active, true),
     detail: active?.data.active ? `active: ${active.data.active}` : 'no active colour yet: the first `bgswitch switch <colour>` sets it',
   });
-  if (options.kafka) steps.push(await storeKafkaSettings(cluster, names.activeConfigMap, options.kafka, dryRun, act));
+  if (options.kafka) {
+    const { brokers, groupId } = options.kafka;
+    const wanted = { [KAFKA_BOOTSTRAP_KEY]: brokers.join(','), [KAFKA_GROUP_KEY]: groupId };
+    steps.push(await storeSettings(cluster, names.activeConfigMap, wanted, `Kafka ${brokers.join(',')}, group ${groupId}`, dryRun, act));
+  }
+  if (options.keyMode) {
+    const wanted = { [STATE_KEYS_SETTING]: options.keyMode };
+    steps.push(await storeSettings(cluster, names.activeConfigMap, wanted, `state keys: ${options.keyMode}`, dryRun, act));
+  }
 
   // 3. Lease
   const lease = await cluster.getLease(names.lease);
@@ -111,16 +126,21 @@ export async function initialize(
   return { dryRun, steps };
 }
 
-/** The Kafka settings in the active-version ConfigMap (just created, unless dry run), updated when they differ. */
-async function storeKafkaSettings(
+function describeKeyMode(keyMode: { mode: StateKeyMode; origin: string }): string {
+  const keys = keyMode.mode === 'color' ? 'colour keys' : 'pod keys';
+  if (keyMode.origin === 'detected') return `${keys} (detected: pods owned by a ReplicaSet)`;
+  return keys;
+}
+
+/** Settings in the active-version ConfigMap (just created, unless dry run), updated when they differ. */
+async function storeSettings(
   cluster: Cluster,
   name: string,
-  kafka: KafkaSettings,
+  wanted: Record<string, string>,
+  detail: string,
   dryRun: boolean,
   act: (changed: boolean, create: boolean) => InitStep['action'],
 ): Promise<InitStep> {
-  const wanted = { [KAFKA_BOOTSTRAP_KEY]: kafka.brokers.join(','), [KAFKA_GROUP_KEY]: kafka.groupId };
-  const detail = `Kafka ${wanted[KAFKA_BOOTSTRAP_KEY]}, group ${kafka.groupId}`;
   const changed = await retryOnConflict(name, async () => {
     const current = await cluster.getConfigMap(name);
     const data = current?.data ?? {};

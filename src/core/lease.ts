@@ -11,10 +11,14 @@
  *  - An unexpired holder that is not a colour is never taken over; an expired one (a killed CLI) is.
  *  - `assertHeld(margin)` fails once renewal has failed for so long that the lease could expire
  *    within `margin`, so the caller stops before anyone else can take over.
+ *  - `remainingMs()` is how long the lock is certainly ours, judged by this machine's clock the way
+ *    client-go's leaderelection judges it: the local time a successful renewal was sent, plus the
+ *    duration. The switch bounds every pod call's timeout by it (switch-pushes.ts).
+ *  - `lost` aborts the moment this run learns another holder took the lock, so unsent calls are
+ *    cancelled at once.
  * Does not guarantee:
- *  - Fencing of requests already in flight when the lease expires: pods do not check the lease.
- *    Generations on sidecar pushes and the final re-check of the old colour narrow that window
- *    (docs/safety.md).
+ *  - Fencing at the pod: pods do not check the lease. A call sent before the bound but applied after
+ *    it is covered only by the margin (docs/safety.md, "Requests in flight when a lock expires").
  *  - Anything under large clock skew between this machine and other operators' machines.
  *
  * Steps of acquire():
@@ -35,7 +39,11 @@ export interface LockOptions {
   renewIntervalMs?: number;
 }
 
-export class LeaseLostError extends OperationError {}
+export class LeaseLostError extends OperationError {
+  constructor(message: string) {
+    super(message, 'another switch may have taken over: run `bgswitch status` and finish or undo from there');
+  }
+}
 
 export function leaseExpiry(lease: LeaseSnapshot): number | undefined {
   const renewed = lease.renewTime ?? lease.acquireTime;
@@ -56,6 +64,7 @@ export class SwitchLock {
   private current: LeaseSnapshot | undefined;
   private lastRenewedAt = 0;
   private lostReason: string | undefined;
+  private readonly lostController = new AbortController();
   private renewing: AbortController | undefined;
   private renewLoop: Promise<void> | undefined;
 
@@ -132,22 +141,51 @@ export class SwitchLock {
     } catch (error) {
       if (error instanceof ConflictError) {
         const seen = await this.cluster.getLease(this.name).catch(() => undefined);
-        if (seen && seen.holderIdentity !== this.holder) this.lostReason = `the lock was taken by ${seen.holderIdentity}`;
+        if (seen && seen.holderIdentity !== this.holder) this.markLost(`the lock was taken by ${seen.holderIdentity}`);
         else if (seen) this.current = seen;
       }
       // Any other failure: keep trying; assertHeld() stops the switch once expiry is near.
     }
   }
 
+  /** Aborted (with a LeaseLostError) as soon as a renewal finds another holder. */
+  get lost(): AbortSignal {
+    return this.lostController.signal;
+  }
+
+  /**
+   * How long the lock is certainly still ours (ms): the local time of the last successful renewal
+   * (taken before it was sent) plus the duration, minus now. 0 once lost or never taken.
+   */
+  remainingMs(): number {
+    if (this.lostReason || this.current === undefined) return 0;
+    return Math.max(0, this.lastRenewedAt + this.durationSeconds * 1000 - this.clock.now());
+  }
+
   /** Throws LeaseLostError unless the lock is certainly ours for at least `marginMs` more. */
   assertHeld(marginMs: number): void {
     if (this.lostReason) throw new LeaseLostError(`lost the switch lock: ${this.lostReason}`);
-    const validUntil = this.lastRenewedAt + this.durationSeconds * 1000;
-    if (validUntil - this.clock.now() < marginMs) {
+    if (this.lastRenewedAt + this.durationSeconds * 1000 - this.clock.now() < marginMs) {
       throw new LeaseLostError(
         `could not renew the switch lock for ${Math.round((this.clock.now() - this.lastRenewedAt) / 1000)}s; stopping before it expires`,
       );
     }
+  }
+
+  /**
+   * The timeout for a call that must be over `marginMs` before the lock could expire: what is left
+   * of the lock minus the margin. Throws LeaseLostError when nothing is left, so the call is not made.
+   */
+  callTimeoutMs(marginMs: number): number {
+    this.assertHeld(marginMs);
+    const left = this.remainingMs() - marginMs;
+    if (left <= 0) throw new LeaseLostError(`the switch lock may expire within ${marginMs / 1000}s; stopping before it does`);
+    return left;
+  }
+
+  private markLost(reason: string): void {
+    this.lostReason = reason;
+    this.lostController.abort(new LeaseLostError(`lost the switch lock: ${reason}`));
   }
 
   /** Stops renewing and hands the Lease back to rest: its holder becomes the active colour. */

@@ -51,6 +51,8 @@ export interface PodInfo {
   ip?: string;
   restarts: number;
   terminating: boolean;
+  /** The kind of the pod's controlling owner (`StatefulSet`, `ReplicaSet`, ...), if any. */
+  controllerKind?: string;
 }
 
 /** One audit record, written as a Kubernetes Event on the active-version ConfigMap. */
@@ -92,7 +94,11 @@ export interface Cluster {
  * PodUnreachableError when the pod cannot be reached or answers with an error.
  */
 export interface PodAgent {
-  lifecycle(pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal): Promise<LifecycleChange>;
+  /**
+   * L1 pause or resume. `timeoutMs` bounds the whole call, resends included: nothing is sent once
+   * it has passed (the switch bounds it by its lock, src/core/switch-pushes.ts).
+   */
+  lifecycle(pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal, timeoutMs?: number): Promise<LifecycleChange>;
   status(pod: PodInfo, signal?: AbortSignal): Promise<LifecycleStatus>;
   /** `GET /actuator/health/readiness` reports UP. */
   ready(pod: PodInfo, signal?: AbortSignal): Promise<boolean>;

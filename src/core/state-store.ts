@@ -29,6 +29,8 @@ export interface DesiredState {
 /** What an update may change. Entries it returns replace or add keys; all others are kept. */
 export interface DesiredStateChange {
   entries?: Map<string, Omit<DesiredEntry, 'generation'>>;
+  /** Keys to delete (pods that no longer exist; in colour-key mode every pod key: ./state-keys.ts). */
+  removed?: string[];
   /** `null` removes the operation record; undefined keeps it. */
   operation?: OperationRecord | null;
 }
@@ -79,8 +81,9 @@ export class DesiredStateStore {
       const current = unread ?? (await this.read());
       unread = undefined;
       const generation = Math.max(current.generation, ...[...current.entries.values()].map((entry) => entry.generation)) + 1;
-      const { entries = new Map(), operation } = change(current);
+      const { entries = new Map(), removed = [], operation } = change(current);
       const data = { ...current.snapshot.data };
+      for (const key of removed) delete data[key];
       for (const [key, entry] of entries) data[key] = encodeEntry({ ...entry, generation });
       const annotations: Record<string, string> = { ...current.snapshot.annotations, [GENERATION_ANNOTATION]: String(generation) };
       if (operation === null) delete annotations[OPERATION_ANNOTATION];

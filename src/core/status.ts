@@ -3,7 +3,7 @@
  * switch, and every pod's actual vs desired state, sidecar and fault — with every problem named in
  * words and what to run next.
  */
-import { OPERATION_ANNOTATION, resolveEntry } from '../shared/desired-state.js';
+import { OPERATION_ANNOTATION, resolveEntry, type EntrySource } from '../shared/desired-state.js';
 import { isColor, otherColor, type Color, type DesiredLifecycle, type Fault } from '../shared/model.js';
 import { errorMessage, PodUnreachableError } from '../shared/errors.js';
 import { listFleet, mayBeConsuming, observePods, type PodObservation, type PodState } from './fleet.js';
@@ -14,6 +14,7 @@ import type { OperationRecord } from './operation.js';
 import type { Clock } from '../shared/clock.js';
 import type { Cluster, ConfigMapSnapshot, KafkaGroup, ObjectNames, PodAgent, PodInfo } from './ports.js';
 import type { SidecarStatus } from '../shared/pod-api.js';
+import { resolveKeyMode, storedKeyMode, type ResolvedKeyMode } from './state-keys.js';
 import { decodeDesiredState, type DesiredState } from './state-store.js';
 
 export type ProblemKind =
@@ -27,7 +28,8 @@ export type ProblemKind =
   | 'malformed'
   | 'lock'
   | 'kafka-unreachable'
-  | 'stranded-partitions';
+  | 'stranded-partitions'
+  | 'pod-key-override';
 
 export interface Problem {
   kind: ProblemKind;
@@ -45,6 +47,8 @@ export interface PodRow {
   desired: DesiredLifecycle | 'missing' | 'malformed';
   desiredGeneration?: number;
   desiredFault?: Fault;
+  /** The key of the state ConfigMap that decided `desired` (a pod key wins over the colour key). */
+  desiredKey?: EntrySource;
   sidecar: { reachable: boolean; generation?: number; error?: string; pushKeyMounted?: boolean };
   fault?: Fault;
   lastSequenceNumber?: number;
@@ -56,6 +60,8 @@ export interface StatusView {
   declaredActive?: Color;
   lease: { holder?: string; expiresAt?: string; blocking: boolean };
   generation: number;
+  /** Which keys the switch writes: pod keys or colour keys (src/core/state-keys.ts). */
+  stateKeys: ResolvedKeyMode;
   operation?: OperationRecord;
   lastSwitch?: HistoryEntry;
   pods: PodRow[];
@@ -113,7 +119,16 @@ export async function readStatus(context: {
   } else if (blocking) {
     problems.push({ kind: 'lock', message: `the switch lock is held by ${lease?.holderIdentity}`, hint: 'another switch is running' });
   }
+  // A mode stored wrongly is a problem to name, not a reason to show nothing.
+  let stored: ReturnType<typeof storedKeyMode>;
+  try {
+    stored = storedKeyMode(active);
+  } catch (error) {
+    problems.push({ kind: 'malformed', message: errorMessage(error), hint: 'run `bgswitch init --color-keys` or `--pod-keys`' });
+  }
+  const stateKeys = resolveKeyMode(stored, pods);
   problems.push(...fleetProblems(observations, rows, state, declared), ...storedJsonProblems(active, stateSnapshot, state));
+  if (stateKeys.mode === 'color' && state) problems.push(...podKeyOverrides(rows, state));
   const kafka = context.kafka
     ? await readGroup(context.kafka, observations).catch((error: unknown) => ({
         groupId: context.kafka!.groupId,
@@ -131,6 +146,7 @@ export async function readStatus(context: {
       blocking,
     },
     generation: state?.generation ?? 0,
+    stateKeys,
     ...(state?.operation ? { operation: state.operation } : {}),
     ...(active ? lastSwitch(readHistory(active.data[HISTORY_KEY]).entries) : {}),
     pods: rows,
@@ -154,6 +170,26 @@ function groupProblems(kafka: NonNullable<StatusView['kafka']>, pausedColor: Col
     message: describeStranded(member),
     hint: `the consumer must leave group ${kafka.groupId} when paused (docs/consumer-contract.md); restarting the pod (kubectl delete pod ${member.pod}) releases them now`,
   }));
+}
+
+/**
+ * Colour-key mode: a pod key that says otherwise than its colour's key overrides it (the sidecar
+ * resolves the pod key first). Only `inject-fault` or a hand edit writes one; the next switch removes it.
+ */
+function podKeyOverrides(rows: PodRow[], state: DesiredState): Problem[] {
+  return rows.flatMap((r) => {
+    // A malformed pod key is named as malformed already.
+    if (r.desiredKey?.kind !== 'pod' || r.desired === 'malformed') return [];
+    const colorEntry = state.entries.get(r.color);
+    if (colorEntry?.lifecycle === r.desired) return [];
+    return [
+      {
+        kind: 'pod-key-override' as const,
+        message: `${r.name}: its pod key says ${r.desired}, overriding the ${r.color} key (${colorEntry?.lifecycle ?? 'missing'})`,
+        hint: `the next switch removes pod keys; to drop it now: kubectl edit configmap ${state.snapshot.name} (delete key ${r.name})`,
+      },
+    ];
+  });
 }
 
 /** True when the fleet has any problem worth a non-zero `status --check`. */
@@ -224,6 +260,7 @@ function row(o: PodObservation, extras: { sidecar: SidecarStatus | Error; fault:
     desired,
     ...(resolved.status === 'ok' ? { desiredGeneration: resolved.entry.generation } : {}),
     ...(resolved.status === 'ok' && resolved.entry.fault ? { desiredFault: resolved.entry.fault } : {}),
+    ...(resolved.status !== 'missing' ? { desiredKey: resolved.source } : {}),
     sidecar:
       extras.sidecar instanceof Error
         ? { reachable: false, error: extras.sidecar.message }

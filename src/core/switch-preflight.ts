@@ -12,6 +12,7 @@ import { leaseBlocks } from './lease.js';
 import { assertPermissions, switchPermissions } from './permissions.js';
 import type { PodInfo } from './ports.js';
 import type { DesiredState } from './state-store.js';
+import { resolveKeyMode, storedKeyMode, type ResolvedKeyMode } from './state-keys.js';
 import type { SwitchSession } from './switch-session.js';
 
 export interface Preflight {
@@ -21,6 +22,8 @@ export interface Preflight {
   noop: boolean;
   /** The Lease's holder, when it is not the target colour at rest (e.g. a killed CLI's, or a failed hand-back). */
   staleHolder: string | undefined;
+  /** Pod keys or colour keys: what steps 3 and 6 write (./state-keys.ts). */
+  keyMode: ResolvedKeyMode;
 }
 
 export async function preflight(session: SwitchSession): Promise<Preflight> {
@@ -48,6 +51,7 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
     );
   }
   const declared = declaredRaw as Color | undefined;
+  const storedMode = storedKeyMode(activeConfigMap);
   if (state.entries.size === 0 && state.malformed.size === 0) {
     throw new RefusedError(`ConfigMap ${names.stateConfigMap} has no desired state yet`, 'run `bgswitch init` first');
   }
@@ -60,7 +64,7 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
   if (byColor(to).length === 0) {
     throw new RefusedError(
       `no ${to} pods found behind Service ${names.services[to]}`,
-      `scale up the ${to} StatefulSet before switching to it`,
+      `scale up the ${to} workload (StatefulSet, Deployment or Rollout) before switching to it`,
     );
   }
   for (const [key, error] of state.malformed) {
@@ -104,7 +108,11 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
     byColor(to).every((o) => o.state === 'ACTIVE' && desiredOf(o.pod) === 'ACTIVE') &&
     byColor(from).every((o) => certainlyIdle(o) && desiredOf(o.pod) !== 'ACTIVE');
   const staleHolder = lease && lease.holderIdentity !== to ? (lease.holderIdentity ?? '') : undefined;
-  return { declared, state, observations, noop, staleHolder };
+  const keyMode = resolveKeyMode(
+    storedMode,
+    observations.map((o) => o.pod),
+  );
+  return { declared, state, observations, noop, staleHolder, keyMode };
 }
 
 /**

@@ -22,18 +22,26 @@ export class PushQueues {
    * L1 lifecycle call to each pod, in parallel, plus its L2 push. Only the L1 calls are awaited:
    * verification watches the consumers themselves, so a hung sidecar never holds the switch (and
    * the gap) back. Failures are left to verification.
+   * Fenced by the lock (docs/safety.md, "Requests in flight when a lock expires"): every call's
+   * timeout ends the lock margin before the lock could expire, and with no time left no call is
+   * made (LeaseLostError). Resumes are also cancelled the moment the lock is known lost, and the
+   * step then stops; a pause already sent is let finish (pausing is always safe).
    */
   async command(pods: PodInfo[], action: 'pause' | 'resume', state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+    const { lock, lockMarginMs } = this.session;
+    const timeoutMs = lock.callTimeoutMs(lockMarginMs);
+    const callSignal = action === 'resume' ? (signal ? AbortSignal.any([signal, lock.lost]) : lock.lost) : signal;
     this.pushAll(pods, state, signal);
     await Promise.all(
       pods.map(async (pod) => {
         try {
-          await this.session.context.pods.lifecycle(pod, action, signal);
+          await this.session.context.pods.lifecycle(pod, action, callSignal, timeoutMs);
         } catch (error) {
-          this.session.emit({ type: 'warning', message: `${action} ${pod.name}: ${errorMessage(error)}` });
+          if (error !== lock.lost.reason) this.session.emit({ type: 'warning', message: `${action} ${pod.name}: ${errorMessage(error)}` });
         }
       }),
     );
+    if (action === 'resume') lock.lost.throwIfAborted();
   }
 
   /** L2 pushes in the background (also to the other colour: it fences sidecars against stale files); see settle(). */

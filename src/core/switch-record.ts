@@ -70,7 +70,10 @@ async function recordConfigMaps(
     });
   });
   const operation = outcome === 'rollback-failed' ? session.operationRecord('rollback-failed') : null;
-  const written = await session.store.update(() => ({ operation }), session.state);
+  const written = await session.store.update((current) => {
+    session.fenceWrite(current, 0);
+    return { operation };
+  }, session.state);
   session.state = written;
   session.generation = written.generation;
 }

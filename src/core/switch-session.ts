@@ -10,7 +10,7 @@ import { phaseLabel, type PhaseName, type PhaseRef, type ProgressEvent, type Pro
 import { listFleet, observePods, type PodObservation, type PodState } from './fleet.js';
 import type { KafkaHandoff, PhaseTiming } from './history.js';
 import { readGroup, type GroupView, type ObservedPod } from './kafka-group.js';
-import { SwitchLock } from './lease.js';
+import { LeaseLostError, SwitchLock } from './lease.js';
 import type { OperationRecord } from './operation.js';
 import type { PollOptions } from './poll.js';
 import type { ConfigMapSnapshot, PodInfo } from './ports.js';
@@ -42,14 +42,16 @@ export class SwitchSession {
   readonly kafkaTopics = new Set<string>();
   /** When the colour being left was last seen all PAUSED: the start of the Kafka hand-off wait. */
   pausedAt: number | undefined;
+  /** The new colour's pods step 8 saw ACTIVE and ready: the soak holds these, not pods added since. */
+  verifiedPods: ReadonlySet<string> | undefined;
   /** The last state seen of each pod: a change is reported, and a failed rollback names them. */
   readonly lastPodState = new Map<string, PodState>();
   /**
    * Carried between the steps instead of read again (one round trip each): the pods behind the
-   * Services as listed by the preflight (a rollback lists them afresh; the verification polls
-   * always do), the desired state as this run last read or wrote it, and the active-version
-   * ConfigMap as the preflight read it. A write over a stale state or ConfigMap is refused (409)
-   * and re-read, so carrying them never overwrites anyone.
+   * Services as the last desired-state write listed them (the pause and resume steps act on exactly
+   * those; the verification polls always list afresh), the desired state as this run last read or
+   * wrote it, and the active-version ConfigMap as the preflight read it. A write over a stale state
+   * or ConfigMap is refused (409) and re-read, so carrying them never overwrites anyone.
    */
   fleet: Record<Color, PodInfo[]> = { blue: [], green: [] };
   state: DesiredState | undefined;
@@ -165,6 +167,22 @@ export class SwitchSession {
       maxIntervalMs: pollIntervalMs,
       signal,
     };
+  }
+
+  /**
+   * Just before a desired-state write (the store's read-modify-write calls it on the state it read):
+   * the lock must still be ours for `marginMs`, and the operation record the one this run wrote. A
+   * CLI frozen past its lock's expiry thus never writes over a takeover, and once the new holder has
+   * written its own record, the write's compare-and-swap refuses ours.
+   */
+  fenceWrite(current: DesiredState, marginMs: number): void {
+    this.lock.assertHeld(marginMs);
+    const holder = current.operation?.holder;
+    if (holder !== this.context.holder) {
+      throw new LeaseLostError(
+        `lost the switch lock: ${holder === undefined ? 'another switch ended meanwhile' : `${holder} is switching now`} (the state ConfigMap's operation record is not ours)`,
+      );
+    }
   }
 
   /** True while the lock is certainly ours. */

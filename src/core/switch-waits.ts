@@ -82,7 +82,8 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
 }
 
 /**
- * Every pod of `to` ACTIVE and ready, none of `from` consuming. With `waitForGroup` (step 8, not
+ * Every pod of `to` ACTIVE and ready (but a pod being deleted; with `verified`, the soak's, only
+ * those pods), none of `from` consuming (a pod being deleted included). With `waitForGroup` (step 8, not
  * the soak: a rebalance there is no failure) also every partition assigned to a `to` pod and no
  * `from` pod left in the group; the time since `from` was all PAUSED is the Kafka hand-off wait.
  */
@@ -93,6 +94,7 @@ export async function verifyActive(
   timeoutMs: number,
   signal: AbortSignal | undefined,
   waitForGroup = false,
+  verified?: ReadonlySet<string>,
 ): Promise<string> {
   const group = waitForGroup ? session.context.kafka : undefined;
   const result = await pollUntil<ActiveWait>(
@@ -102,7 +104,10 @@ export async function verifyActive(
       if (resumedOld.length > 0) {
         throw new StepFailedError(`${from} is consuming again while ${to} resumes: ${describeStates(resumedOld)}`);
       }
-      const reachable = fresh.filter((o) => o.state !== 'unreachable' || !session.request.force);
+      // A pod being deleted (scale-down) is leaving, not failing. In the soak, a pod added since step 8
+      // is still joining (its sidecar resumes it from its entry): only the pods verified then must stay.
+      const required = fresh.filter((o) => !o.pod.terminating && (verified === undefined || verified.has(o.pod.name)));
+      const reachable = required.filter((o) => o.state !== 'unreachable' || !session.request.force);
       const waiting = reachable.filter((o) => o.state !== 'ACTIVE' || o.ready !== true);
       const podsDone = waiting.length === 0 && reachable.length > 0;
       if (!podsDone || !group) return { done: podsDone, value: { fresh, waiting } };
@@ -135,7 +140,9 @@ export async function verifyActive(
       .join(', ');
     throw new StepFailedError(`${to} is not ACTIVE and ready within ${timeoutMs / 1000}s: ${detail || 'no reachable pods'}`);
   }
-  const ready = `${last!.fresh.length} pods ACTIVE and ready`;
+  const activeAndReady = last!.fresh.filter((o) => o.state === 'ACTIVE' && o.ready).map((o) => o.pod.name);
+  if (verified === undefined) session.verifiedPods = new Set(activeAndReady);
+  const ready = `${activeAndReady.length} pods ACTIVE and ready`;
   if (!group || !last?.group) return `${ready} in ${(result.elapsedMs / 1000).toFixed(1)}s`;
   if (!result.done) {
     const message = `${to} pods are ACTIVE but consumer group ${group.groupId} was not handed over within ${timeoutMs / 1000}s: ${last.group.wait}`;
@@ -148,7 +155,8 @@ export async function verifyActive(
 }
 
 /**
- * The new colour must stay ACTIVE and ready, and the old one PAUSED, for the whole soak. With
+ * The new colour's pods verified in step 8 must stay ACTIVE and ready (one deleted meanwhile is
+ * left out, one added is not yet held to it), and the old one PAUSED, for the whole soak. With
  * --max-lag (and Kafka), the lag trigger: LAG_GROWTH_CHECKS checks in a row above the limit, each
  * higher than the last, roll the switch back. A lag that is high but falling is catching up.
  */
@@ -158,7 +166,7 @@ export async function soak(session: SwitchSession, from: Color, to: Color, signa
   const growing: number[] = [];
   let checks = 0;
   while (session.context.clock.now() < end) {
-    await verifyActive(session, from, to, 0, signal);
+    await verifyActive(session, from, to, 0, signal, false, session.verifiedPods);
     if (watchLag) await checkLag(session, growing);
     checks++;
     await session.context.clock.sleep(Math.min(1000, Math.max(0, end - session.context.clock.now())), signal);

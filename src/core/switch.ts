@@ -30,7 +30,7 @@
  * Any failure in 3-8 after something changed runs 3-8 back towards the old colour.
  */
 import { resolveEntry } from '../shared/desired-state.js';
-import type { Color, DesiredEntry, DesiredLifecycle } from '../shared/model.js';
+import type { Color, DesiredLifecycle } from '../shared/model.js';
 import { errorMessage } from '../shared/errors.js';
 import { phaseLabel, type PhaseName, type ProgressSink } from './events.js';
 import { listFleet, type PodObservation, type PodState } from './fleet.js';
@@ -38,11 +38,12 @@ import type { KafkaHandoff, PhaseTiming, SwitchOutcome } from './history.js';
 import { LeaseLostError } from './lease.js';
 import type { OperationKind } from './operation.js';
 import type { Clock } from '../shared/clock.js';
-import type { Cluster, KafkaGroup, ObjectNames, PodAgent, PodInfo, SwitchLeftovers, SwitchWording } from './ports.js';
+import type { Cluster, KafkaGroup, ObjectNames, PodAgent, SwitchLeftovers, SwitchWording } from './ports.js';
 import type { DesiredState } from './state-store.js';
 import { handLeaseBack, preflight, type Preflight } from './switch-preflight.js';
 import { PushQueues } from './switch-pushes.js';
 import { record, releaseLock } from './switch-record.js';
+import { activeColor, pausedEverywhere, type StateKeyMode } from './state-keys.js';
 import { SwitchSession } from './switch-session.js';
 import { soak, verifyActive, verifyPaused } from './switch-waits.js';
 
@@ -127,6 +128,8 @@ export async function runSwitch(context: SwitchContext, request: SwitchRequest):
 class SwitchRun {
   /** Set once the first desired-state write succeeded: from then on a failure means rollback. */
   private changedFleet = false;
+  /** Pod keys or colour keys, decided in preflight. */
+  private keyMode: StateKeyMode = 'pod';
   private readonly pushes: PushQueues;
 
   constructor(private readonly session: SwitchSession) {
@@ -140,6 +143,7 @@ class SwitchRun {
     const before = await session.phase('preflight', false, 'Preflight: ConfigMaps, Lease, pods', () => preflight(session));
     const podsBefore = summarize(before.observations, before.state);
     session.generation = before.state.generation;
+    this.keyMode = before.keyMode.mode;
     if (before.noop) {
       if (before.staleHolder !== undefined) await handLeaseBack(session, before.staleHolder);
       return this.report('noop', podsBefore, podsBefore);
@@ -211,13 +215,13 @@ class SwitchRun {
     const { cluster } = session.context;
     const step = (name: PhaseName) => phaseLabel(name, rollback);
 
-    // 3. (a rollback lists the pods afresh: whatever made the switch fail may have changed them)
+    // 3. (the pods listed afresh: a pod gone loses its entry, a pod added since the preflight gets one)
     await session.phase('desired-paused', rollback, `Desired state: ${from} and ${to} PAUSED`, async () => {
-      if (rollback) session.fleet = await listFleet(cluster);
-      const pods = session.fleet;
+      const pods = await listFleet(cluster);
+      session.fleet = pods;
       const written = await session.store.update(
         (current) => ({
-          entries: pausedEverywhere(current, [...pods.blue, ...pods.green]),
+          ...pausedEverywhere(current, [...pods.blue, ...pods.green], this.keyMode),
           operation: session.operationRecord(step('pause')),
         }),
         session.state,
@@ -240,17 +244,15 @@ class SwitchRun {
     // 5.
     await session.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => verifyPaused(session, from, signal));
 
-    // 6.
+    // 6. (the pods listed afresh, as in step 3)
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
-      const pods = session.fleet;
-      const written = await session.store.update(
-        (current) => ({
-          entries: activeColor(current, pods[to], to),
-          operation: session.operationRecord(step('resume')),
-        }),
-        session.state,
-      );
+      const pods = await listFleet(cluster);
+      session.fleet = pods;
+      const written = await session.store.update((current) => {
+        session.fenceWrite(current, session.lockMarginMs);
+        return { ...activeColor(current, pods[to], to, this.keyMode), operation: session.operationRecord(step('resume')) };
+      }, session.state);
       session.state = written;
       session.generation = written.generation;
       return `generation ${written.generation}`;
@@ -323,26 +325,6 @@ class SwitchRun {
       podsAfter,
     };
   }
-}
-
-/** Step 3: every known entry and every pod PAUSED, faults kept. */
-function pausedEverywhere(current: DesiredState, pods: PodInfo[]): Map<string, Omit<DesiredEntry, 'generation'>> {
-  const entries = new Map<string, Omit<DesiredEntry, 'generation'>>();
-  const keys = new Set<string>([...current.entries.keys(), ...current.malformed.keys(), ...pods.map((p) => p.name)]);
-  for (const key of keys) entries.set(key, withLifecycle(current.entries.get(key), 'PAUSED'));
-  return entries;
-}
-
-/** Step 6: the new colour's pods (and its colour key, if used) ACTIVE, faults kept. */
-function activeColor(current: DesiredState, pods: PodInfo[], color: Color): Map<string, Omit<DesiredEntry, 'generation'>> {
-  const entries = new Map<string, Omit<DesiredEntry, 'generation'>>();
-  for (const pod of pods) entries.set(pod.name, withLifecycle(current.entries.get(pod.name), 'ACTIVE'));
-  if (current.entries.has(color)) entries.set(color, withLifecycle(current.entries.get(color), 'ACTIVE'));
-  return entries;
-}
-
-function withLifecycle(existing: DesiredEntry | undefined, lifecycle: DesiredLifecycle): Omit<DesiredEntry, 'generation'> {
-  return existing?.fault ? { lifecycle, fault: existing.fault } : { lifecycle };
 }
 
 function summarize(observations: PodObservation[], state: DesiredState): PodSummary[] {

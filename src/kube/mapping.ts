@@ -34,6 +34,8 @@ export function podInfoFromPod(pod: V1Pod, color: Color): PodInfo {
     terminating: pod.metadata?.deletionTimestamp != null,
   };
   if (status.podIP) info.ip = status.podIP;
+  const controller = pod.metadata?.ownerReferences?.find((owner) => owner.controller);
+  if (controller) info.controllerKind = controller.kind;
   return info;
 }
 

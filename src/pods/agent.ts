@@ -8,7 +8,8 @@
  * caller's abort (its reason is rethrown). Answers are shape-checked before they are believed.
  * Retries (p-retry, with backoff) only where safe: a request that certainly never left is resent;
  * one that may have arrived is resent only for idempotent calls (GET, PUT, pause/resume); a push,
- * which is not, is never resent after an ambiguous failure. Timeouts are not retried.
+ * which is not, is never resent after an ambiguous failure. Timeouts are not retried. A lifecycle
+ * call given a timeout (the switch's lock bound) sends nothing after it, resends included.
  */
 import pRetry from 'p-retry';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -168,10 +169,17 @@ class HttpPodAgent implements PodClient {
     return new PodUnreachableError(call.pod.name, `pod ${call.pod.name}: ${label(call)} failed: ${cause}`);
   }
 
-  /** Sends with retries where safe; any HTTP status is returned, transport failures are mapped. */
-  private async send(call: Call, signal?: AbortSignal): Promise<PodReply> {
-    const attempt = () =>
-      this.transport.send(
+  /**
+   * Sends with retries where safe; any HTTP status is returned, transport failures are mapped.
+   * With `timeoutMs` the whole call, resends included, ends by then: each attempt gets what is
+   * left, and none is sent once nothing is.
+   */
+  private async send(call: Call, signal?: AbortSignal, timeoutMs?: number): Promise<PodReply> {
+    const deadline = timeoutMs === undefined ? undefined : this.settings.clock.now() + timeoutMs;
+    const attempt = () => {
+      const left = deadline === undefined ? undefined : deadline - this.settings.clock.now();
+      if (left !== undefined && left <= 0) throw new TransportFailure('timed-out', `no time left of the ${timeoutMs} ms the call had`);
+      return this.transport.send(
         {
           pod: call.pod,
           port: call.port,
@@ -179,9 +187,11 @@ class HttpPodAgent implements PodClient {
           path: call.path,
           ...(call.body !== undefined ? { body: call.body } : {}),
           ...(call.headers ? { headers: call.headers() } : {}),
+          ...(left !== undefined ? { timeoutMs: left } : {}),
         },
         signal,
       );
+    };
     try {
       return await pRetry(attempt, {
         retries: this.settings.retry.retries,
@@ -198,8 +208,8 @@ class HttpPodAgent implements PodClient {
   }
 
   /** A 2xx answer whose body passes `parse`. */
-  private async expect<T>(call: Call, parse: (body: string) => ParseResult<T>, signal?: AbortSignal): Promise<T> {
-    const reply = await this.send(call, signal);
+  private async expect<T>(call: Call, parse: (body: string) => ParseResult<T>, signal?: AbortSignal, timeoutMs?: number): Promise<T> {
+    const reply = await this.send(call, signal, timeoutMs);
     if (reply.status < 200 || reply.status > 299) throw this.failure(call, `HTTP ${reply.status}: ${shortBody(reply.body)}`);
     const parsed = parse(reply.body);
     if (!parsed.ok) throw this.failure(call, `unexpected answer (${parsed.error}): ${shortBody(reply.body)}`);
@@ -210,9 +220,9 @@ class HttpPodAgent implements PodClient {
     return { pod, port: this.settings.lifecyclePort, method, path, idempotent };
   }
 
-  lifecycle(pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal): Promise<LifecycleChange> {
+  lifecycle(pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal, timeoutMs?: number): Promise<LifecycleChange> {
     // Pause and resume are idempotent by the consumer's contract, so resending is safe.
-    return this.expect(this.consumer(pod, 'POST', `/lifecycle/${action}`, true), parseLifecycleChange, signal);
+    return this.expect(this.consumer(pod, 'POST', `/lifecycle/${action}`, true), parseLifecycleChange, signal, timeoutMs);
   }
 
   status(pod: PodInfo, signal?: AbortSignal): Promise<LifecycleStatus> {

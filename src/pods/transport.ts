@@ -30,6 +30,8 @@ export interface PodRequest {
   path: string;
   body?: string;
   headers?: Record<string, string>;
+  /** This request's deadline (ms) when shorter than the transport's own. */
+  timeoutMs?: number;
 }
 
 export interface PodReply {
@@ -111,6 +113,11 @@ async function exchange(
   }
 }
 
+/** The request's own timeout, never longer than the transport's; whole ms, at least 1 (undici reads 0 as "none"). */
+function deadlineOf(req: PodRequest, transportTimeoutMs: number): number {
+  return req.timeoutMs === undefined ? transportTimeoutMs : Math.max(1, Math.floor(Math.min(req.timeoutMs, transportTimeoutMs)));
+}
+
 const VERB_OF: Record<HttpMethod, string> = { GET: 'get', POST: 'create', PUT: 'update' };
 
 /** The API server's proxy could not dial the pod: the request never reached it. */
@@ -145,7 +152,7 @@ export class ProxyTransport implements PodTransport {
     const init = { method: req.method, headers: { ...req.headers, ...auth }, ...(req.body !== undefined ? { body: req.body } : {}) };
     let reply: PodReply;
     try {
-      reply = await exchange(pool, this.url(req.pod, req.port, req.path), init, this.timeoutMs, signal);
+      reply = await exchange(pool, this.url(req.pod, req.port, req.path), init, deadlineOf(req, this.timeoutMs), signal);
     } catch (error) {
       if (error instanceof TransportFailure)
         throw new TransportFailure(error.kind, `API server ${this.credentials.server}: ${error.message}`);
@@ -221,7 +228,7 @@ export class DirectTransport implements PodTransport {
   async send(req: PodRequest, signal?: AbortSignal): Promise<PodReply> {
     const init = { method: req.method, headers: { ...req.headers }, ...(req.body !== undefined ? { body: req.body } : {}) };
     const url = this.url(req.pod, req.port, req.path);
-    return exchange(this.poolFor(url), url, init, this.timeoutMs, signal);
+    return exchange(this.poolFor(url), url, init, deadlineOf(req, this.timeoutMs), signal);
   }
 
   async close(): Promise<void> {

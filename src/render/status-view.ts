@@ -28,6 +28,7 @@ export function renderStatus(view: StatusView, header: { context: string; server
     `${style.bold('Lease:')}      ${lease.holder ?? 'no holder'}${lease.blocking && lease.expiresAt ? ` (switch lock, expires ${lease.expiresAt})` : ''}`,
   );
   lines.push(`${style.bold('Generation:')} ${view.generation}`);
+  lines.push(`${style.bold('State keys:')} ${describeStateKeys(view.stateKeys)}`);
   const last = view.lastSwitch;
   lines.push(
     `${style.bold('Last switch:')} ${
@@ -38,13 +39,14 @@ export function renderStatus(view: StatusView, header: { context: string; server
   );
   lines.push(
     table(
-      ['POD', 'COLOUR', 'READY', 'ACTUAL', 'DESIRED', 'GEN', 'SIDECAR', 'FAULT', 'LAST SEQ', 'RECEIVED', 'RESTARTS'],
+      ['POD', 'COLOUR', 'READY', 'ACTUAL', 'DESIRED', 'KEY', 'GEN', 'SIDECAR', 'FAULT', 'LAST SEQ', 'RECEIVED', 'RESTARTS'],
       view.pods.map((p) => [
         p.name,
         paintColor(p.color, style),
         p.ready ? 'yes' : style.red('no'),
         paintState(p.actual, style),
         paintState(p.desired, style),
+        p.desiredKey ? (p.desiredKey.kind === 'pod' ? 'pod' : 'colour') : '-',
         p.desiredGeneration === undefined ? '-' : String(p.desiredGeneration),
         !p.sidecar.reachable
           ? style.red('unreachable')
@@ -117,6 +119,13 @@ export function renderGroup(group: GroupView, style: Style): string[] {
     );
   }
   return lines;
+}
+
+function describeStateKeys(stateKeys: StatusView['stateKeys']): string {
+  const keys = stateKeys.mode === 'color' ? 'colour keys (blue, green)' : 'pod keys';
+  if (stateKeys.origin === 'detected') return `${keys}, detected: pods owned by a ReplicaSet`;
+  if (stateKeys.origin === 'default') return `${keys} (default)`;
+  return `${keys}, set by \`bgswitch init\``;
 }
 
 function paintColor(color: string, style: Style): string {

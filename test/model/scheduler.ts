@@ -2,7 +2,7 @@
  * Schedules for the model explorer: a generated list of events (deliver, lose, stall or delay
  * messages, advance time, let the network behave until a CLI reaches a phase, start CLIs (with
  * --force, --soak, a skewed clock) or kill them, cut one CLI off the API server, run inject-fault,
- * API server down, failing writes, restarts, pod deletion, stale files, sidecar ticks), the executor
+ * API server down, failing writes, restarts, pod deletion, a colour scaled up, stale files, sidecar ticks), the executor
  * that plays one over a ModelWorld, and the invariant checks.
  *
  * Schedules are weighted towards the deep phases: besides single events, they contain recipes
@@ -34,10 +34,7 @@ import { OPERATION_ANNOTATION, resolveEntry } from '../../src/shared/desired-sta
 import { COLORS, otherColor, type Color, type Fault } from '../../src/shared/model.js';
 import type { Overlap } from '../support/memory-fleet.js';
 import { NAMES } from '../support/switch-world.js';
-import { LEASE_MS, ModelWorld } from './world.js';
-
-/** A phase as the progress events name it, e.g. "resume" or "rollback:verify-paused". */
-export type PhaseKey = string;
+import { LEASE_MS, ModelWorld, phaseKey, type PhaseKey } from './world.js';
 
 export type Command =
   | { t: 'flush' }
@@ -50,6 +47,9 @@ export type Command =
   | { t: 'until'; phase: PhaseKey }
   | { t: 'cli'; target: Color; kind: OperationKind; force?: boolean; soakMs?: number; skewMs?: number }
   | { t: 'kill'; cli: number }
+  /** Freeze the CLI (SIGSTOP) now, or the moment it next starts step `at`. */
+  | { t: 'freeze'; cli: number; at?: PhaseKey }
+  | { t: 'thaw'; cli: number }
   | { t: 'cliApi'; cli: number; up: boolean }
   | { t: 'inject'; target: string; change: Partial<Fault> | 'clear' }
   | { t: 'api'; up: boolean }
@@ -60,6 +60,7 @@ export type Command =
   | { t: 'partition'; pod: number; on: boolean }
   | { t: 'cutOff'; pod: number; on: boolean }
   | { t: 'recreatePod'; pod: number }
+  | { t: 'scaleUp'; color: Color }
   | { t: 'refresh'; pod: number; steps: number }
   | { t: 'tick'; pod: number }
   | { t: 'ready'; pod: number; ready: boolean }
@@ -76,6 +77,8 @@ export interface Schedule {
 
 const MAX_CLIS = 4;
 const MAX_PODS_PER_COLOR = 4;
+/** How many pods scaling up may add to a colour. */
+const MAX_PODS_ADDED = 2;
 /** How long an `until` lets the network run at most: past every timeout of the CLIs (4 s) and the lease (15 s). */
 const UNTIL_MAX_MS = 20_000;
 const color = fc.constantFrom<Color>('blue', 'green');
@@ -131,6 +134,8 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
         : cliCommand,
     },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('kill' as const), cli: fc.nat(MAX_CLIS - 1) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('freeze' as const), cli: fc.nat(MAX_CLIS - 1) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('thaw' as const), cli: fc.nat(MAX_CLIS - 1) }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('cliApi' as const), cli: fc.nat(MAX_CLIS - 1), up: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('inject' as const), target: fc.oneof(color, podName), change: faultChange }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('api' as const), up: fc.boolean() }) },
@@ -151,6 +156,7 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
     // The CLI reaches neither the pod's consumer nor its sidecar: what --force excuses on the old colour.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('cutOff' as const), pod: podIndex, on: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('recreatePod' as const), pod: podIndex }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('scaleUp' as const), color }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('refresh' as const), pod: podIndex, steps: fc.integer({ min: 1, max: 4 }) }) },
     // A consumer that is not ready, or answers pause / resume without applying them: forces rollbacks.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('ready' as const), pod: podIndex, ready: fc.boolean() }) },
@@ -166,7 +172,10 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
  *    because its clock runs 14 s ahead (it judges the Lease expired 1 s after a renewal), or because
  *    the running CLI's three renewals (every 5 s) fail, so the Lease really expires before the
  *    other CLI starts (a fourth failure would hit that CLI's own acquire);
- *  - late push: a push on the wire stalls past its sender's timeout and arrives after newer ones.
+ *  - late push: a push on the wire stalls past its sender's timeout and arrives after newer ones;
+ *  - frozen: the first CLI is frozen (SIGSTOP) the moment it starts a step (right after the step's
+ *    lock check), stays frozen past its Lease's expiry while another CLI takes the lock and runs to
+ *    some step, and is then thawed: whatever it was about to do next now comes after the takeover.
  */
 function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arbitrary<Command[]> {
   const greenPod = fc.integer({ min: podsPerColor, max: 2 * podsPerColor - 1 });
@@ -194,9 +203,21 @@ function recipeArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Arb
           ? [mid, { ...cli, skewMs: SKEW_AHEAD_MS }, next]
           : [mid, { t: 'writeFault', object: 'lease', fault: 'error', count: 3 }, { t: 'run', ms: 16_000 }, cli, next],
       ),
+    // A colour scaled up mid-switch: the new pod must not consume on the wrong side.
+    fc.tuple(midSwitch, color).map(([mid, scaled]): Command[] => [mid, { t: 'scaleUp', color: scaled }]),
     fc
       .tuple(until(['pause', 'resume', ...ROLLBACK_PHASES]), fc.nat(3), until([...FORWARD_PHASES, ...ROLLBACK_PHASES]), fc.nat(3))
       .map(([first, stalled, next, late]): Command[] => [first, { t: 'stall', i: stalled }, next, { t: 'late', i: late }]),
+    fc
+      .tuple(fc.constantFrom(...FORWARD_PHASES.slice(1), ...ROLLBACK_PHASES), cliCommand, until([...FORWARD_PHASES, ...ROLLBACK_PHASES]))
+      .map(([at, cli, next]): Command[] => [
+        { t: 'freeze', cli: 0, at },
+        { t: 'until', phase: at },
+        { t: 'run', ms: LEASE_MS + 1_000 },
+        cli,
+        next,
+        { t: 'thaw', cli: 0 },
+      ]),
   );
 }
 
@@ -240,10 +261,6 @@ export function describeCommand(world: ModelWorld, command: Command): string {
 
 function podAt(world: ModelWorld, index: number): string {
   return world.allPods[index % world.allPods.length]!;
-}
-
-function phaseKey(phase: { name: string; rollback: boolean }): PhaseKey {
-  return `${phase.rollback ? 'rollback:' : ''}${phase.name}`;
 }
 
 /** How many times any CLI started `phase` so far. */
@@ -298,6 +315,17 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
     case 'kill':
       world.clis[command.cli]?.kill();
       return;
+    case 'freeze': {
+      const cli = world.clis[command.cli];
+      if (cli && command.at !== undefined) cli.freezeAt = command.at;
+      else if (cli) world.freeze(cli);
+      return;
+    }
+    case 'thaw': {
+      const cli = world.clis[command.cli];
+      if (cli) world.thaw(cli);
+      return;
+    }
     case 'cliApi': {
       const cli = world.clis[command.cli];
       if (cli) cli.apiCut = !command.up;
@@ -326,6 +354,8 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
       return;
     case 'recreatePod':
       return world.recreatePod(podAt(world, command.pod));
+    case 'scaleUp':
+      return world.addPod(command.color, MAX_PODS_ADDED);
     case 'refresh':
       return world.refreshFile(podAt(world, command.pod), command.steps);
     case 'tick':
@@ -440,6 +470,10 @@ function scenariosOf(world: ModelWorld): string[] {
     ...maybe('lock taken over from a running CLI', tookOverRunning),
     ...maybe('push arrived after its sender timed out', world.latePushes > 0),
     ...maybe(
+      'CLI thawed after its lock was taken over',
+      world.clis.some((cli) => cli.thawedAfterTakeover > 0),
+    ),
+    ...maybe(
       'inject-fault alongside a switch',
       world.faultRuns.some((run) => run.alongsideSwitch),
     ),
@@ -456,6 +490,7 @@ function scenariosOf(world: ModelWorld): string[] {
       world.clis.some((cli) => cli.skewMs > 0),
     ),
     ...maybe(`${world.podsPerColor} pods per colour`, world.podsPerColor > 2),
+    ...maybe('pod added mid-switch', world.addedMidSwitch > 0),
   ];
 }
 
@@ -476,6 +511,8 @@ function summarize(world: ModelWorld, recovery: { outcome: string; interrupted: 
 /** Recovery with healthy infrastructure, then S2 and S3. */
 async function recover(world: ModelWorld, target: Color, log: string[]): Promise<{ outcome: string; interrupted: boolean }> {
   for (const run of [...world.clis, ...world.faultRuns]) if (!run.done) run.kill();
+  // Requests a killed CLI had already made (a renewal of its Lease) still land.
+  await world.advance(0);
   for (const message of [...world.stalled]) world.deliverLate(message);
   world.cluster.unreachable = false;
   world.cluster.clearWriteFaults();

@@ -8,9 +8,11 @@
  * the sidecar) and every call a sidecar makes to its consumer is a message that waits in `pending`
  * until the scheduler delivers it (in any order), loses it (request lost: never applied; reply lost:
  * applied, the caller sees an error), or it times out. Model assumption (docs/safety.md): a message
- * is applied within its caller's timeout or never — `MAX_CLI_DELAY_MS` for the CLI (at most the lock
- * margin the protocol keeps before resuming), `MAX_SIDECAR_DELAY_MS` for the sidecar's calls to its
- * own consumer.
+ * is applied within its caller's timeout or never — `MAX_CLI_DELAY_MS` for the CLI (its request
+ * timeout; a lifecycle call's own, shorter timeout when the switch bounds it by its lock),
+ * `MAX_SIDECAR_DELAY_MS` for the sidecar's calls to its own consumer. A call its caller aborts (a
+ * resume cancelled because the lock was lost) answers at once but stays on the wire until its
+ * timeout: it may already have left.
  *
  * Each pod's sidecar runs the daemon's loop (seed from the API server, then reconcile every
  * RECONCILE_INTERVAL_MS of virtual time); the schedule can add ticks in between. Its file source is
@@ -21,10 +23,19 @@
  * already on the wire. A push may also stall past its sender's timeout and arrive later (the one
  * exception to the delay bound: pushes are fenced by generation, and the sidecar refuses a signature
  * older than MAX_CLOCK_SKEW_MS).
- * CLIs run with any --force / --soak, may be cut off from the API server on their own, and may run
- * on a clock ahead of the cluster's (it judges the Lease's expiry); `inject-fault` runs alongside.
- * Not modelled: scaling, pods without IP, Kubernetes readiness, a frozen (SIGSTOP) CLI, lifecycle
- * calls arriving after their sender's timeout (docs/safety.md, "Not covered").
+ * CLIs run with any --force / --soak, may be cut off from the API server on their own, may run on a
+ * clock ahead of the cluster's (it judges the Lease's expiry), and may be frozen (SIGSTOP, a laptop
+ * suspended) and thawed later: while frozen nothing it awaits comes back to it (answers from the
+ * cluster and the pods, its timers), so it sends nothing and renews nothing, while time runs on;
+ * requests it sent before stay on the wire. A freeze can be armed to strike the moment the CLI
+ * starts a given step, i.e. right after that step's synchronous start (its lock check) and before
+ * anything it awaits. `inject-fault` runs alongside.
+ * A colour may be scaled up (`addPod`): a new pod, its consumer PAUSED, its sidecar started on the
+ * current file, with no pod key until a switch writes one, so its colour key drives it (the seed has
+ * both, as `bgswitch init` and a first switch to blue leave them).
+ * Not modelled: scaling down, pods without IP, Kubernetes readiness, a CLI stopped inside synchronous
+ * code (between computing a call's bounded timeout and writing it), lifecycle calls arriving after
+ * their sender's timeout (docs/safety.md, "Not covered").
  */
 import { BgswitchError, PodUnreachableError } from '../../src/shared/errors.js';
 import { ClusterUnreachableError } from '../../src/core/errors.js';
@@ -54,10 +65,35 @@ export const LEASE_MS = 15_000;
 /** The sidecar daemon's reconcile period in the model (the daemon's loop, sidecar/daemon.ts). */
 export const RECONCILE_INTERVAL_MS = 1_000;
 
-/** Who sent a message; a dead origin never hears the answer. */
+/** Who sent a message; a dead origin never hears the answer, a frozen one only once thawed. */
 interface Origin {
   name: string;
   alive: boolean;
+  /** While frozen: the answers and wake-ups held until the thaw. */
+  held?: Array<() => void>;
+}
+
+/** `deliver` now, or once `origin` thaws if it is frozen. */
+function whenRunning(origin: Origin, deliver: () => void): void {
+  if (origin.held) origin.held.push(deliver);
+  else deliver();
+}
+
+/** `promise`'s outcome, handed to `origin` only while it runs. */
+function heldFor<T>(origin: Origin, promise: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) =>
+    promise.then(
+      (value) => whenRunning(origin, () => resolve(value)),
+      (error: unknown) => whenRunning(origin, () => reject(error)),
+    ),
+  );
+}
+
+/** A phase as the progress events name it, e.g. "resume" or "rollback:verify-paused". */
+export type PhaseKey = string;
+
+export function phaseKey(phase: { name: string; rollback: boolean }): PhaseKey {
+  return `${phase.rollback ? 'rollback:' : ''}${phase.name}`;
 }
 
 export interface Message {
@@ -90,6 +126,10 @@ export interface CliRun {
   origin: Origin;
   /** While true, this CLI's calls to the API server fail (its own network to it is cut); pods still answer. */
   apiCut: boolean;
+  /** Freeze the CLI the moment it starts this step (see freeze()). */
+  freezeAt?: PhaseKey;
+  /** Times the CLI was thawed after another CLI had taken its lock over. */
+  thawedAfterTakeover: number;
   kill: () => void;
   done: boolean;
   /** Cluster time the run ended. */
@@ -135,6 +175,10 @@ export interface StateVersion {
 
 const quietLog: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
+function podInfo(name: string, color: Color): PodInfo {
+  return { name, color, phase: 'Running', ready: true, ip: `10.77.0.${color === 'blue' ? 10 : 60}`, restarts: 0, terminating: false };
+}
+
 export class ModelWorld {
   readonly clock = new ModelClock();
   readonly journal = new Journal(this.clock);
@@ -154,30 +198,26 @@ export class ModelWorld {
   private readonly versions: StateVersion[];
   private journalRead = 0;
 
-  readonly allPods: string[];
+  /** Pods per colour now: podsPerColor, plus those added by scaling up. */
+  private readonly podCounts: Record<Color, number>;
+  /** Pods added while some CLI was running. */
+  addedMidSwitch = 0;
 
   constructor(
     drainMs: number,
     readonly podsPerColor: number,
   ) {
     this.fleet = new MemoryFleet(this.clock, this.journal, drainMs);
-    this.allPods = [...this.podNames('blue'), ...this.podNames('green')];
+    this.podCounts = { blue: podsPerColor, green: podsPerColor };
     const data: Record<string, string> = {};
     for (const color of COLORS) {
       for (const name of this.podNames(color)) {
         const active = color === 'blue';
-        this.cluster.seedPod({
-          name,
-          color,
-          phase: 'Running',
-          ready: true,
-          ip: `10.77.0.${color === 'blue' ? 10 : 60}`,
-          restarts: 0,
-          terminating: false,
-        });
+        this.cluster.seedPod(podInfo(name, color));
         this.fleet.addConsumer(name, color, { state: active ? 'ACTIVE' : 'PAUSED' });
         data[name] = encodeEntry({ lifecycle: active ? 'ACTIVE' : 'PAUSED', generation: 1 });
       }
+      data[color] = encodeEntry({ lifecycle: color === 'blue' ? 'ACTIVE' : 'PAUSED', generation: 1 });
     }
     const seedVersion = { data, annotations: { [GENERATION_ANNOTATION]: '1' } };
     this.versions = [seedVersion];
@@ -197,20 +237,7 @@ export class ModelWorld {
   /** Starts one sidecar per pod, each seeded and reconciled once (the installation at rest). */
   async start(): Promise<void> {
     for (const color of COLORS) {
-      for (const name of this.podNames(color)) {
-        const info: PodInfo = { name, color, phase: 'Running', ready: true, ip: '10.77.0.2', restarts: 0, terminating: false };
-        const pod = {
-          info,
-          generations: { value: 0 },
-          fileVersion: this.stateVersions().length - 1,
-          sidecarOrigin: { name: 'none', alive: false },
-          sidecarDown: false,
-          partitioned: false,
-          cutOff: false,
-        } as SimPod;
-        this.pods.set(name, pod);
-        await this.startSidecar(pod);
-      }
+      for (const name of this.podNames(color)) await this.startPod(name, color);
     }
     this.autoDeliver = true;
     // The daemon loops' first reconciles may already wait on messages sent before this.
@@ -247,8 +274,11 @@ export class ModelWorld {
         answer: (outcome) => {
           if (answered || !origin.alive) return;
           answered = true;
-          if (outcome.ok) resolve(outcome.value as T);
-          else reject(outcome.error);
+          whenRunning(origin, () => {
+            if (!origin.alive) return;
+            if (outcome.ok) resolve(outcome.value as T);
+            else reject(outcome.error);
+          });
         },
       };
       if (this.autoDeliver) this.deliver(message);
@@ -357,16 +387,22 @@ export class ModelWorld {
     const request = options.request ?? {};
     let ids = 0;
     const skewMs = options.skewMs ?? 0;
-    const clock: Clock = { now: () => this.clock.now() + skewMs, sleep: (ms, signal) => this.clock.sleep(ms, signal) };
+    const clock: Clock = { now: () => this.clock.now() + skewMs, sleep: (ms, signal) => heldFor(origin, this.clock.sleep(ms, signal)) };
     const base = {
-      cluster: this.clusterFor(() => run.apiCut),
+      cluster: this.clusterFor(() => run.apiCut, origin),
       pods: this.agentFor(origin),
       clock,
       names: NAMES,
       holder,
       actor: ACTOR,
       newId: () => `cli-${index}-op-${++ids}`,
-      emit: (event: ProgressEvent) => void progress.push(event),
+      emit: (event: ProgressEvent) => {
+        progress.push(event);
+        if (event.type === 'phase-start' && run.freezeAt === phaseKey(event.phase)) {
+          delete run.freezeAt;
+          this.freeze(run);
+        }
+      },
       wording: switchWording,
     };
     const frozen = killable(base);
@@ -379,6 +415,7 @@ export class ModelWorld {
       skewMs,
       origin,
       apiCut: false,
+      thawedAfterTakeover: 0,
       progress,
       done: false,
       kill: () => {
@@ -403,6 +440,20 @@ export class ModelWorld {
       (error: unknown) => Object.assign(run, { done: true, finishedAt: this.clock.now(), error }),
     );
     return run;
+  }
+
+  /** The CLI process stops (SIGSTOP): nothing it awaits reaches it until thaw(); time runs on. */
+  freeze(cli: CliRun): void {
+    cli.origin.held ??= [];
+  }
+
+  /** The CLI process continues (SIGCONT): what it missed reaches it now, in order. */
+  thaw(cli: CliRun): void {
+    const held = cli.origin.held;
+    if (!held) return;
+    delete cli.origin.held;
+    if (this.cluster.peekLease(NAMES.lease)?.holderIdentity !== cli.holder && !cli.done) cli.thawedAfterTakeover++;
+    for (const deliver of held) deliver();
   }
 
   /** `bgswitch inject-fault <target> ...` started now, alongside whatever switch is running. */
@@ -438,36 +489,57 @@ export class ModelWorld {
     return run;
   }
 
-  /** The cluster as one CLI reaches it: unreachable for that CLI alone while `cut()` says so. */
-  private clusterFor(cut: () => boolean): Cluster {
+  /**
+   * The cluster as one CLI reaches it: unreachable for that CLI alone while `cut()` says so; a call
+   * made while the CLI is frozen (the step it was frozen in) is answered once it thaws.
+   */
+  private clusterFor(cut: () => boolean, origin: Origin): Cluster {
     return new Proxy(this.cluster, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver) as unknown;
         if (typeof value !== 'function') return value;
-        return (...args: unknown[]) =>
-          cut()
+        return (...args: unknown[]) => {
+          const result = cut()
             ? Promise.reject(new ClusterUnreachableError('connect ETIMEDOUT: this CLI cannot reach the API server (simulated)'))
-            : (value as (...a: unknown[]) => unknown).apply(target, args);
+            : (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          return origin.held ? heldFor(origin, result) : result;
+        };
       },
     });
   }
 
-  /** The CLI's PodAgent: every call a message on the network. */
+  /**
+   * The CLI's PodAgent: every call a message on the network. A lifecycle call given a timeout (the
+   * switch's lock bound) is applied within it or never; one whose signal is already aborted is not
+   * sent, and one aborted on the wire answers at once (the request may still land, see send()).
+   */
   private agentFor(origin: Origin): PodAgent {
-    const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>, push = false) =>
+    const call = <T>(pod: PodInfo, op: string, apply: () => Promise<T>, push = false, timeoutMs = MAX_CLI_DELAY_MS) =>
       this.send(
         origin,
         pod.name,
         `${origin.name} ${op}`,
-        MAX_CLI_DELAY_MS,
+        Math.min(MAX_CLI_DELAY_MS, timeoutMs),
         async () => {
           if (this.pod(pod.name).cutOff) throw new PodUnreachableError(pod.name, `${pod.name}: ${op}: connect EHOSTUNREACH (simulated)`);
           return apply();
         },
         push,
       );
+    const abortable = <T>(signal: AbortSignal | undefined, sent: () => Promise<T>): Promise<T> => {
+      if (!signal) return sent();
+      if (signal.aborted) return Promise.reject(signal.reason);
+      return new Promise<T>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        sent()
+          .then(resolve, reject)
+          .finally(() => signal.removeEventListener('abort', onAbort));
+      });
+    };
     return {
-      lifecycle: (pod, action) => call(pod, action, () => this.fleet.lifecycle(pod, action)),
+      lifecycle: (pod, action, signal, timeoutMs) =>
+        abortable(signal, () => call(pod, action, () => this.fleet.lifecycle(pod, action), false, timeoutMs)),
       status: (pod) => call(pod, 'status', () => this.fleet.status(pod)),
       ready: (pod) => call(pod, 'ready', () => this.fleet.ready(pod)),
       getFault: (pod) => call(pod, 'get-fault', () => this.fleet.getFault(pod)),
@@ -498,7 +570,40 @@ export class ModelWorld {
   }
 
   podNames(color: Color): string[] {
-    return Array.from({ length: this.podsPerColor }, (_, index) => `consumer-${color}-${index}`);
+    return Array.from({ length: this.podCounts[color] }, (_, index) => `consumer-${color}-${index}`);
+  }
+
+  get allPods(): string[] {
+    return [...this.podNames('blue'), ...this.podNames('green')];
+  }
+
+  /**
+   * The colour's StatefulSet is scaled up by one (at most `maxAdded` over its start): the new pod's
+   * consumer starts PAUSED (the consumer contract), its sidecar on a fresh emptyDir and the file as
+   * the ConfigMap is now.
+   */
+  async addPod(color: Color, maxAdded: number): Promise<void> {
+    if (this.podCounts[color] >= this.podsPerColor + maxAdded) return;
+    const name = `consumer-${color}-${this.podCounts[color]}`;
+    this.podCounts[color] += 1;
+    if (this.clis.some((cli) => !cli.done && cli.origin.alive)) this.addedMidSwitch += 1;
+    this.cluster.seedPod(podInfo(name, color));
+    this.fleet.addConsumer(name, color, { state: 'PAUSED' });
+    await this.startPod(name, color);
+  }
+
+  private async startPod(name: string, color: Color): Promise<void> {
+    const pod = {
+      info: podInfo(name, color),
+      generations: { value: 0 },
+      fileVersion: this.stateVersions().length - 1,
+      sidecarOrigin: { name: 'none', alive: false },
+      sidecarDown: false,
+      partitioned: false,
+      cutOff: false,
+    } as SimPod;
+    this.pods.set(name, pod);
+    await this.startSidecar(pod);
   }
 
   private runningSidecar(name: string): Reconciler {

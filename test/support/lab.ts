@@ -8,9 +8,10 @@ import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { analyzeTransitions, parseTransitionLog, type LifecycleRecord, type TransitionAnalysis } from '../../consumer/transitions.js';
 import { labPaths, labUp, type LabInfo } from '../../lab/control.js';
+import { labUseFleet, type FleetKind } from '../../lab/fleet.js';
 import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
 
@@ -24,6 +25,16 @@ let lab: Promise<LabInfo> | undefined;
 export function ensureLab(): Promise<LabInfo> {
   lab ??= labUp({ repoRoot, report: (line) => process.stderr.write(`[lab] ${line}\n`) });
   return lab;
+}
+
+/**
+ * Runs the lab's consumers as `kind` (lab/fleet.ts), after bringing the lab up: `deployment` for
+ * the Deployment-fleet tests, which must put `statefulset` (what `up` applies) back when they end.
+ * Returns the fleet's pod names.
+ */
+export async function useFleet(kind: FleetKind): Promise<string[]> {
+  await ensureLab();
+  return labUseFleet(kind, { repoRoot, report: (line) => process.stderr.write(`[lab fleet] ${line}\n`) });
 }
 
 export interface CliResult {
@@ -145,6 +156,20 @@ export function coordinationApi(): CoordinationV1Api {
   return adminConfig().makeApiClient(CoordinationV1Api);
 }
 
+/** Sets the replicas of one colour's StatefulSet (`consumer-<color>`) through its scale subresource, as `kubectl scale` does. */
+export async function scaleColor(color: 'blue' | 'green', replicas: number): Promise<void> {
+  const apps = adminConfig().makeApiClient(AppsV1Api);
+  const name = `consumer-${color}`;
+  const scale = await apps.readNamespacedStatefulSetScale({ name, namespace });
+  await apps.replaceNamespacedStatefulSetScale({ name, namespace, body: { ...scale, spec: { replicas } } });
+}
+
+/** The names of one colour's pods that exist now (terminating ones included), in StatefulSet order. */
+export async function colorPods(color: 'blue' | 'green'): Promise<string[]> {
+  const pods = await coreApi().listNamespacedPod({ namespace, labelSelector: `app=bg-consumer,color=${color}` });
+  return pods.items.map((pod) => pod.metadata?.name ?? '').sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
 /** Every lifecycle record of every consumer of the namespace, from the lab kubelet's container logs. */
 export function readLifecycleRecords(): LifecycleRecord[] {
   const podsDir = join(paths.labDir, 'pods');
@@ -189,6 +214,7 @@ export async function waitFor<T>(description: string, check: () => Promise<T | u
 export interface StatusJson {
   declaredActive?: string;
   generation: number;
+  stateKeys: { mode: 'pod' | 'color'; origin: string };
   lease: { holder?: string; blocking: boolean };
   operation?: { kind: string; from: string; to: string; phase: string };
   pods: Array<{
@@ -197,6 +223,7 @@ export interface StatusJson {
     actual: string;
     desired: string;
     desiredGeneration?: number;
+    desiredKey?: { key: string; kind: 'pod' | 'color' };
     ready: boolean;
     fault?: Record<string, unknown>;
     sidecar: { reachable: boolean; generation?: number };

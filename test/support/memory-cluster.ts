@@ -149,6 +149,11 @@ export class MemoryCluster implements Cluster {
     this.pods.set(pod.name, structuredClone(pod));
   }
 
+  /** The pod is gone (deleted, or replaced by its ReplicaSet). */
+  dropPod(name: string): void {
+    this.pods.delete(name);
+  }
+
   peekConfigMap(name: string): ConfigMapSnapshot | undefined {
     return structuredClone(this.configMaps.get(name));
   }

@@ -107,6 +107,13 @@ export class MemoryFleet implements PodAgent {
     this.transitions.push({ at: this.clock.now(), pod: name, color, from: undefined, to: consumer.state });
   }
 
+  /** The pod was deleted: its consumer stops (recorded as PAUSED, so the timeline counts it as not consuming) and is gone. */
+  removeConsumer(name: string): void {
+    const consumer = this.consumer(name);
+    this.transition(consumer, 'PAUSED');
+    this.consumers.delete(name);
+  }
+
   stateOf(name: string): Lifecycle {
     return this.consumer(name).state;
   }

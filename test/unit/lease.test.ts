@@ -114,7 +114,7 @@ test('renewal in the background keeps the lock alive far beyond its duration; re
   assert.equal(clock.pendingSleeps, 0, 'no renewal loop left');
 });
 
-test('a renewal that finds another holder loses the lock for good: assertHeld fails and renewing stops', async (t) => {
+test('a renewal that finds another holder loses the lock for good: assertHeld fails, `lost` aborts and renewing stops', async (t) => {
   const { clock, cluster, lock, leaseWrites } = setup(t);
   const mine = lock(ME);
   await mine.acquire();
@@ -128,11 +128,17 @@ test('a renewal that finds another holder loses the lock for good: assertHeld fa
     leaseTransitions: 1,
   });
 
+  assert.equal(mine.lost.aborted, false);
   await mine.renewOnce();
   assert.throws(
     () => mine.assertHeld(0),
     (error: unknown) => error instanceof LeaseLostError && /the lock was taken by lee@build-box/.test(error.message),
   );
+  assert.ok(mine.lost.aborted, '`lost` aborts at once, so calls not yet sent are cancelled');
+  assert.ok(mine.lost.reason instanceof LeaseLostError);
+  assert.match(mine.lost.reason.message, /lost the switch lock: the lock was taken by lee@build-box/);
+  assert.equal(mine.remainingMs(), 0);
+  assert.throws(() => mine.callTimeoutMs(0), LeaseLostError);
   const writesSoFar = leaseWrites().length;
   await mine.renewOnce();
   assert.equal(leaseWrites().length, writesSoFar, 'a lost lock is not renewed again');
@@ -167,4 +173,42 @@ test('when renewals keep failing, assertHeld stops the switch before the lock co
   );
   await mine.stopRenewing();
   assert.equal(clock.pendingSleeps, 0);
+});
+
+test('the time left on the lock is judged by the local clock from the last successful renewal; a call gets it minus the margin', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  const mine = lock(ME);
+  assert.equal(mine.remainingMs(), 0, 'not taken yet');
+  await mine.acquire();
+  assert.equal(mine.remainingMs(), 15_000);
+  await clock.sleep(4_000);
+  assert.equal(mine.remainingMs(), 11_000);
+  assert.equal(mine.callTimeoutMs(5_000), 6_000);
+
+  await mine.renewOnce();
+  assert.equal(mine.remainingMs(), 15_000, 'a successful renewal restarts the count');
+  cluster.unreachable = true;
+  await clock.sleep(6_000);
+  await mine.renewOnce();
+  assert.equal(mine.remainingMs(), 9_000, 'a failed renewal does not');
+  await clock.sleep(4_000);
+  assert.equal(mine.remainingMs(), 5_000);
+  assert.throws(() => mine.callTimeoutMs(5_000), LeaseLostError, 'a call with 0 ms left is not made');
+});
+
+test('no time left for a call: callTimeoutMs refuses with the lease-lost error and its hint, so the call is not made', async (t) => {
+  const { clock, cluster, lock } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  cluster.unreachable = true;
+  await clock.sleep(10_000);
+  assert.throws(
+    () => mine.callTimeoutMs(5_000),
+    (error: unknown) =>
+      error instanceof LeaseLostError &&
+      error.exitCode === ExitCode.failure &&
+      /stopping before it (does|expires)/.test(error.message) &&
+      /bgswitch status/.test(error.hint ?? ''),
+  );
+  assert.equal(mine.callTimeoutMs(4_000), 1_000, 'with a smaller margin there is still 1 s');
 });

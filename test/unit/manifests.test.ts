@@ -59,7 +59,7 @@ function kafkaSettings(objects: ManifestObject[], workload: Workload): Record<st
 describe('k8s/ built with kustomize', () => {
   before(async () => {
     assert.ok(existsSync(kubectl), `${kubectl} is missing: run npm run build && npm run lab -- build`);
-    for (const name of ['base', 'overlays/production', 'overlays/lab', 'overlays/deployment']) {
+    for (const name of ['base', 'overlays/production', 'overlays/lab', 'overlays/deployment', 'overlays/lab-deployment']) {
       overlays[name] = await kustomizeBuild(kubectl, join(repoRoot, 'k8s', name));
     }
   });
@@ -68,6 +68,7 @@ describe('k8s/ built with kustomize', () => {
     ['overlays/production', 'StatefulSet'],
     ['overlays/lab', 'StatefulSet'],
     ['overlays/deployment', 'Deployment'],
+    ['overlays/lab-deployment', 'Deployment'],
   ] as const) {
     it(`${overlay}: one ${kind} and one PodDisruptionBudget per colour, selected by app and color, in one namespace`, () => {
       const objects = build(overlay);
@@ -112,7 +113,7 @@ describe('k8s/ built with kustomize', () => {
   }
 
   it('every pod template meets the restricted Pod Security Standard, and the namespace enforces it', () => {
-    for (const overlay of ['overlays/production', 'overlays/lab', 'overlays/deployment']) {
+    for (const overlay of ['overlays/production', 'overlays/lab', 'overlays/deployment', 'overlays/lab-deployment']) {
       const objects = build(overlay);
       assert.equal(ofKind(objects, 'Namespace')[0]?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
       for (const workload of [...ofKind<Workload>(objects, 'StatefulSet'), ...ofKind<Workload>(objects, 'Deployment')]) {
@@ -171,7 +172,7 @@ describe('k8s/ built with kustomize', () => {
   });
 
   it('images are set once, by kustomize images:, with the same tag in every overlay', () => {
-    for (const overlay of ['overlays/production', 'overlays/lab', 'overlays/deployment']) {
+    for (const overlay of ['overlays/production', 'overlays/lab', 'overlays/deployment', 'overlays/lab-deployment']) {
       const images = [...ofKind<Workload>(build(overlay), 'StatefulSet'), ...ofKind<Workload>(build(overlay), 'Deployment')].flatMap(
         (workload) => workload.spec.template.spec.containers.map((container) => container.image),
       );

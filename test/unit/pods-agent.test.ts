@@ -41,7 +41,7 @@ function kubeConfig(): KubeConfig {
 
 const open: Array<{ mock: MockAgent; agent: PodClient }> = [];
 
-function setup(via: 'proxy' | 'direct') {
+function setup(via: 'proxy' | 'direct', now: () => number = () => NOW) {
   const mock = new MockAgent({ enableCallHistory: true });
   mock.disableNetConnect();
   const agent = createPodAgent({
@@ -49,7 +49,7 @@ function setup(via: 'proxy' | 'direct') {
     kubeConfig: kubeConfig(),
     namespace: 'kafka-bg-test',
     pushKey: async () => KEY,
-    clock: { now: () => NOW },
+    clock: { now },
     timeoutMs: 2_000,
     retry: { retries: 2, minTimeoutMs: 1 },
     dispatcher: mock,
@@ -318,6 +318,33 @@ describe('pod agent: retries only where safe', () => {
     controller.abort(reason);
     await assert.rejects(agent.status(POD, controller.signal), (error: unknown) => error === reason);
     assert.equal(calls().length, 0);
+  });
+});
+
+describe('pod agent: a lifecycle call bounded by the switch lock', () => {
+  it('a call given a timeout shorter than the request timeout gives up at it', async () => {
+    const { agent, direct } = setup('direct');
+    direct
+      .intercept({ path: '/lifecycle/resume', method: 'POST' })
+      .reply(200, { previousState: 'PAUSED', currentState: 'ACTIVE', lastSequenceNumber: 3 })
+      .delay(1_500);
+    await assert.rejects(agent.lifecycle(POD, 'resume', undefined, 50), /POST \/lifecycle\/resume failed: no answer within 50 ms/);
+  });
+
+  it('resends stop at the deadline of the call: nothing is sent once its time is up', async () => {
+    // Every reading of the clock is 30 ms later: the deadline is 50 ms after the first, the first
+    // attempt goes out with 20 ms left, a resend would have none.
+    let now = NOW;
+    const { agent, direct, calls } = setup('direct', () => (now += 30));
+    direct
+      .intercept({ path: '/lifecycle/resume', method: 'POST' })
+      .replyWithError(systemError('ECONNREFUSED', 'connect ECONNREFUSED 10.77.0.11:8080'))
+      .persist();
+    await assert.rejects(
+      agent.lifecycle(POD, 'resume', undefined, 50),
+      /POST \/lifecycle\/resume failed: no time left of the 50 ms the call had/,
+    );
+    assert.equal(calls().length, 1, 'refused once, not resent');
   });
 });
 

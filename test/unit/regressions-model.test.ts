@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runSchedule, type Schedule } from '../model/scheduler.js';
+import { runSchedule, type Command, type Schedule } from '../model/scheduler.js';
 import { ModelWorld } from '../model/world.js';
 import { NAMES } from '../support/switch-world.js';
 
@@ -125,15 +125,15 @@ test('a late ACTIVE push does not resume its pod after the next switch paused it
   assert.equal(outcome.recovery, 'switched');
 });
 
-// model-3, open and outside the claims: the first CLI resumes green; a second CLI, 14 s ahead,
-// judges its Lease expired and writes every pod PAUSED with its own operation record. The first
-// CLI has not renewed since, still believes it holds the lock, and records its switch: the record
-// write removes the second CLI's operation record, leaving a desired state with nobody ACTIVE and
-// no operation in progress. Replayed as a `todo` test, which fails until it is fixed.
-test('a CLI whose clock runs ahead takes over a running switch: the first CLI must not remove the new operation record (S3)', {
-  todo: 'not guaranteed under clock skew (docs/safety.md, "Not covered"); found with BGSWITCH_MODEL_CLOCK_SKEW=1',
-}, async () => {
-  await runSchedule({
+// model-3, found with BGSWITCH_MODEL_CLOCK_SKEW=1 (outside the claims): the first CLI resumes green;
+// a second CLI, 14 s ahead, judges its Lease expired and writes every pod PAUSED with its own
+// operation record. The first CLI has not renewed since, still believes it holds the lock, and
+// its record write used to remove the second CLI's operation record, leaving a desired state with
+// nobody ACTIVE and no operation in progress. Fixed with the write fence of issue 9: the record's
+// state write is refused unless the operation record is still this run's
+// (src/core/switch-session.ts, fenceWrite).
+test('a CLI whose clock runs ahead takes over a running switch: the first CLI does not remove the new operation record (S3, model-3)', async () => {
+  const outcome = await runSchedule({
     drainMs: 3000,
     podsPerColor: 3,
     commands: [
@@ -144,6 +144,55 @@ test('a CLI whose clock runs ahead takes over a running switch: the first CLI mu
     ],
     recoveryTarget: 'blue',
   });
+  assert.ok(outcome.scenarios.includes('CLI clock ahead'), 'the second CLI still runs 14 s ahead');
+  assert.ok(outcome.interrupted, "the second CLI's operation record was left for status and the recovery run");
+});
+
+// Issue 9: a CLI frozen (SIGSTOP, a laptop suspended) past its Lease's expiry while another CLI
+// takes the lock and switches back. Each schedule passes with the lock fence and breaks S1 without
+// the part of it named (checked by hand, docs/safety.md "Mutations planted by hand").
+
+/**
+ * The first CLI (switching to green) frozen the moment it starts step `at`; 16 s later, its Lease
+ * expired, a second CLI switches to blue and runs until it starts `until` (or 20 s); then the first
+ * is thawed and `after` plays. Recovery: blue.
+ */
+function frozenPastItsLock(podsPerColor: number, at: string, until: string, after: Command[]): Schedule {
+  return {
+    drainMs: 0,
+    podsPerColor,
+    commands: [
+      { t: 'freeze', cli: 0, at },
+      { t: 'until', phase: at },
+      { t: 'run', ms: 16_000 },
+      { t: 'cli', target: 'blue', kind: 'switch', force: false, soakMs: 0 },
+      { t: 'until', phase: until },
+      { t: 'thaw', cli: 0 },
+      ...after,
+    ],
+    recoveryTarget: 'blue',
+  };
+}
+
+// Frozen the moment it starts resuming green, i.e. after its lock check; thawed once the other CLI
+// has switched to blue. Its resumes would now go out with a full request timeout and resume green
+// next to blue; bounded by the lock, they have no time left and are never sent.
+test('a CLI frozen mid-resume past its lock, thawed after another CLI switched back, sends no resume (S1, issue 9)', async () => {
+  const outcome = await runSchedule(frozenPastItsLock(4, 'resume', 'rollback:pause', [{ t: 'until', phase: 'pause' }]));
+  assert.ok(outcome.scenarios.includes('CLI thawed after its lock was taken over'));
+  assert.deepEqual(outcome.outcomes, ['failed', 'switched'], 'the frozen CLI stops (lock lost); the other switched to blue');
+  assert.equal(outcome.recovery, 'noop', 'blue is left active and settled');
+});
+
+// Frozen the moment it starts writing green ACTIVE (after that step's lock check); thawed while the
+// other CLI, switching to blue, verifies green PAUSED. Its write would put green ACTIVE over the
+// other CLI's state and the green sidecars would resume green next to blue; the write is refused
+// because the operation record is no longer this run's.
+test("a CLI frozen before writing desired-active, thawed during another CLI's switch, writes nothing (S1, issue 9)", async () => {
+  const outcome = await runSchedule(frozenPastItsLock(2, 'desired-active', 'verify-paused', [{ t: 'flush' }, { t: 'flush' }]));
+  assert.ok(outcome.scenarios.includes('CLI thawed after its lock was taken over'));
+  assert.deepEqual(outcome.outcomes, ['failed', 'switched']);
+  assert.equal(outcome.recovery, 'noop');
 });
 
 // model-2. The first CLI soaks green for 20 s while its Lease renewals fail; the Lease expires and

@@ -105,6 +105,7 @@ describe('status view', () => {
     declaredActive: 'blue',
     lease: { holder: 'ana@laptop/1/abc', expiresAt: '2026-11-22T02:04:00.000Z', blocking: true },
     generation: 7,
+    stateKeys: { mode: 'pod', origin: 'default' },
     operation: {
       id: 'o',
       kind: 'switch',

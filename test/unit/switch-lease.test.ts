@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RefusedError } from '../../src/core/errors.js';
+import type { PodAgent, PodInfo } from '../../src/core/ports.js';
 import { runSwitch } from '../../src/core/switch.js';
 import {
   assertRecorded,
@@ -151,3 +152,110 @@ for (const point of killPoints) {
     assertSettledOn(world, 'green');
   });
 }
+
+/** The fleet as the switch's PodAgent, recording each lifecycle call's timeout and when it was made. */
+function recordingTimeouts(world: SwitchWorld) {
+  const calls: Array<{ action: string; pod: string; timeoutMs: number | undefined; at: number; renewedAt: number }> = [];
+  const pods: PodAgent = Object.assign(Object.create(world.fleet) as PodAgent, {
+    lifecycle: (pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal, timeoutMs?: number) => {
+      const renewedAt = world.cluster.peekLease(NAMES.lease)?.renewTime?.getTime() ?? Number.NaN;
+      calls.push({ action, pod: pod.name, timeoutMs, at: world.clock.now(), renewedAt });
+      return world.fleet.lifecycle(pod, action, signal);
+    },
+  });
+  return { pods, calls };
+}
+
+test('every pause and resume call times out the lock margin before the lock could expire, counted from the last renewal', async (t) => {
+  // A 7 s drain puts a renewal (every 5 s) between the pauses and the resumes.
+  const world = createWorld(t, { drainMs: 7_000 });
+  const { pods, calls } = recordingTimeouts(world);
+  const report = await runSwitch(world.context({ pods }), world.request());
+
+  assert.equal(report.outcome, 'switched', report.reason);
+  assert.deepEqual(
+    calls.map((c) => `${c.action} ${c.pod}`),
+    [...world.podNames('blue').map((p) => `pause ${p}`), ...world.podNames('green').map((p) => `resume ${p}`)],
+  );
+  for (const call of calls) {
+    // Lease 15 s, margin 5 s: the call must be over 5 s before the lock could expire.
+    assert.equal(call.timeoutMs, call.renewedAt + 15_000 - 5_000 - call.at, `${call.action} ${call.pod}`);
+    assert.ok(call.timeoutMs > 0);
+  }
+  const resume = calls.find((c) => c.action === 'resume')!;
+  assert.ok(resume.renewedAt > calls[0]!.renewedAt, 'the resumes were bounded by the renewal made during the drain');
+  assertSettledOn(world, 'green');
+});
+
+test('renewals failing while the API server is slow: with no lock time left the pauses are not sent; the switch stops, lock lost, no rollback', async (t) => {
+  const world = createWorld(t);
+  const { cluster, clock } = world;
+  // The desired-paused write takes 11 s to land, and every renewal meanwhile fails: 4 s of lock are
+  // left for the pause step, less than the 5 s margin.
+  cluster.beforeNextWrite(NAMES.stateConfigMap, async () => {
+    cluster.failNextWrites(NAMES.lease, 3, 'error');
+    await clock.sleep(11_000);
+  });
+  const report = await runSwitch(world.context(), world.request());
+
+  assert.equal(report.outcome, 'failed');
+  assert.match(report.reason ?? '', /lost|switch lock/);
+  assert.equal(report.phases.find((p) => !p.ok)?.name, 'pause');
+  assert.ok(!report.phases.some((p) => p.name.startsWith('rollback')), 'no rollback without the lock');
+  assert.deepEqual(world.commands('pause'), [], 'no pause was sent');
+  assert.deepEqual(world.commands('resume'), []);
+  for (const pod of world.podNames('blue')) {
+    assert.equal(world.desiredEntry(pod).lifecycle, 'PAUSED', `${pod}: desired PAUSED, so its sidecar pauses it`);
+    assert.equal(world.fleet.stateOf(pod), 'ACTIVE', `${pod}: not paused by this CLI`);
+  }
+  assertSafeTimeline(world);
+});
+
+test('the lock lost mid-way through the resumes: those not yet sent are cancelled, none is sent after, and the switch stops', async (t) => {
+  const world = createWorld(t);
+  const { cluster, clock } = world;
+  // green-0's resume goes out at once; the others wait 6 s for a connection (a busy proxy). Meanwhile,
+  // 1 s after green-0 resumed, another CLI takes the Lease; the next renewal finds it.
+  const waiting: string[] = [];
+  const pods: PodAgent = Object.assign(Object.create(world.fleet) as PodAgent, {
+    lifecycle: async (pod: PodInfo, action: 'pause' | 'resume', signal?: AbortSignal) => {
+      if (action === 'resume' && pod.name !== 'consumer-green-0') {
+        waiting.push(pod.name);
+        await clock.sleep(6_000, signal);
+      }
+      return world.fleet.lifecycle(pod, action, signal);
+    },
+  });
+  let lostAt = Number.POSITIVE_INFINITY;
+  world.fleet.onCall((call) => {
+    if (call.op !== 'resume' || call.pod !== 'consumer-green-0') return;
+    void clock.sleep(1_000).then(async () => {
+      const current = cluster.peekLease(NAMES.lease)!;
+      const now = new Date(clock.now());
+      await cluster.writeLease({
+        ...current,
+        holderIdentity: OTHER,
+        acquireTime: now,
+        renewTime: now,
+        leaseDurationSeconds: 15,
+        leaseTransitions: 2,
+      });
+      lostAt = clock.now();
+    });
+  });
+  const report = await runSwitch(world.context({ pods }), world.request());
+
+  assert.equal(report.outcome, 'failed');
+  assert.match(report.reason ?? '', /lost the switch lock: the lock was taken by lee@build-box\/77\/q1w2/);
+  assert.equal(report.phases.find((p) => !p.ok)?.name, 'resume');
+  assert.deepEqual(waiting, ['consumer-green-1', 'consumer-green-2'], 'two resumes were waiting to be sent');
+  assert.deepEqual(
+    world.commands('resume').map((e) => e.name),
+    ['consumer-green-0'],
+    'only the resume sent before the loss reached a consumer',
+  );
+  assert.ok(world.journal.entries.filter((e) => e.source === 'pod' && e.op === 'resume').every((e) => e.at < lostAt));
+  assert.ok(!report.phases.some((p) => p.name.startsWith('rollback')), 'no rollback without the lock');
+  assert.ok(!world.warnings().some((w) => /^resume consumer-green-[12]:/.test(w)), 'a cancelled resume is not reported as a pod failure');
+  assert.equal(cluster.peekLease(NAMES.lease)?.holderIdentity, OTHER);
+});

@@ -81,6 +81,7 @@ class RebalanceAwareConsumer extends Consumer {
 
   override joinGroup(options: GroupOptions, callback: CallbackWithPromise<string>): void;
   override joinGroup(options?: GroupOptions): Promise<string>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: the overloads of the library's joinGroup return void with a callback
   override joinGroup(options?: GroupOptions, callback?: CallbackWithPromise<string>): Promise<string> | void {
     if (this.committing) {
       const refused = new Error('a commit met a rebalance; not rejoining from inside the commit');

@@ -42,10 +42,13 @@ const kubelet = new LabKubelet({
   log,
 });
 
-let stopping: Promise<void> | undefined;
+let stopping = false;
 function shutdown(signal: string): void {
   log('shutting down', { signal });
-  stopping ??= kubelet.stop().then(
+  // A second signal while stopping changes nothing: the first stop finishes and exits.
+  if (stopping) return;
+  stopping = true;
+  void kubelet.stop().then(
     () => process.exit(0),
     (error: unknown) => {
       log('shutdown failed', { error: String(error) });

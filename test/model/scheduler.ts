@@ -462,7 +462,7 @@ function scenariosOf(world: ModelWorld): string[] {
       if (e.type !== 'warning' || !e.message.startsWith('took over the expired lock of ')) return false;
       const previous = world.clis.find((other) => e.message.endsWith(` ${other.holder}`));
       const at = e.at - cli.skewMs;
-      return previous !== undefined && previous.origin.alive && (!previous.done || (previous.finishedAt ?? 0) > at);
+      return previous?.origin.alive === true && (!previous.done || (previous.finishedAt ?? 0) > at);
     }),
   );
   const maybe = (name: string, happened: boolean) => (happened ? [name] : []);

@@ -52,9 +52,18 @@ function counting(port: ConsumerPort & { close(): Promise<void> }): ConsumerPort
   return {
     state: () => port.state(),
     getFault: () => port.getFault(),
-    pause: () => (commands.push('pause'), port.pause()),
-    resume: () => (commands.push('resume'), port.resume()),
-    setFault: (fault) => (commands.push('setFault'), port.setFault(fault)),
+    pause: () => {
+      commands.push('pause');
+      return port.pause();
+    },
+    resume: () => {
+      commands.push('resume');
+      return port.resume();
+    },
+    setFault: (fault) => {
+      commands.push('setFault');
+      return port.setFault(fault);
+    },
     close: () => port.close(),
   };
 }

@@ -65,7 +65,7 @@ describe('lab produce and verify without a broker', () => {
       const result = lab([...args, '--bootstrap', NOWHERE]);
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, /at 127\.0\.0\.1:1 failed: .*\nhint: is the lab up\? npm run lab -- status/);
-      assert.doesNotMatch(result.stderr, /    at /);
+      assert.doesNotMatch(result.stderr, /\s{4}at /);
     });
   }
 });

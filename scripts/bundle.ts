@@ -48,8 +48,17 @@ const ESM_FOR_NODE20 = {
 const CLI_EXTERNAL = ['@platformatic/kafka', '@kubernetes/client-node', 'undici', 'prom-client'];
 
 /**
+ * yaml's ES-module build (the package's `default` export; the `node` condition gets its CommonJS
+ * build, which runs every module of the library up front): the same code, without the Node-only
+ * `!!binary` of YAML 1.1 (not used: kubeconfigs and `-o yaml` are YAML 1.2). About 5 ms of the
+ * start-up of every cluster command (docs/performance.md).
+ */
+const YAML_ES_MODULES = join('node_modules', 'yaml', 'browser', 'index.js');
+
+/**
  * Resolving and compiling ~60 modules was most of the CLI's start-up (docs/performance.md): bundled,
- * `--help` and a cluster command load a handful of chunks.
+ * `--help` and a cluster command load a handful of chunks. Identifiers are not mangled: names stay
+ * readable in stack traces (BGSWITCH_DEBUG) without keepNames, whose renaming calls cost start-up.
  */
 async function bundleCli(repoRoot: string, outdir: string): Promise<string> {
   const cliDir = join(resolve(outdir), 'cli');
@@ -61,6 +70,11 @@ async function bundleCli(repoRoot: string, outdir: string): Promise<string> {
     outdir: cliDir,
     outExtension: { '.js': '.mjs' },
     splitting: true,
+    minify: false,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: false,
+    alias: { yaml: join(repoRoot, YAML_ES_MODULES) },
     external: CLI_EXTERNAL,
   });
   return join(cliDir, 'main.mjs');

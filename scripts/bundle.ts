@@ -4,13 +4,18 @@
  * The Dockerfile's build stage runs this same script. Output: <outdir>/<program>/main.mjs
  * (default outdir: dist/bundle). Targets Node 20, so the bundles run on the CLI's Node as well as
  * on the images' Node 24.
+ *
+ * `cli` (only when named; `npm run build` runs `bundle.ts cli --outdir dist`) bundles the CLI for
+ * start-up speed: <outdir>/cli/main.mjs plus chunks, split so that every lazy import stays lazy,
+ * with the heavy dependencies left to node_modules (CLI_EXTERNAL).
  */
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const ENTRY_POINTS = { consumer: 'consumer/main.ts', sidecar: 'sidecar/main.ts' } as const;
-type Program = keyof typeof ENTRY_POINTS;
+type Program = keyof typeof ENTRY_POINTS | 'cli';
 
 /**
  * Optional native or format-specific modules that the bundled libraries load with `require` inside
@@ -23,23 +28,75 @@ const OPTIONAL_AT_RUNTIME = ['@node-rs/crc32', 'protobufjs'];
 const REQUIRE_SHIM =
   "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);";
 
+/** Every bundle: one ES module graph for Node 20 and later, minified, with readable names in stack traces. */
+const ESM_FOR_NODE20 = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  banner: { js: REQUIRE_SHIM },
+  minify: true,
+  keepNames: true,
+  logLevel: 'warning',
+} as const;
+
+/**
+ * What the CLI bundle leaves to node_modules: large dependencies that only some paths import lazily
+ * (the Kafka client, client-node for exec plugins, undici behind a proxy, the metrics registry).
+ * Bundled they would only add chunks; left out, they stay what `npm install` provides.
+ */
+const CLI_EXTERNAL = ['@platformatic/kafka', '@kubernetes/client-node', 'undici', 'prom-client'];
+
+/**
+ * yaml's ES-module build (the package's `default` export; the `node` condition gets its CommonJS
+ * build, which runs every module of the library up front): the same code, without the Node-only
+ * `!!binary` of YAML 1.1 (not used: kubeconfigs and `-o yaml` are YAML 1.2). About 5 ms of the
+ * start-up of every cluster command (docs/performance.md).
+ */
+const YAML_ES_MODULES = join('node_modules', 'yaml', 'browser', 'index.js');
+
+/**
+ * Resolving and compiling ~60 modules was most of the CLI's start-up (docs/performance.md): bundled,
+ * `--help` and a cluster command load a handful of chunks. Identifiers are not mangled: names stay
+ * readable in stack traces (BGSWITCH_DEBUG) without keepNames, whose renaming calls cost start-up.
+ */
+async function bundleCli(repoRoot: string, outdir: string): Promise<string> {
+  const cliDir = join(resolve(outdir), 'cli');
+  // Chunk names carry a content hash: the previous build's chunks would otherwise stay (and ship).
+  await rm(cliDir, { recursive: true, force: true });
+  await build({
+    ...ESM_FOR_NODE20,
+    entryPoints: { main: join(repoRoot, 'src', 'cli', 'main.ts') },
+    outdir: cliDir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    minify: false,
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: false,
+    alias: { yaml: join(repoRoot, YAML_ES_MODULES) },
+    external: CLI_EXTERNAL,
+    // For c8: the tests' CLI processes count as coverage of src/, as with tsc's maps. Not shipped.
+    sourcemap: true,
+    sourcesContent: false,
+  });
+  return join(cliDir, 'main.mjs');
+}
+
 export async function bundle(programs: Program[], outdir: string): Promise<string[]> {
   const repoRoot = resolve(import.meta.dirname, '..');
   const outputs: string[] = [];
   for (const program of programs) {
+    if (program === 'cli') {
+      outputs.push(await bundleCli(repoRoot, outdir));
+      continue;
+    }
     const outfile = join(resolve(outdir), program, 'main.mjs');
     await build({
       entryPoints: [join(repoRoot, ENTRY_POINTS[program])],
+      ...ESM_FOR_NODE20,
       outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
       external: OPTIONAL_AT_RUNTIME,
-      banner: { js: REQUIRE_SHIM },
-      minify: true,
-      keepNames: true,
-      logLevel: 'warning',
     });
     outputs.push(outfile);
   }
@@ -47,13 +104,13 @@ export async function bundle(programs: Program[], outdir: string): Promise<strin
 }
 
 function isProgram(name: string): name is Program {
-  return Object.hasOwn(ENTRY_POINTS, name);
+  return name === 'cli' || Object.hasOwn(ENTRY_POINTS, name);
 }
 
 const { values, positionals } = parseArgs({ options: { outdir: { type: 'string', default: 'dist/bundle' } }, allowPositionals: true });
 const unknown = positionals.filter((name) => !isProgram(name));
 if (unknown.length > 0) {
-  process.stderr.write(`bundle: unknown program ${unknown.join(', ')}; choose from ${Object.keys(ENTRY_POINTS).join(', ')}\n`);
+  process.stderr.write(`bundle: unknown program ${unknown.join(', ')}; choose from ${[...Object.keys(ENTRY_POINTS), 'cli'].join(', ')}\n`);
   process.exit(2);
 }
 const programs = positionals.length > 0 ? (positionals as Program[]) : (Object.keys(ENTRY_POINTS) as Program[]);

@@ -11,13 +11,20 @@
  * passing throws DeadlineExceeded; anything else is the connection error as raised (its `code`
  * tells refused, reset, TLS...). TLS material is parsed into one SecureContext per pool.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect as http2Connect, constants as http2, type ClientHttp2Session } from 'node:http2';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import type { ApiServerTls } from './credentials.js';
+
+/**
+ * Not `import ... from 'node:http'`: on Node >= 22 that ES-module import reads every export,
+ * including the lazy WebSocket/EventSource getters that load Node's own copy of undici (~10 ms of
+ * every command's start-up); the built-in module as CommonJS sees them only when used.
+ */
+const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule('node:http');
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT';
 

@@ -1,7 +1,9 @@
 /**
  * The Kafka client is loaded only when a command reads the consumer group with Kafka configured:
- * `--help`, `--no-kafka` runs and commands that never touch Kafka must not load it. The built CLI
- * runs in a child process with a module-resolution hook that records every module it resolves.
+ * `--help`, `--no-kafka` runs and commands that never touch Kafka must not load it, nor
+ * client-node (exec plugins only) or undici (proxies only). The built CLI (the bundle in dist/cli/,
+ * as shipped) runs in a child process with a module-resolution hook that records every module it
+ * resolves: each chunk of the bundle, and each dependency left to node_modules.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -21,7 +23,7 @@ let kubeconfig: string;
 let removeKubeconfig: () => void;
 
 before(() => {
-  assert.ok(existsSync(join(repo, 'dist', 'src', 'cli', 'main.js')), 'build first: npm run build');
+  assert.ok(existsSync(join(repo, 'dist', 'cli', 'main.mjs')), 'build first: npm run build');
   dir = mkdtempSync(join(tmpdir(), 'bgswitch-imports-'));
   const hooks = join(dir, 'hooks.mjs');
   writeFileSync(
@@ -63,8 +65,11 @@ function runRecorded(
   });
 }
 
+/** The client itself, and the bundle's chunk of our Kafka adapter (esbuild names a lazy chunk after its file, src/kafka/admin-group.ts). */
 const kafkaClient = (modules: string[]) =>
-  modules.filter((url) => url.includes('/@platformatic/kafka/') || url.includes('/dist/src/kafka/'));
+  modules.filter((url) => url.includes('/@platformatic/kafka/') || url.includes('/dist/cli/admin-group-'));
+const otherHeavyClients = (modules: string[]) =>
+  modules.filter((url) => url.includes('/@kubernetes/client-node/') || url.includes('/node_modules/undici/'));
 
 describe('the Kafka client is imported lazily', () => {
   const notLoaded: Array<[string, string[], Record<string, string>, number]> = [
@@ -82,10 +87,11 @@ describe('the Kafka client is imported lazily', () => {
       const run = await runRecorded(name.replace(/\W+/g, '-'), withCluster, env);
       assert.equal(run.code, code, run.stderr);
       assert.ok(
-        run.modules.some((url) => url.includes('/commander/')),
+        run.modules.some((url) => url.endsWith('/dist/cli/main.mjs')),
         'the hook recorded the modules the CLI loaded',
       );
       assert.deepEqual(kafkaClient(run.modules), []);
+      assert.deepEqual(otherHeavyClients(run.modules), []);
     });
   }
 
@@ -95,6 +101,10 @@ describe('the Kafka client is imported lazily', () => {
     assert.ok(
       kafkaClient(run.modules).some((url) => url.includes('/@platformatic/kafka/')),
       'status with Kafka configured imports the client',
+    );
+    assert.ok(
+      kafkaClient(run.modules).some((url) => url.includes('/dist/cli/admin-group-')),
+      'the hook sees the bundle chunk of our Kafka adapter',
     );
   });
 });

@@ -1,6 +1,7 @@
 /**
- * What `npm pack` ships: the CLI and nothing else (no lab, consumer, sidecar, tests, sources or
- * source maps), every module the CLI imports, and a packed launcher that runs. Also the krew plugin
+ * What `npm pack` ships: the CLI and nothing else (its bundle; no lab, consumer, sidecar, tests,
+ * sources, unbundled modules or source maps), every chunk the bundle imports, and a packed launcher
+ * that runs. Also the krew plugin
  * manifest: it parses and installs the launcher as `kubectl-bgswitch`. Needs `npm run build` first
  * (as `npm test` does).
  */
@@ -21,7 +22,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 let packed: Set<string>;
 before(() => {
-  assert.ok(existsSync(join(root, 'dist', 'src', 'cli', 'main.js')), 'the CLI is not built: run `npm run build` first');
+  assert.ok(existsSync(join(root, 'dist', 'cli', 'main.mjs')), 'the CLI is not built: run `npm run build` first');
   const listing = JSON.parse(
     execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }),
   ) as Array<{ files: Array<{ path: string }> }>;
@@ -29,35 +30,32 @@ before(() => {
 });
 
 describe('npm pack', () => {
-  it('ships the launcher, the compiled CLI, the licence, README and changelog', () => {
-    for (const file of [
-      'package.json',
-      'LICENSE',
-      'README.md',
-      'CHANGELOG.md',
-      'bin/bgswitch.js',
-      'dist/src/cli/main.js',
-      'dist/src/cli/program.js',
-      'dist/src/core/switch.js',
-      'dist/src/kube/cluster.js',
-      'dist/src/pods/agent.js',
-      'dist/src/render/status-view.js',
-    ]) {
+  it('ships the launcher, the bundled CLI with its chunks, the licence, README and changelog', () => {
+    for (const file of ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'bin/bgswitch.js', 'dist/cli/main.mjs']) {
       assert.ok(packed.has(file), `${file} is packed`);
+    }
+    // The commands are lazy chunks of the bundle (esbuild names each after its file).
+    for (const command of ['switch', 'status', 'history']) {
+      assert.ok(
+        [...packed].some((file) => file.startsWith(`dist/cli/${command}-`) && file.endsWith('.mjs')),
+        `the ${command} command's chunk is packed`,
+      );
     }
     for (const target of Object.values(pkg.bin)) assert.ok(packed.has(normalize(target)), `the bin ${target} is packed`);
   });
 
   it('ships nothing of the lab, consumer, sidecar, tests, TypeScript sources or source maps', () => {
     const unwanted = [...packed].filter((file) =>
-      /^(dist\/(lab|consumer|sidecar)\/|lab\/|consumer\/|sidecar\/|test\/|src\/|bench\/|\.ci\/)|\.map$|\.test\.|\.ts$/.test(file),
+      /^(dist\/(src|lab|consumer|sidecar|bundle)\/|lab\/|consumer\/|sidecar\/|test\/|src\/|bench\/|\.ci\/)|\.map$|\.test\.|\.ts$/.test(
+        file,
+      ),
     );
     assert.deepEqual(unwanted, []);
   });
 
   it('every module the packed CLI imports is packed too', () => {
     const missing: string[] = [];
-    for (const file of [...packed].filter((path) => path.endsWith('.js'))) {
+    for (const file of [...packed].filter((path) => /\.m?js$/.test(path))) {
       const text = readFileSync(join(root, file), 'utf8');
       for (const [, specifier] of text.matchAll(/(?:from|import\()\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
         const target = normalize(join(dirname(file), specifier!));

@@ -3,14 +3,21 @@
  *
  * Takes the machine-wide lab lock for its whole run (re-running itself under `flock`), brings the
  * lab up, and for each size (pods per colour, default 3, 10, 30) scales both StatefulSets, then runs
- * N switches each way `--via direct` and `--via proxy` with `--no-kafka`, `status` and `--help`,
- * and (when the lab broker answers) N switches with the Kafka hand-off. Prints, and writes into
+ * N switches each way, `status` and `--help`. The switches run twice over the same fleet: with the
+ * consumers on their simulated stream (the orchestration alone: a pause and a resume are immediate,
+ * so every millisecond is bgswitch's or the lab's) `--via direct` and `--via proxy` with
+ * `--no-kafka`; and with the lab's real Kafka consumers (a pause commits and leaves the group), once
+ * with `--no-kafka` and, when the lab broker answers, once with the Kafka hand-off. The consumers
+ * change stream by a merge patch of the `bg-consumer-kafka` ConfigMap their pods read
+ * (KAFKA_BOOTSTRAP_SERVERS empty = simulated) and a restart of every consumer pod; the lab's own
+ * setting (Kafka) is put back at the end. Prints, and writes into
  * docs/performance.md between its markers, medians and spread of whole-process time, each phase,
  * the gap from the consumers' transition logs, the floor (API and pod round trips times the
  * sequential round trips a switch needs) and every figure as a ratio to it; plus the consumers'
  * and sidecars' RSS and CPU from /proc. Leaves the lab down. Asserts nothing: speed is measured.
  *
- * Options (environment): BENCH_SIZES=3,10,30  BENCH_RUNS=3  BENCH_KEEP_LAB=1 (leave the lab up).
+ * Options (environment): BENCH_SIZES=3,10,30  BENCH_RUNS=3  BENCH_KEEP_LAB=1 (leave the lab up)
+ * BENCH_CONSUMERS=both|simulated|kafka (which consumer streams to measure; default both).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,6 +48,11 @@ import {
 const LOCK = '/tmp/bgswitch-lab.lock';
 const SIZES = (process.env.BENCH_SIZES ?? '3,10,30').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+type ConsumerStream = 'simulated' | 'kafka';
+const STREAMS: ConsumerStream[] =
+  process.env.BENCH_CONSUMERS === 'simulated' || process.env.BENCH_CONSUMERS === 'kafka'
+    ? [process.env.BENCH_CONSUMERS]
+    : ['simulated', 'kafka'];
 const FLOOR_SAMPLES = 30;
 /**
  * The sequential round trips a switch cannot do without, each step's calls made in parallel:
@@ -158,6 +170,67 @@ async function scale(replicas: number): Promise<void> {
     },
     15 * 60_000,
   );
+}
+
+/** The ConfigMap the consumer containers take their KAFKA_* environment from (its name carries kustomize's hash). */
+async function kafkaConfigMapName(): Promise<string> {
+  const apps = adminConfig().makeApiClient(AppsV1Api);
+  const set = await apps.readNamespacedStatefulSet({ name: 'consumer-blue', namespace });
+  const consumer = set.spec?.template.spec?.containers.find((container) => container.name === 'consumer');
+  const name = consumer?.envFrom?.find((source) => source.configMapRef?.name?.startsWith('bg-consumer-kafka'))?.configMapRef?.name;
+  if (!name) throw new Error('the consumer container of consumer-blue takes no bg-consumer-kafka ConfigMap');
+  return name;
+}
+
+let labBootstrap: string | undefined;
+let lastSize: number | undefined;
+
+/** The stream the running consumers read, from their own process environment. */
+function runningStream(pods: string[]): ConsumerStream | 'mixed' {
+  const seen = new Set(
+    pods.map((pod) => {
+      const pid = containerPid(pod, 'consumer');
+      if (pid === undefined) return 'none';
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      return env.some((entry) => /^KAFKA_BOOTSTRAP_SERVERS=\S/.test(entry)) ? 'kafka' : 'simulated';
+    }),
+  );
+  return seen.size === 1 && !seen.has('none') ? ([...seen][0] as ConsumerStream) : 'mixed';
+}
+
+/**
+ * Makes every consumer of the fleet read `stream`: sets KAFKA_BOOTSTRAP_SERVERS in their ConfigMap
+ * (empty counts as unset: the simulated stream), restarts every consumer pod (the StatefulSets
+ * recreate them at once, podManagementPolicy Parallel), waits for them as `scale` does and brings
+ * their desired state in line with one unmeasured switch.
+ */
+async function useStream(stream: ConsumerStream, replicas: number): Promise<void> {
+  const core = adminConfig().makeApiClient(CoreV1Api);
+  const pods = async () => (await core.listNamespacedPod({ namespace, labelSelector: 'app=bg-consumer' })).items;
+  const names = (await pods()).map((pod) => pod.metadata?.name ?? '');
+  if (runningStream(names) === stream) return;
+  const name = await kafkaConfigMapName();
+  const current = await core.readNamespacedConfigMap({ name, namespace });
+  labBootstrap ??= current.data?.KAFKA_BOOTSTRAP_SERVERS || kafkaBootstrap;
+  log(`consumers: ${stream} stream (ConfigMap ${name}, restarting ${names.length} pods)`);
+  await core.patchNamespacedConfigMap(
+    { name, namespace, body: { data: { KAFKA_BOOTSTRAP_SERVERS: stream === 'kafka' ? labBootstrap : '' } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  const before = new Set((await pods()).map((pod) => pod.metadata?.uid));
+  await core.deleteCollectionNamespacedPod({ namespace, labelSelector: 'app=bg-consumer' });
+  await waitFor(
+    `every consumer pod recreated`,
+    async () => {
+      const now = await pods();
+      return now.length === 2 * replicas && now.every((pod) => !before.has(pod.metadata?.uid) && !pod.metadata?.deletionTimestamp);
+    },
+    5 * 60_000,
+  );
+  await scale(replicas);
+  const running = runningStream(names);
+  if (running !== stream) throw new Error(`the consumers run the ${running} stream, not the ${stream} one`);
+  await oneSwitch('blue', ['--via', 'direct', '--no-kafka']);
 }
 
 interface SwitchJson {
@@ -288,8 +361,9 @@ async function main(): Promise<void> {
         ? `the lab broker answers at ${kafkaBootstrap}: the hand-off is measured too`
         : `no broker at ${kafkaBootstrap}: the hand-off is not measured`,
     );
-    for (const size of SIZES) {
+    for (const [sizeIndex, size] of SIZES.entries()) {
       const label = String(size);
+      lastSize = size;
       log(`scaling both StatefulSets to ${size}`);
       await scale(size);
       // Brings the new pods' desired state in line; not measured.
@@ -311,17 +385,25 @@ async function main(): Promise<void> {
       row(label, `floor: one GET to each of the ${2 * size} pods at once, proxy (median of ${FLOOR_SAMPLES})`, [floor.fanOutProxy]);
       row(label, `floor of a switch, direct (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod fan-outs)`, [floors.direct]);
       row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod fan-outs)`, [floors.proxy]);
-      await switches(label, '--via direct', ['--via', 'direct', '--no-kafka'], floors.direct);
-      await switches(label, '--via proxy', ['--via', 'proxy', '--no-kafka'], floors.proxy);
-      if (withKafka) {
-        // Reported, not fatal: the orchestration figures above do not depend on it.
-        await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, {
-          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
-          KAFKA_GROUP: 'bg-consumer',
-        }).catch((error: unknown) => {
-          log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
-          rows.push([label, 'switch --via direct, Kafka', 'failed', '', '', '']);
-        });
+      // Alternating the order from one size to the next restarts the consumers once per size.
+      for (const stream of sizeIndex % 2 === 0 ? STREAMS : [...STREAMS].reverse()) {
+        await useStream(stream, size);
+        if (stream === 'simulated') {
+          await switches(label, '--via direct, simulated consumers', ['--via', 'direct', '--no-kafka'], floors.direct);
+          await switches(label, '--via proxy, simulated consumers', ['--via', 'proxy', '--no-kafka'], floors.proxy);
+          continue;
+        }
+        await switches(label, '--via direct, Kafka consumers', ['--via', 'direct', '--no-kafka'], floors.direct);
+        if (withKafka) {
+          // Reported, not fatal: the orchestration figures above do not depend on it.
+          await switches(label, '--via direct, Kafka consumers + hand-off wait', ['--via', 'direct'], floors.direct, {
+            KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
+            KAFKA_GROUP: 'bg-consumer',
+          }).catch((error: unknown) => {
+            log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
+            rows.push([label, 'switch --via direct, Kafka consumers + hand-off wait', 'failed', '', '', '']);
+          });
+        }
       }
       // status: its reads in parallel, the pod list behind the Service, then every pod at once.
       row(
@@ -339,11 +421,23 @@ async function main(): Promise<void> {
     }
   } finally {
     if (rows.length > 0) writeDoc(started, new Date());
+    // Puts the lab's own setting back (the ConfigMap; the pods follow at their next restart).
+    if (labBootstrap !== undefined) await restoreLabBootstrap(labBootstrap);
+    if (process.env.BENCH_KEEP_LAB === '1' && lastSize !== undefined) await useStream('kafka', lastSize);
     if (process.env.BENCH_KEEP_LAB !== '1') {
       log('taking the lab down');
       await labDown({ repoRoot, report: (line) => log(`[lab] ${line}`) });
     }
   }
+}
+
+async function restoreLabBootstrap(bootstrap: string): Promise<void> {
+  const core = adminConfig().makeApiClient(CoreV1Api);
+  const name = await kafkaConfigMapName();
+  await core.patchNamespacedConfigMap(
+    { name, namespace, body: { data: { KAFKA_BOOTSTRAP_SERVERS: bootstrap } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
 }
 
 /** The pods with their IPs from the API server (the admin's view), for the floor. */

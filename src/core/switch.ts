@@ -145,14 +145,14 @@ class SwitchRun {
     session.generation = before.state.generation;
     this.keyMode = before.keyMode.mode;
     if (before.noop) {
-      if (before.staleHolder !== undefined) await handLeaseBack(session, before.staleHolder);
+      if (before.staleHolder !== undefined) await handLeaseBack(session, before);
       return this.report('noop', podsBefore, podsBefore);
     }
     if (session.request.dryRun) return { ...this.report('dry-run', podsBefore, podsBefore), plan: context.wording.plan(this.plan(before)) };
 
     // 2. lease
     await session.phase('lease', false, `Take the switch lock (Lease ${context.names.lease})`, async () => {
-      const { tookOverExpired, previousHolder } = await session.lock.acquire();
+      const { tookOverExpired, previousHolder } = await session.lock.acquire({ lease: before.lease });
       if (tookOverExpired) session.emit({ type: 'warning', message: `took over the expired lock of ${previousHolder}` });
       return `held by ${context.holder}`;
     });

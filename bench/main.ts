@@ -234,9 +234,36 @@ async function useStream(stream: ConsumerStream, replicas: number): Promise<void
 }
 
 interface SwitchJson {
+  startedAt: string;
   durationMs: number;
   phases: Array<{ name: string; durationMs: number }>;
   kafka?: { handoffWaitMs?: number };
+}
+
+/**
+ * Where the gap went, from the consumers' logs and the report's phases (they run one after the
+ * other from `startedAt`): the last old pod stops being ACTIVE -> the verify-paused poll that saw
+ * every old pod PAUSED ends (the consumers' own drain, then our poll) -> the desired-active write
+ * ends -> the first new pod is ACTIVE (the resume calls and the consumer's resume).
+ */
+interface GapParts {
+  toPollSawPaused: number;
+  desiredActive: number;
+  toFirstActive: number;
+}
+
+function gapParts(report: SwitchJson, gap: { from: number; to: number } | undefined): GapParts | undefined {
+  if (!gap) return undefined;
+  let at = Date.parse(report.startedAt);
+  const ends = new Map<string, number>();
+  for (const phase of report.phases) {
+    at += phase.durationMs;
+    ends.set(phase.name, at);
+  }
+  const sawPaused = ends.get('verify-paused');
+  const wrote = ends.get('desired-active');
+  if (sawPaused === undefined || wrote === undefined) return undefined;
+  return { toPollSawPaused: sawPaused - gap.from, desiredActive: wrote - sawPaused, toFirstActive: gap.to - wrote };
 }
 
 /** One switch as a user runs it; returns whole-process time, its report and the gap in its window. */
@@ -244,7 +271,7 @@ async function oneSwitch(
   to: 'blue' | 'green',
   extra: string[],
   env: Record<string, string> = {},
-): Promise<{ wall: number; report: SwitchJson; gap: number }> {
+): Promise<{ wall: number; report: SwitchJson; gap: number; parts: GapParts | undefined }> {
   const from = Date.now();
   const start = performance.now();
   const result = await bgswitch(['switch', to, '--yes', '-o', 'json', ...extra], { env, timeoutMs: 180_000 });
@@ -252,8 +279,9 @@ async function oneSwitch(
   if (result.code !== 0) throw new Error(`switch ${to} ${extra.join(' ')} failed (${result.code}): ${result.stderr}`);
   const report = JSON.parse(result.stdout) as SwitchJson;
   // The consumers write their transition records as they happen; the window closes after the process.
-  const analysis = analyzeWindow(from, Date.now());
-  return { wall, report, gap: analysis.gaps.reduce((sum, gap) => sum + gap.durationMs, 0) };
+  const { gaps } = analyzeWindow(from, Date.now());
+  const whole = gaps.length > 0 ? { from: gaps[0]!.from, to: gaps[gaps.length - 1]!.to } : undefined;
+  return { wall, report, gap: gaps.reduce((sum, gap) => sum + gap.durationMs, 0), parts: gapParts(report, whole) };
 }
 
 async function switches(size: string, label: string, extra: string[], floorMs: number, env: Record<string, string> = {}): Promise<void> {
@@ -262,20 +290,37 @@ async function switches(size: string, label: string, extra: string[], floorMs: n
   const gaps: number[] = [];
   const handoffs: number[] = [];
   const phases = new Map<string, number[]>();
+  const parts: GapParts[] = [];
   for (let i = 0; i < RUNS; i++) {
     for (const to of ['green', 'blue'] as const) {
-      const { wall, report, gap } = await oneSwitch(to, extra, env);
-      walls.push(wall);
-      protocol.push(report.durationMs);
-      gaps.push(gap);
-      if (report.kafka?.handoffWaitMs !== undefined) handoffs.push(report.kafka.handoffWaitMs);
-      for (const phase of report.phases) phases.set(phase.name, [...(phases.get(phase.name) ?? []), phase.durationMs]);
+      const result = await oneSwitch(to, extra, env);
+      walls.push(result.wall);
+      protocol.push(result.report.durationMs);
+      gaps.push(result.gap);
+      if (result.parts) parts.push(result.parts);
+      if (result.report.kafka?.handoffWaitMs !== undefined) handoffs.push(result.report.kafka.handoffWaitMs);
+      for (const phase of result.report.phases) phases.set(phase.name, [...(phases.get(phase.name) ?? []), phase.durationMs]);
     }
   }
   row(size, `switch ${label}: whole process`, walls, floorMs);
   row(size, `switch ${label}: protocol (durationMs)`, protocol, floorMs);
   for (const [name, values] of phases) row(size, `↳ phase ${name}`, values);
   row(size, `switch ${label}: gap (no pod ACTIVE)`, gaps);
+  row(
+    size,
+    '↳ gap: old stops ACTIVE -> poll saw all PAUSED',
+    parts.map((p) => p.toPollSawPaused),
+  );
+  row(
+    size,
+    '↳ gap: desired-active write',
+    parts.map((p) => p.desiredActive),
+  );
+  row(
+    size,
+    '↳ gap: write done -> first new ACTIVE (resume)',
+    parts.map((p) => p.toFirstActive),
+  );
   if (handoffs.length > 0) row(size, `switch ${label}: Kafka hand-off wait`, handoffs);
 }
 

@@ -244,11 +244,10 @@ class SwitchRun {
     // 5.
     await session.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => verifyPaused(session, from, signal));
 
-    // 6. (the pods listed afresh, as in step 3)
+    // 6. (the pods as listed by the poll of step 5 that saw every old pod PAUSED)
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
-      const pods = await listFleet(cluster);
-      session.fleet = pods;
+      const pods = session.fleet;
       const written = await session.store.update((current) => {
         session.fenceWrite(current, session.lockMarginMs);
         return { ...activeColor(current, pods[to], to, this.keyMode), operation: session.operationRecord(step('resume')) };
@@ -262,8 +261,10 @@ class SwitchRun {
     await session.phase('resume', rollback, `Resume ${to}`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
       const { state, fleet: pods } = session;
+      // The resume calls go out first; the pushes (not awaited) after them.
+      const resumed = this.pushes.command(pods[to], 'resume', state!, signal);
       this.pushes.pushAll(pods[from], state!, signal);
-      await this.pushes.command(pods[to], 'resume', state!, signal);
+      await resumed;
       return `${pods[to].length} ${to} pods asked to resume`;
     });
 

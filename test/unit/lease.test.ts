@@ -129,7 +129,7 @@ test('an earlier read made stale by a write since: the write is refused (409) an
 });
 
 test('release hands the Lease back on our own last write, without reading it; a holder since is left alone', async (t) => {
-  const { clock, cluster, journal, lock, holder } = setup(t);
+  const { clock, journal, lock, holder } = setup(t);
   const mine = lock(ME);
   await mine.acquire();
   const reads = () => journal.filter((e) => e.op === 'get-lease').length;

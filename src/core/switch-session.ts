@@ -124,9 +124,9 @@ export class SwitchSession {
     return observePods(this.context.pods, [...pods.blue, ...pods.green], { withReadiness });
   }
 
-  /** One colour's pods (`listed`, else listed now), observed; each pod whose state changed is reported. */
-  async observeColor(color: Color, withReadiness: boolean, signal: AbortSignal | undefined, listed?: PodInfo[]): Promise<PodObservation[]> {
-    const pods = listed ?? (await this.context.cluster.listPods(color));
+  /** One colour's pods, observed; each pod whose state changed is reported. */
+  async observeColor(color: Color, withReadiness: boolean, signal: AbortSignal | undefined): Promise<PodObservation[]> {
+    const pods = await this.context.cluster.listPods(color);
     const observations = await observePods(this.context.pods, pods, { withReadiness, signal });
     for (const o of observations) {
       if (this.lastPodState.get(o.pod.name) !== o.state) {

@@ -1,12 +1,13 @@
 /**
  * Steps 5 and 8 of the switch (./switch.ts) and the soak: poll the consumers (and, with Kafka, the
  * consumer group) until the step's condition holds or its deadline passes, and say what was still
- * wrong at the deadline. Each step-5 poll lists both colours (at once): the pods of the poll that
- * saw every old pod PAUSED are the ones step 6 writes for, so the write needs no list of its own.
+ * wrong at the deadline. Each step-5 poll also lists the other colour (while it observes its own):
+ * the pods of the poll that saw every old pod PAUSED are the ones step 6 writes for, so the write
+ * needs no list of its own.
  */
-import type { Color } from '../shared/model.js';
+import { otherColor, type Color } from '../shared/model.js';
 import { OperationError } from '../shared/errors.js';
-import { certainlyIdle, describeStates, listFleet, type PodObservation } from './fleet.js';
+import { byPodName, certainlyIdle, describeStates, type PodObservation } from './fleet.js';
 import type { PodInfo } from './ports.js';
 import {
   committedOffsetsOf,
@@ -46,8 +47,15 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
   const group = session.context.kafka;
   const result = await pollUntil<PausedWait>(
     async () => {
-      const fleet = await listFleet(session.context.cluster);
-      const observations = await session.observeColor(color, false, signal, fleet[color]);
+      // The other colour is listed while this one is observed: step 6 writes for both as seen here.
+      const other = otherColor(color);
+      const otherListed = session.context.cluster.listPods(other);
+      otherListed.catch(() => undefined);
+      const observations = await session.observeColor(color, false, signal);
+      const fleet = {
+        [color]: observations.map((o) => o.pod).sort(byPodName),
+        [other]: [...(await otherListed)].sort(byPodName),
+      } as Record<Color, PodInfo[]>;
       // --force excuses unreachable pods of the colour being left, never the ones this run resumed.
       const excuseUnreachable = session.request.force && color === session.from;
       const waiting = observations.filter((o) => !certainlyIdle(o) && !(excuseUnreachable && o.state === 'unreachable'));

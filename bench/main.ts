@@ -3,14 +3,21 @@
  *
  * Takes the machine-wide lab lock for its whole run (re-running itself under `flock`), brings the
  * lab up, and for each size (pods per colour, default 3, 10, 30) scales both StatefulSets, then runs
- * N switches each way `--via direct` and `--via proxy` with `--no-kafka`, `status` and `--help`,
- * and (when the lab broker answers) N switches with the Kafka hand-off. Prints, and writes into
+ * N switches each way, `status` and `--help`. The switches run twice over the same fleet: with the
+ * consumers on their simulated stream (the orchestration alone: a pause and a resume are immediate,
+ * so every millisecond is bgswitch's or the lab's) `--via direct` and `--via proxy` with
+ * `--no-kafka`; and with the lab's real Kafka consumers (a pause commits and leaves the group), once
+ * with `--no-kafka` and, when the lab broker answers, once with the Kafka hand-off. The consumers
+ * change stream by a merge patch of the `bg-consumer-kafka` ConfigMap their pods read
+ * (KAFKA_BOOTSTRAP_SERVERS empty = simulated) and a restart of every consumer pod; the lab's own
+ * setting (Kafka) is put back at the end. Prints, and writes into
  * docs/performance.md between its markers, medians and spread of whole-process time, each phase,
  * the gap from the consumers' transition logs, the floor (API and pod round trips times the
  * sequential round trips a switch needs) and every figure as a ratio to it; plus the consumers'
  * and sidecars' RSS and CPU from /proc. Leaves the lab down. Asserts nothing: speed is measured.
  *
- * Options (environment): BENCH_SIZES=3,10,30  BENCH_RUNS=3  BENCH_KEEP_LAB=1 (leave the lab up).
+ * Options (environment): BENCH_SIZES=3,10,30  BENCH_RUNS=3  BENCH_KEEP_LAB=1 (leave the lab up)
+ * BENCH_CONSUMERS=both|simulated|kafka (which consumer streams to measure; default both).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,6 +48,11 @@ import {
 const LOCK = '/tmp/bgswitch-lab.lock';
 const SIZES = (process.env.BENCH_SIZES ?? '3,10,30').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+type ConsumerStream = 'simulated' | 'kafka';
+const STREAMS: ConsumerStream[] =
+  process.env.BENCH_CONSUMERS === 'simulated' || process.env.BENCH_CONSUMERS === 'kafka'
+    ? [process.env.BENCH_CONSUMERS]
+    : ['simulated', 'kafka'];
 const FLOOR_SAMPLES = 30;
 /**
  * The sequential round trips a switch cannot do without, each step's calls made in parallel:
@@ -160,10 +172,98 @@ async function scale(replicas: number): Promise<void> {
   );
 }
 
+/** The ConfigMap the consumer containers take their KAFKA_* environment from (its name carries kustomize's hash). */
+async function kafkaConfigMapName(): Promise<string> {
+  const apps = adminConfig().makeApiClient(AppsV1Api);
+  const set = await apps.readNamespacedStatefulSet({ name: 'consumer-blue', namespace });
+  const consumer = set.spec?.template.spec?.containers.find((container) => container.name === 'consumer');
+  const name = consumer?.envFrom?.find((source) => source.configMapRef?.name?.startsWith('bg-consumer-kafka'))?.configMapRef?.name;
+  if (!name) throw new Error('the consumer container of consumer-blue takes no bg-consumer-kafka ConfigMap');
+  return name;
+}
+
+let labBootstrap: string | undefined;
+let lastSize: number | undefined;
+
+/** The stream the running consumers read, from their own process environment. */
+function runningStream(pods: string[]): ConsumerStream | 'mixed' {
+  const seen = new Set(
+    pods.map((pod) => {
+      const pid = containerPid(pod, 'consumer');
+      if (pid === undefined) return 'none';
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      return env.some((entry) => /^KAFKA_BOOTSTRAP_SERVERS=\S/.test(entry)) ? 'kafka' : 'simulated';
+    }),
+  );
+  return seen.size === 1 && !seen.has('none') ? ([...seen][0] as ConsumerStream) : 'mixed';
+}
+
+/**
+ * Makes every consumer of the fleet read `stream`: sets KAFKA_BOOTSTRAP_SERVERS in their ConfigMap
+ * (empty counts as unset: the simulated stream), restarts every consumer pod (the StatefulSets
+ * recreate them at once, podManagementPolicy Parallel), waits for them as `scale` does and brings
+ * their desired state in line with one unmeasured switch.
+ */
+async function useStream(stream: ConsumerStream, replicas: number): Promise<void> {
+  const core = adminConfig().makeApiClient(CoreV1Api);
+  const pods = async () => (await core.listNamespacedPod({ namespace, labelSelector: 'app=bg-consumer' })).items;
+  const names = (await pods()).map((pod) => pod.metadata?.name ?? '');
+  if (runningStream(names) === stream) return;
+  const name = await kafkaConfigMapName();
+  const current = await core.readNamespacedConfigMap({ name, namespace });
+  labBootstrap ??= current.data?.KAFKA_BOOTSTRAP_SERVERS || kafkaBootstrap;
+  log(`consumers: ${stream} stream (ConfigMap ${name}, restarting ${names.length} pods)`);
+  await core.patchNamespacedConfigMap(
+    { name, namespace, body: { data: { KAFKA_BOOTSTRAP_SERVERS: stream === 'kafka' ? labBootstrap : '' } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  const before = new Set((await pods()).map((pod) => pod.metadata?.uid));
+  await core.deleteCollectionNamespacedPod({ namespace, labelSelector: 'app=bg-consumer' });
+  await waitFor(
+    `every consumer pod recreated`,
+    async () => {
+      const now = await pods();
+      return now.length === 2 * replicas && now.every((pod) => !before.has(pod.metadata?.uid) && !pod.metadata?.deletionTimestamp);
+    },
+    5 * 60_000,
+  );
+  await scale(replicas);
+  const running = runningStream(names);
+  if (running !== stream) throw new Error(`the consumers run the ${running} stream, not the ${stream} one`);
+  await oneSwitch('blue', ['--via', 'direct', '--no-kafka']);
+}
+
 interface SwitchJson {
+  startedAt: string;
   durationMs: number;
   phases: Array<{ name: string; durationMs: number }>;
   kafka?: { handoffWaitMs?: number };
+}
+
+/**
+ * Where the gap went, from the consumers' logs and the report's phases (they run one after the
+ * other from `startedAt`): the last old pod stops being ACTIVE -> the verify-paused poll that saw
+ * every old pod PAUSED ends (the consumers' own drain, then our poll) -> the desired-active write
+ * ends -> the first new pod is ACTIVE (the resume calls and the consumer's resume).
+ */
+interface GapParts {
+  toPollSawPaused: number;
+  desiredActive: number;
+  toFirstActive: number;
+}
+
+function gapParts(report: SwitchJson, gap: { from: number; to: number } | undefined): GapParts | undefined {
+  if (!gap) return undefined;
+  let at = Date.parse(report.startedAt);
+  const ends = new Map<string, number>();
+  for (const phase of report.phases) {
+    at += phase.durationMs;
+    ends.set(phase.name, at);
+  }
+  const sawPaused = ends.get('verify-paused');
+  const wrote = ends.get('desired-active');
+  if (sawPaused === undefined || wrote === undefined) return undefined;
+  return { toPollSawPaused: sawPaused - gap.from, desiredActive: wrote - sawPaused, toFirstActive: gap.to - wrote };
 }
 
 /** One switch as a user runs it; returns whole-process time, its report and the gap in its window. */
@@ -171,7 +271,7 @@ async function oneSwitch(
   to: 'blue' | 'green',
   extra: string[],
   env: Record<string, string> = {},
-): Promise<{ wall: number; report: SwitchJson; gap: number }> {
+): Promise<{ wall: number; report: SwitchJson; gap: number; parts: GapParts | undefined }> {
   const from = Date.now();
   const start = performance.now();
   const result = await bgswitch(['switch', to, '--yes', '-o', 'json', ...extra], { env, timeoutMs: 180_000 });
@@ -179,8 +279,9 @@ async function oneSwitch(
   if (result.code !== 0) throw new Error(`switch ${to} ${extra.join(' ')} failed (${result.code}): ${result.stderr}`);
   const report = JSON.parse(result.stdout) as SwitchJson;
   // The consumers write their transition records as they happen; the window closes after the process.
-  const analysis = analyzeWindow(from, Date.now());
-  return { wall, report, gap: analysis.gaps.reduce((sum, gap) => sum + gap.durationMs, 0) };
+  const { gaps } = analyzeWindow(from, Date.now());
+  const whole = gaps.length > 0 ? { from: gaps[0]!.from, to: gaps[gaps.length - 1]!.to } : undefined;
+  return { wall, report, gap: gaps.reduce((sum, gap) => sum + gap.durationMs, 0), parts: gapParts(report, whole) };
 }
 
 async function switches(size: string, label: string, extra: string[], floorMs: number, env: Record<string, string> = {}): Promise<void> {
@@ -189,20 +290,37 @@ async function switches(size: string, label: string, extra: string[], floorMs: n
   const gaps: number[] = [];
   const handoffs: number[] = [];
   const phases = new Map<string, number[]>();
+  const parts: GapParts[] = [];
   for (let i = 0; i < RUNS; i++) {
     for (const to of ['green', 'blue'] as const) {
-      const { wall, report, gap } = await oneSwitch(to, extra, env);
-      walls.push(wall);
-      protocol.push(report.durationMs);
-      gaps.push(gap);
-      if (report.kafka?.handoffWaitMs !== undefined) handoffs.push(report.kafka.handoffWaitMs);
-      for (const phase of report.phases) phases.set(phase.name, [...(phases.get(phase.name) ?? []), phase.durationMs]);
+      const result = await oneSwitch(to, extra, env);
+      walls.push(result.wall);
+      protocol.push(result.report.durationMs);
+      gaps.push(result.gap);
+      if (result.parts) parts.push(result.parts);
+      if (result.report.kafka?.handoffWaitMs !== undefined) handoffs.push(result.report.kafka.handoffWaitMs);
+      for (const phase of result.report.phases) phases.set(phase.name, [...(phases.get(phase.name) ?? []), phase.durationMs]);
     }
   }
   row(size, `switch ${label}: whole process`, walls, floorMs);
   row(size, `switch ${label}: protocol (durationMs)`, protocol, floorMs);
   for (const [name, values] of phases) row(size, `↳ phase ${name}`, values);
   row(size, `switch ${label}: gap (no pod ACTIVE)`, gaps);
+  row(
+    size,
+    '↳ gap: old stops ACTIVE -> poll saw all PAUSED',
+    parts.map((p) => p.toPollSawPaused),
+  );
+  row(
+    size,
+    '↳ gap: desired-active write',
+    parts.map((p) => p.desiredActive),
+  );
+  row(
+    size,
+    '↳ gap: write done -> first new ACTIVE (resume)',
+    parts.map((p) => p.toFirstActive),
+  );
   if (handoffs.length > 0) row(size, `switch ${label}: Kafka hand-off wait`, handoffs);
 }
 
@@ -288,8 +406,9 @@ async function main(): Promise<void> {
         ? `the lab broker answers at ${kafkaBootstrap}: the hand-off is measured too`
         : `no broker at ${kafkaBootstrap}: the hand-off is not measured`,
     );
-    for (const size of SIZES) {
+    for (const [sizeIndex, size] of SIZES.entries()) {
       const label = String(size);
+      lastSize = size;
       log(`scaling both StatefulSets to ${size}`);
       await scale(size);
       // Brings the new pods' desired state in line; not measured.
@@ -311,17 +430,25 @@ async function main(): Promise<void> {
       row(label, `floor: one GET to each of the ${2 * size} pods at once, proxy (median of ${FLOOR_SAMPLES})`, [floor.fanOutProxy]);
       row(label, `floor of a switch, direct (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod fan-outs)`, [floors.direct]);
       row(label, `floor of a switch, proxy (${NEEDED_API_ROUND_TRIPS} API + ${NEEDED_POD_ROUND_TRIPS} pod fan-outs)`, [floors.proxy]);
-      await switches(label, '--via direct', ['--via', 'direct', '--no-kafka'], floors.direct);
-      await switches(label, '--via proxy', ['--via', 'proxy', '--no-kafka'], floors.proxy);
-      if (withKafka) {
-        // Reported, not fatal: the orchestration figures above do not depend on it.
-        await switches(label, '--via direct, Kafka', ['--via', 'direct'], floors.direct, {
-          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
-          KAFKA_GROUP: 'bg-consumer',
-        }).catch((error: unknown) => {
-          log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
-          rows.push([label, 'switch --via direct, Kafka', 'failed', '', '', '']);
-        });
+      // Alternating the order from one size to the next restarts the consumers once per size.
+      for (const stream of sizeIndex % 2 === 0 ? STREAMS : [...STREAMS].reverse()) {
+        await useStream(stream, size);
+        if (stream === 'simulated') {
+          await switches(label, '--via direct, simulated consumers', ['--via', 'direct', '--no-kafka'], floors.direct);
+          await switches(label, '--via proxy, simulated consumers', ['--via', 'proxy', '--no-kafka'], floors.proxy);
+          continue;
+        }
+        await switches(label, '--via direct, Kafka consumers', ['--via', 'direct', '--no-kafka'], floors.direct);
+        if (withKafka) {
+          // Reported, not fatal: the orchestration figures above do not depend on it.
+          await switches(label, '--via direct, Kafka consumers + hand-off wait', ['--via', 'direct'], floors.direct, {
+            KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap,
+            KAFKA_GROUP: 'bg-consumer',
+          }).catch((error: unknown) => {
+            log(`the Kafka hand-off run failed: ${String(error).split('\n')[0]}`);
+            rows.push([label, 'switch --via direct, Kafka consumers + hand-off wait', 'failed', '', '', '']);
+          });
+        }
       }
       // status: its reads in parallel, the pod list behind the Service, then every pod at once.
       row(
@@ -339,11 +466,23 @@ async function main(): Promise<void> {
     }
   } finally {
     if (rows.length > 0) writeDoc(started, new Date());
+    // Puts the lab's own setting back (the ConfigMap; the pods follow at their next restart).
+    if (labBootstrap !== undefined) await restoreLabBootstrap(labBootstrap);
+    if (process.env.BENCH_KEEP_LAB === '1' && lastSize !== undefined) await useStream('kafka', lastSize);
     if (process.env.BENCH_KEEP_LAB !== '1') {
       log('taking the lab down');
       await labDown({ repoRoot, report: (line) => log(`[lab] ${line}`) });
     }
   }
+}
+
+async function restoreLabBootstrap(bootstrap: string): Promise<void> {
+  const core = adminConfig().makeApiClient(CoreV1Api);
+  const name = await kafkaConfigMapName();
+  await core.patchNamespacedConfigMap(
+    { name, namespace, body: { data: { KAFKA_BOOTSTRAP_SERVERS: bootstrap } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
 }
 
 /** The pods with their IPs from the API server (the admin's view), for the floor. */

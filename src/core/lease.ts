@@ -22,9 +22,11 @@
  *  - Anything under large clock skew between this machine and other operators' machines.
  *
  * Steps of acquire():
- *  1. Read the Lease. None: create it holding us (409 = lost the race).
+ *  1. Read the Lease (or take the caller's read of a moment ago). None: create it holding us
+ *     (409 = lost the race; after the caller's read: start over from 1 with a read of our own).
  *  2. Held by someone unexpired who is not a colour: refuse, naming them and the expiry.
- *  3. Otherwise replace it holding us, passing the resourceVersion read in 1 (409 = lost the race).
+ *  3. Otherwise replace it holding us, passing the resourceVersion read in 1 (409 = lost the race,
+ *     or, after the caller's read, start over as in 1).
  */
 import { isColor, type Color } from '../shared/model.js';
 import { ConflictError, RefusedError } from './errors.js';
@@ -79,10 +81,28 @@ export class SwitchLock {
     this.renewIntervalMs = options.renewIntervalMs ?? (this.durationSeconds * 1000) / 3;
   }
 
-  /** Takes the lock or throws RefusedError. Returns the holder found before (a colour at rest). */
-  async acquire(): Promise<{ previousHolder: string | undefined; tookOverExpired: boolean }> {
+  /**
+   * Takes the lock or throws RefusedError. Returns the holder found before (a colour at rest).
+   * `earlierRead` is the Lease as the caller read it a moment ago (the switch's preflight): the
+   * write is based on it instead of a read of its own; if anyone wrote the Lease since, the API
+   * server refuses the write (409) and acquire starts over from a fresh read, as without it.
+   */
+  async acquire(earlierRead?: {
+    lease: LeaseSnapshot | undefined;
+  }): Promise<{ previousHolder: string | undefined; tookOverExpired: boolean }> {
+    if (earlierRead) {
+      const taken = await this.take(earlierRead.lease, true);
+      if (taken) return taken;
+    }
+    return (await this.take(await this.cluster.getLease(this.name), false))!;
+  }
+
+  /** Steps 2-3 of acquire() over `existing`; undefined when it was an earlier read that is now stale. */
+  private async take(
+    existing: LeaseSnapshot | undefined,
+    earlierRead: boolean,
+  ): Promise<{ previousHolder: string | undefined; tookOverExpired: boolean } | undefined> {
     const now = this.clock.now();
-    const existing = await this.cluster.getLease(this.name);
     if (existing && leaseBlocks(existing, now)) throw this.refusal(existing);
     const tookOverExpired = Boolean(existing?.holderIdentity && !isColor(existing.holderIdentity));
     const write: LeaseWrite = {
@@ -98,6 +118,7 @@ export class SwitchLock {
       this.current = await this.cluster.writeLease(write);
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
+      if (earlierRead) return undefined;
       const winner = await this.cluster.getLease(this.name);
       throw winner
         ? this.refusal(winner)
@@ -188,23 +209,37 @@ export class SwitchLock {
     this.lostController.abort(new LeaseLostError(`lost the switch lock: ${reason}`));
   }
 
-  /** Stops renewing and hands the Lease back to rest: its holder becomes the active colour. */
+  /**
+   * Stops renewing and hands the Lease back to rest: its holder becomes the active colour. The write
+   * is based on our own last write of the Lease (no read); a 409 means someone wrote it since: it is
+   * read then, and handed back only if it is still ours.
+   */
   async release(activeColor: Color): Promise<void> {
     await this.stopRenewing();
-    if (!this.current) return;
+    // Lost: another holder wrote it since, and only that holder may hand it back.
+    if (!this.current || this.lostReason) return;
+    try {
+      await this.handBack(this.current, activeColor);
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      const seen = await this.cluster.getLease(this.name);
+      if (!seen || seen.holderIdentity !== this.holder) return;
+      await this.handBack(seen, activeColor);
+    }
+    this.current = undefined;
+  }
+
+  private async handBack(basedOn: LeaseSnapshot, activeColor: Color): Promise<void> {
     const now = this.clock.now();
-    const seen = await this.cluster.getLease(this.name);
-    if (!seen || seen.holderIdentity !== this.holder) return;
     await this.cluster.writeLease({
       name: this.name,
       holderIdentity: activeColor,
       leaseDurationSeconds: this.durationSeconds,
       acquireTime: new Date(now),
       renewTime: new Date(now),
-      leaseTransitions: (seen.leaseTransitions ?? 0) + 1,
-      resourceVersion: seen.resourceVersion,
+      leaseTransitions: (basedOn.leaseTransitions ?? 0) + 1,
+      resourceVersion: basedOn.resourceVersion,
     });
-    this.current = undefined;
   }
 
   async stopRenewing(): Promise<void> {

@@ -10,7 +10,7 @@ import { certainlyIdle, describeStates, listFleet, mayBeConsuming, observePods, 
 import { describeStranded, strandedMembers, type GroupView } from './kafka-group.js';
 import { leaseBlocks } from './lease.js';
 import { assertPermissions, switchPermissions } from './permissions.js';
-import type { PodInfo } from './ports.js';
+import type { LeaseSnapshot, PodInfo } from './ports.js';
 import type { DesiredState } from './state-store.js';
 import { resolveKeyMode, storedKeyMode, type ResolvedKeyMode } from './state-keys.js';
 import type { SwitchSession } from './switch-session.js';
@@ -20,6 +20,8 @@ export interface Preflight {
   state: DesiredState;
   observations: PodObservation[];
   noop: boolean;
+  /** The Lease as read (undefined: none), for the lock to be taken on this read instead of reading it again. */
+  lease: LeaseSnapshot | undefined;
   /** The Lease's holder, when it is not the target colour at rest (e.g. a killed CLI's, or a failed hand-back). */
   staleHolder: string | undefined;
   /** Pod keys or colour keys: what steps 3 and 6 write (./state-keys.ts). */
@@ -112,7 +114,7 @@ export async function preflight(session: SwitchSession): Promise<Preflight> {
     storedMode,
     observations.map((o) => o.pod),
   );
-  return { declared, state, observations, noop, staleHolder, keyMode };
+  return { declared, state, observations, noop, lease, staleHolder, keyMode };
 }
 
 /**
@@ -145,10 +147,10 @@ async function preflightGroup(session: SwitchSession, observations: PodObservati
  * A no-op still puts the Lease back at rest naming the active colour when an earlier run could not
  * (its hand-back failed, or it was killed after recording): nothing else would ever repair it.
  */
-export async function handLeaseBack(session: SwitchSession, staleHolder: string): Promise<void> {
-  const holder = staleHolder || 'no holder';
+export async function handLeaseBack(session: SwitchSession, before: Preflight): Promise<void> {
+  const holder = before.staleHolder || 'no holder';
   try {
-    await session.lock.acquire();
+    await session.lock.acquire({ lease: before.lease });
     await session.lock.release(session.to);
     session.emit({ type: 'info', message: `the switch lock was left with ${holder}; handed back to ${session.to}` });
   } catch (error) {

@@ -31,8 +31,7 @@ export class PushQueues {
     const { lock, lockMarginMs } = this.session;
     const timeoutMs = lock.callTimeoutMs(lockMarginMs);
     const callSignal = action === 'resume' ? (signal ? AbortSignal.any([signal, lock.lost]) : lock.lost) : signal;
-    this.pushAll(pods, state, signal);
-    await Promise.all(
+    const calls = Promise.all(
       pods.map(async (pod) => {
         try {
           await this.session.context.pods.lifecycle(pod, action, callSignal, timeoutMs);
@@ -41,6 +40,9 @@ export class PushQueues {
         }
       }),
     );
+    // After the calls, so they are on the wire first; not awaited (settle() does).
+    this.pushAll(pods, state, signal);
+    await calls;
     if (action === 'resume') lock.lost.throwIfAborted();
   }
 

@@ -1,11 +1,14 @@
 /**
  * Steps 5 and 8 of the switch (./switch.ts) and the soak: poll the consumers (and, with Kafka, the
  * consumer group) until the step's condition holds or its deadline passes, and say what was still
- * wrong at the deadline.
+ * wrong at the deadline. Each step-5 poll also lists the other colour (while it observes its own):
+ * the pods of the poll that saw every old pod PAUSED are the ones step 6 writes for, so the write
+ * needs no list of its own.
  */
-import type { Color } from '../shared/model.js';
+import { otherColor, type Color } from '../shared/model.js';
 import { OperationError } from '../shared/errors.js';
-import { certainlyIdle, describeStates, type PodObservation } from './fleet.js';
+import { byPodName, certainlyIdle, describeStates, type PodObservation } from './fleet.js';
+import type { PodInfo } from './ports.js';
 import {
   committedOffsetsOf,
   describePartitions,
@@ -25,6 +28,8 @@ const LAG_GROWTH_CHECKS = 3;
 
 /** What a verify-paused poll saw; `group` once every pod was PAUSED (with Kafka). */
 interface PausedWait {
+  /** Both colours as listed by this poll: what the desired-active write is made for. */
+  fleet: Record<Color, PodInfo[]>;
   observations: PodObservation[];
   waiting: PodObservation[];
   group?: { view: GroupView | string; stayed: GroupMemberView[] };
@@ -42,18 +47,26 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
   const group = session.context.kafka;
   const result = await pollUntil<PausedWait>(
     async () => {
+      // The other colour is listed while this one is observed: step 6 writes for both as seen here.
+      const other = otherColor(color);
+      const otherListed = session.context.cluster.listPods(other);
+      otherListed.catch(() => undefined);
       const observations = await session.observeColor(color, false, signal);
+      const fleet = {
+        [color]: observations.map((o) => o.pod).sort(byPodName),
+        [other]: [...(await otherListed)].sort(byPodName),
+      } as Record<Color, PodInfo[]>;
       // --force excuses unreachable pods of the colour being left, never the ones this run resumed.
       const excuseUnreachable = session.request.force && color === session.from;
       const waiting = observations.filter((o) => !certainlyIdle(o) && !(excuseUnreachable && o.state === 'unreachable'));
-      if (waiting.length > 0 || !group) return { done: waiting.length === 0, value: { observations, waiting } };
+      if (waiting.length > 0 || !group) return { done: waiting.length === 0, value: { fleet, observations, waiting } };
       if (session.pausedAt === undefined) {
         session.pausedAt = session.context.clock.now();
         session.emit({ type: 'info', message: `every ${color} pod PAUSED; waiting for them to leave consumer group ${group.groupId}` });
       }
       const view = await session.readGroupWhileWaiting(observations);
       const stayed = typeof view === 'string' ? [] : membersOfColor(view, color);
-      return { done: typeof view !== 'string' && stayed.length === 0, value: { observations, waiting, group: { view, stayed } } };
+      return { done: typeof view !== 'string' && stayed.length === 0, value: { fleet, observations, waiting, group: { view, stayed } } };
     },
     session.pollOptions(session.request.drainTimeoutMs, signal),
   );
@@ -64,6 +77,8 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
       `${color} did not pause within ${session.request.drainTimeoutMs / 1000}s: ${describeStates(last?.waiting ?? [])}`,
     );
   }
+  // Step 6 writes for the pods of the poll that saw every one of `color` PAUSED: no list of its own.
+  session.fleet = last!.fleet;
   const paused = `${last!.observations.length} pods PAUSED`;
   if (!group || !last?.group) return `${paused} in ${seconds}s`;
   const { view, stayed } = last.group;

@@ -145,14 +145,14 @@ class SwitchRun {
     session.generation = before.state.generation;
     this.keyMode = before.keyMode.mode;
     if (before.noop) {
-      if (before.staleHolder !== undefined) await handLeaseBack(session, before.staleHolder);
+      if (before.staleHolder !== undefined) await handLeaseBack(session, before);
       return this.report('noop', podsBefore, podsBefore);
     }
     if (session.request.dryRun) return { ...this.report('dry-run', podsBefore, podsBefore), plan: context.wording.plan(this.plan(before)) };
 
     // 2. lease
     await session.phase('lease', false, `Take the switch lock (Lease ${context.names.lease})`, async () => {
-      const { tookOverExpired, previousHolder } = await session.lock.acquire();
+      const { tookOverExpired, previousHolder } = await session.lock.acquire({ lease: before.lease });
       if (tookOverExpired) session.emit({ type: 'warning', message: `took over the expired lock of ${previousHolder}` });
       return `held by ${context.holder}`;
     });
@@ -244,11 +244,10 @@ class SwitchRun {
     // 5.
     await session.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => verifyPaused(session, from, signal));
 
-    // 6. (the pods listed afresh, as in step 3)
+    // 6. (the pods as listed by the poll of step 5 that saw every old pod PAUSED)
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
-      const pods = await listFleet(cluster);
-      session.fleet = pods;
+      const pods = session.fleet;
       const written = await session.store.update((current) => {
         session.fenceWrite(current, session.lockMarginMs);
         return { ...activeColor(current, pods[to], to, this.keyMode), operation: session.operationRecord(step('resume')) };
@@ -262,8 +261,10 @@ class SwitchRun {
     await session.phase('resume', rollback, `Resume ${to}`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
       const { state, fleet: pods } = session;
+      // The resume calls go out first; the pushes (not awaited) after them.
+      const resumed = this.pushes.command(pods[to], 'resume', state!, signal);
       this.pushes.pushAll(pods[from], state!, signal);
-      await this.pushes.command(pods[to], 'resume', state!, signal);
+      await resumed;
       return `${pods[to].length} ${to} pods asked to resume`;
     });
 

@@ -99,6 +99,54 @@ for (const existing of [false, true]) {
   });
 }
 
+test("taken on the caller's earlier read: no read of its own, one write", async (t) => {
+  const { cluster, journal, lock, seed, holder } = setup(t);
+  seed('blue', 0);
+  const earlier = await cluster.getLease(LEASE);
+  const readsBefore = journal.filter((e) => e.op === 'get-lease').length;
+  assert.deepEqual(await lock(ME).acquire({ lease: earlier }), { previousHolder: 'blue', tookOverExpired: false });
+  assert.equal(holder(), ME);
+  assert.equal(journal.filter((e) => e.op === 'get-lease').length, readsBefore, 'acquire read nothing');
+});
+
+test('an earlier read made stale by a write since: the write is refused (409) and acquire starts over from a fresh read', async (t) => {
+  const { clock, cluster, lock, seed, holder } = setup(t);
+  seed('blue', 0);
+  const earlier = await cluster.getLease(LEASE);
+  seed('green', 0);
+  assert.deepEqual(await lock(ME).acquire({ lease: earlier }), { previousHolder: 'green', tookOverExpired: false });
+  assert.equal(holder(), ME);
+  seed('blue', 0);
+
+  // Since the read, another invocation took it: refused, naming that holder, who keeps the lock.
+  const stale = await cluster.getLease(LEASE);
+  seed(OTHER, 0);
+  await assert.rejects(
+    lock(ME).acquire({ lease: stale }),
+    assertRefusedFor(OTHER, `until ${new Date(clock.now() + 15_000).toISOString()}`),
+  );
+  assert.equal(holder(), OTHER);
+});
+
+test('release hands the Lease back on our own last write, without reading it; a holder since is left alone', async (t) => {
+  const { clock, journal, lock, holder } = setup(t);
+  const mine = lock(ME);
+  await mine.acquire();
+  const reads = () => journal.filter((e) => e.op === 'get-lease').length;
+  const readsBefore = reads();
+  await mine.release('green');
+  assert.equal(holder(), 'green');
+  assert.equal(reads(), readsBefore, 'no read');
+
+  // Our lock expired unnoticed (no renewal) and another invocation took it over: release reads once and leaves it.
+  const late = lock(ME);
+  await late.acquire();
+  await clock.sleep(15_001);
+  await lock(OTHER).acquire();
+  await late.release('blue');
+  assert.equal(holder(), OTHER);
+});
+
 test('renewal in the background keeps the lock alive far beyond its duration; release stops it', async (t) => {
   const { clock, cluster, lock, leaseWrites } = setup(t);
   const mine = lock(ME);

@@ -76,7 +76,7 @@ async function bundleCli(repoRoot: string, outdir: string): Promise<string> {
     keepNames: false,
     alias: { yaml: join(repoRoot, YAML_ES_MODULES) },
     external: CLI_EXTERNAL,
-    // For c8: the tests' CLI processes count as coverage of src/, as with tsc's maps. Not shipped.
+    // For c8: the tests' CLI processes count as coverage of src/, merged with the other processes' (scripts/compile.ts). Not shipped.
     sourcemap: true,
     sourcesContent: false,
   });

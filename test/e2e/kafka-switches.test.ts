@@ -104,10 +104,9 @@ describe('switches under continuous production, judged message by message', { ti
 
   // Every commit takes 15 s, longer than the drain timeout and the session timeout. Before the fix of
   // abandoned fetches (docs/safety.md, message-level results) a blue consumer wrote the same
-  // message's ProcessedRecord up to 4 times here; a todo until it has passed repeatedly.
+  // message's ProcessedRecord up to 4 times here.
   it(
     'a drain slower than --drain-timeout (every commit takes 15 s): exit 4, blue consumes again, nothing lost',
-    { todo: 'passed once since the abandoned-fetch fix; promote once it has passed repeatedly' },
     slowDrain('slow drain (15 s commits) rolled back', 'commit-delay=15000'),
   );
 

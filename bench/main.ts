@@ -354,9 +354,13 @@ async function idleCpu(container: ContainerName, pods: string[], windowMs: numbe
 function kafkaAnswers(): Promise<boolean> {
   const [host, port] = kafkaBootstrap.split(':');
   return new Promise((resolve) => {
-    const socket = connect({ host: host!, port: Number(port), timeout: 1000 }, () => (socket.destroy(), resolve(true)));
+    const answer = (answered: boolean) => {
+      socket.destroy();
+      resolve(answered);
+    };
+    const socket = connect({ host: host!, port: Number(port), timeout: 1000 }, () => answer(true));
     socket.on('error', () => resolve(false));
-    socket.on('timeout', () => (socket.destroy(), resolve(false)));
+    socket.on('timeout', () => answer(false));
   });
 }
 

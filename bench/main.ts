@@ -374,7 +374,7 @@ function writeDoc(started: Date, finished: Date): void {
   const section = [
     BEGIN,
     `Run ${started.toISOString()} – ${finished.toISOString()} on ${machine}; ${RUNS} switches each way per row.`,
-    'The machine was shared with other builds and tests while this ran, so absolute times are inflated and noisy; the ratios to the floor of the same run are the figures to compare.',
+    'Absolute times depend on what else the machine runs (see the load average); the ratios to the floor of the same run are the figures to compare.',
     '',
     table,
     END,

@@ -19,7 +19,9 @@
  *    CLI resumes the consumer directly anyway, so the push path gains nothing by skipping the read.
  *    A watch event is never that read either: it can lag a write whose effect (an L1 pause) this
  *    sidecar has already observed.
- *  - Every version of the ConfigMap the API watch delivers (`apiChanged`) is reconciled at once.
+ *  - Every version of the ConfigMap the API watch delivers (`apiChanged`), and every push, is
+ *    reconciled at once, unless it brings this pod's entry as the last reconcile adopted it and
+ *    found it in effect, with no problem (`inEffect`): then the next tick is the check.
  *  - Faults are applied when the desired entry has a `fault` that differs from the consumer's, with
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
  * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.
@@ -112,10 +114,14 @@ interface Candidate {
 
 const SOURCE_RANK: Record<DesiredSource, number> = { push: 3, api: 2, file: 1 };
 
+function sameEntry(a: DesiredEntry, b: DesiredEntry): boolean {
+  const faultsEqual = a.fault && b.fault ? sameFault(a.fault, b.fault) : a.fault === b.fault;
+  return a.generation === b.generation && a.lifecycle === b.lifecycle && faultsEqual;
+}
+
 function sameCandidate(a: Candidate | undefined, b: Candidate | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  const faultsEqual = a.entry.fault && b.entry.fault ? sameFault(a.entry.fault, b.entry.fault) : a.entry.fault === b.entry.fault;
-  return a.source === b.source && a.entry.generation === b.entry.generation && a.entry.lifecycle === b.entry.lifecycle && faultsEqual;
+  return a.source === b.source && sameEntry(a.entry, b.entry);
 }
 
 function describe(resolved: ResolvedEntry): string {
@@ -177,7 +183,7 @@ export class Reconciler {
   apiChanged(data: Readonly<Record<string, string>>): Promise<SidecarStatusReport> {
     return this.exclusive(async () => {
       this.fromApi = this.candidateFrom('api', resolveEntry(data, this.options.pod, this.options.color));
-      return this.reconcileNow();
+      return this.inEffect(this.fromApi) ? this.status() : this.reconcileNow();
     });
   }
 
@@ -192,7 +198,7 @@ export class Reconciler {
       if (entry.generation < this.highest) return { accepted: false, highestGeneration: this.highest };
       this.pushed = { entry, source: 'push' };
       await this.raiseHighest(entry.generation);
-      return { accepted: true, status: await this.reconcileNow() };
+      return { accepted: true, status: this.inEffect(this.pushed) ? this.status() : await this.reconcileNow() };
     });
   }
 
@@ -213,6 +219,21 @@ export class Reconciler {
     if (this.lastReconcileAt !== undefined) report.lastReconcileAt = new Date(this.lastReconcileAt).toISOString();
     if (this.options.apiWatch) report.apiWatch = this.options.apiWatch();
     return report;
+  }
+
+  /**
+   * True when `candidate` brings nothing to act on: it is the entry the last reconcile adopted and
+   * found in effect (the consumer in that lifecycle, no problem). The same entry arrives twice in
+   * every switch (the CLI's push and the watch event of its write) and again with writes that change
+   * other keys; each would otherwise cost a consumer call and, for a pause, an API read, on the
+   * cores the switch needs. The tick still checks the level within a second.
+   */
+  private inEffect(candidate: Candidate | undefined): boolean {
+    const desired = this.desired;
+    if (candidate === undefined || desired === undefined || !sameEntry(candidate.entry, desired.entry)) return false;
+    if (this.actual !== desired.entry.lifecycle || this.lastError !== undefined) return false;
+    this.adopt(this.pickDesired([]));
+    return true;
   }
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {

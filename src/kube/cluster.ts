@@ -56,6 +56,8 @@ export class KubeCluster implements Cluster {
   /** The last version of each object read or written here, to keep its other metadata on replace. */
   private readonly lastConfigMaps = new Map<string, V1ConfigMap>();
   private readonly lastLeases = new Map<string, V1Lease>();
+  /** Each colour's Service selector as last read (see listPods). */
+  private readonly lastSelectors = new Map<Color, string>();
 
   /** The CLI passes the credentials of src/kube/kubeconfig.ts; the lab and tests a client-node KubeConfig. */
   constructor(
@@ -211,13 +213,28 @@ export class KubeCluster implements Cluster {
     return selector;
   }
 
+  /**
+   * The pods behind the colour's Service as it is now: the Service is read on every call (its
+   * selector may change) and the pods are listed with its selector. The selector this client saw
+   * last is listed with at once, alongside that read (one round trip instead of two); the list is
+   * made again, with the Service's new selector, only if the Service has changed since.
+   */
   async listPods(color: Color): Promise<PodInfo[]> {
+    const guess = this.lastSelectors.get(color);
+    const early = guess === undefined ? undefined : this.podsMatching(guess);
+    early?.catch(() => undefined);
     const labelSelector = labelSelectorString(await this.serviceSelector(color));
+    this.lastSelectors.set(color, labelSelector);
+    const pods = early !== undefined && labelSelector === guess ? await early : await this.podsMatching(labelSelector);
+    return pods.map((pod) => podInfoFromPod(pod, color)).sort(byPodName);
+  }
+
+  private async podsMatching(labelSelector: string): Promise<V1Pod[]> {
     const list = await this.call(
       { verb: 'list', resource: 'pods' },
       this.send<{ items: V1Pod[] }>('GET', this.path('pods'), { query: { labelSelector } }),
     );
-    return list.items.map((pod) => podInfoFromPod(pod, color)).sort(byPodName);
+    return list.items;
   }
 
   async recordEvent(event: AuditEvent): Promise<void> {

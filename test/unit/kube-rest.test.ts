@@ -39,7 +39,8 @@ let url = '';
 let tlsConnections = 0;
 const seen: Seen[] = [];
 /** What the stand-in answers next, by path prefix; default: an empty ConfigMap. */
-let answer: (seen: Seen) => { status: number; body: unknown } = () => ({
+type Answer = { status: number; body: unknown };
+let answer: (seen: Seen) => Answer | Promise<Answer> = () => ({
   status: 200,
   body: { kind: 'ConfigMap', metadata: { name: 'x', resourceVersion: '1' }, data: {} },
 });
@@ -68,9 +69,10 @@ before(async () => {
           body,
         };
         seen.push(entry);
-        const { status, body: reply } = answer(entry);
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(reply));
+        void Promise.resolve(answer(entry)).then(({ status, body: reply }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(reply));
+        });
       });
     },
   );
@@ -221,6 +223,45 @@ describe('the REST client', () => {
     assert.equal(write.method, 'PUT');
     assert.equal(write.headers['content-type'], 'application/json');
     assert.equal(JSON.parse(write.body).metadata.resourceVersion, '1', 'the replace carries the version it was given');
+  });
+});
+
+describe('pods behind a Service', () => {
+  it('lists with the selector seen last while the Service is read again, and lists again when the selector changed', async () => {
+    let selector: Record<string, string> = { app: 'bg-consumer', color: 'blue' };
+    let podsAsked: () => void = () => {};
+    let holdService: Promise<void> | undefined;
+    answer = async (entry) => {
+      if (entry.url.includes('/services/')) {
+        await holdService;
+        return { status: 200, body: { kind: 'Service', metadata: { name: 'consumer-blue-svc' }, spec: { selector } } };
+      }
+      podsAsked();
+      const query = new URL(entry.url, 'https://x').searchParams.get('labelSelector') ?? '';
+      const name = query.includes('track=next') ? 'consumer-blue-next-0' : 'consumer-blue-0';
+      return { status: 200, body: { kind: 'PodList', items: [{ metadata: { name }, status: { phase: 'Running', podIP: '10.0.0.1' } }] } };
+    };
+    const access = loadKubeAccess({ kubeconfig: kubeconfig(clientCertificate()), env: {} });
+    const cluster = new KubeCluster(access.credentials, { ...DEFAULT_NAMES, namespace: access.namespace });
+    const paths = () => seen.map((entry) => decodeURIComponent(entry.url.replace(/^.*\/namespaces\/team-a\//, '')));
+    try {
+      assert.deepEqual((await cluster.listPods('blue')).map((pod) => pod.name), ['consumer-blue-0']);
+      assert.deepEqual(paths(), ['services/consumer-blue-svc', 'pods?labelSelector=app=bg-consumer,color=blue']);
+
+      // The Service answers only once the pods were asked for: a client that waited for it would hang here.
+      seen.length = 0;
+      holdService = new Promise((resolve) => (podsAsked = resolve));
+      assert.deepEqual((await cluster.listPods('blue')).map((pod) => pod.name), ['consumer-blue-0']);
+      assert.deepEqual(paths().sort(), ['pods?labelSelector=app=bg-consumer,color=blue', 'services/consumer-blue-svc']);
+
+      seen.length = 0;
+      holdService = undefined;
+      selector = { app: 'bg-consumer', color: 'blue', track: 'next' };
+      assert.deepEqual((await cluster.listPods('blue')).map((pod) => pod.name), ['consumer-blue-next-0'], 'the pods of the new selector');
+      assert.equal(paths().at(-1), 'pods?labelSelector=app=bg-consumer,color=blue,track=next');
+    } finally {
+      await cluster.close();
+    }
   });
 });
 

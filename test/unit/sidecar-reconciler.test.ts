@@ -334,6 +334,40 @@ describe('sidecar reconciler: faults and serialisation', () => {
     assert.deepEqual(consumer.fault, { ...SLOW, errorRatePercent: 10 });
   });
 
+  it('acts once on an entry that arrives twice (push and watch event) or with other keys; a changed entry, a drift or a problem is acted on', async () => {
+    const { consumer, api, reconciler } = await setup();
+    consumer.lifecycle = 'ACTIVE';
+    api.data = { [POD]: entryText('PAUSED', 2) };
+    await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 2 });
+    assert.deepEqual(consumer.calls, ['state', 'pause'], 'the push is applied at once');
+    const reads = api.reads;
+
+    let status = await reconciler.apiChanged({ [POD]: entryText('PAUSED', 2) });
+    await reconciler.apiChanged({ [POD]: entryText('PAUSED', 2), 'consumer-green-0': entryText('ACTIVE', 3) });
+    assert.deepEqual(consumer.calls, ['state', 'pause'], 'the same entry again: no consumer call');
+    assert.equal(api.reads, reads, 'and no API read');
+    assert.equal(status.desired?.generation, 2);
+    assert.equal(status.actual, 'PAUSED');
+
+    consumer.lifecycle = 'ACTIVE';
+    await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['pause', 'pause'], 'the tick finds the drift and pauses again');
+
+    consumer.down = true;
+    assert.match((await reconciler.reconcile()).lastError ?? '', /cannot read the consumer's state/);
+    consumer.down = false;
+    consumer.calls.length = 0;
+    status = await reconciler.apiChanged({ [POD]: entryText('PAUSED', 2) });
+    assert.deepEqual(consumer.calls, ['state'], 'after a problem the same entry is reconciled again');
+    assert.equal(status.lastError, undefined);
+
+    api.data = { [POD]: entryText('ACTIVE', 4) };
+    consumer.calls.length = 0;
+    status = await reconciler.apiChanged({ [POD]: entryText('ACTIVE', 4) });
+    assert.deepEqual(consumer.commands(), ['resume'], 'a new entry is acted on at once');
+    assert.equal(status.actual, 'ACTIVE');
+  });
+
   it('never runs a push and a tick concurrently', async () => {
     const { consumer, file, api, reconciler } = await setup();
     let release!: () => void;

@@ -5,6 +5,7 @@
 import { resolveEntry } from '../shared/desired-state.js';
 import { errorMessage } from '../shared/errors.js';
 import { NoPushKeyError } from './errors.js';
+import type { PodObservation } from './fleet.js';
 import type { PodInfo } from './ports.js';
 import type { DesiredState } from './state-store.js';
 import type { SwitchSession } from './switch-session.js';
@@ -26,24 +27,33 @@ export class PushQueues {
    * timeout ends the lock margin before the lock could expire, and with no time left no call is
    * made (LeaseLostError). Resumes are also cancelled the moment the lock is known lost, and the
    * step then stops; a pause already sent is let finish (pausing is always safe).
+   * Returns what each pod that answered said it is now (its consumer's own word, as a status read).
    */
-  async command(pods: PodInfo[], action: 'pause' | 'resume', state: DesiredState, signal: AbortSignal | undefined): Promise<void> {
+  async command(
+    pods: PodInfo[],
+    action: 'pause' | 'resume',
+    state: DesiredState,
+    signal: AbortSignal | undefined,
+  ): Promise<PodObservation[]> {
     const { lock, lockMarginMs } = this.session;
     const timeoutMs = lock.callTimeoutMs(lockMarginMs);
     const callSignal = action === 'resume' ? (signal ? AbortSignal.any([signal, lock.lost]) : lock.lost) : signal;
     const calls = Promise.all(
-      pods.map(async (pod) => {
+      pods.map(async (pod): Promise<PodObservation | undefined> => {
         try {
-          await this.session.context.pods.lifecycle(pod, action, callSignal, timeoutMs);
+          const change = await this.session.context.pods.lifecycle(pod, action, callSignal, timeoutMs);
+          return { pod, state: change.currentState };
         } catch (error) {
           if (error !== lock.lost.reason) this.session.emit({ type: 'warning', message: `${action} ${pod.name}: ${errorMessage(error)}` });
+          return undefined;
         }
       }),
     );
     // After the calls, so they are on the wire first; not awaited (settle() does).
     this.pushAll(pods, state, signal);
-    await calls;
+    const answers = await calls;
     if (action === 'resume') lock.lost.throwIfAborted();
+    return answers.filter((answer): answer is PodObservation => answer !== undefined);
   }
 
   /** L2 pushes in the background (also to the other colour: it fences sidecars against stale files); see settle(). */

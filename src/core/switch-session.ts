@@ -42,6 +42,12 @@ export class SwitchSession {
   readonly kafkaTopics = new Set<string>();
   /** When the colour being left was last seen all PAUSED: the start of the Kafka hand-off wait. */
   pausedAt: number | undefined;
+  /**
+   * What the old colour's pods answered step 4's pause calls. A pod that answered PAUSED stays
+   * PAUSED while this run holds the lock (nothing resumes it: its entry is PAUSED), so step 5 takes
+   * that answer instead of asking it again, when the pod is listed with the same address.
+   */
+  pauseAnswers: PodObservation[] = [];
   /** The new colour's pods step 8 saw ACTIVE and ready: the soak holds these, not pods added since. */
   verifiedPods: ReadonlySet<string> | undefined;
   /** The last state seen of each pod: a change is reported, and a failed rollback names them. */
@@ -124,10 +130,27 @@ export class SwitchSession {
     return observePods(this.context.pods, [...pods.blue, ...pods.green], { withReadiness });
   }
 
-  /** One colour's pods, observed; each pod whose state changed is reported. */
-  async observeColor(color: Color, withReadiness: boolean, signal: AbortSignal | undefined): Promise<PodObservation[]> {
+  /**
+   * One colour's pods, observed; each pod whose state changed is reported. A pod listed by the name
+   * and address of one of `answered` is taken as observed there, not asked again.
+   */
+  async observeColor(
+    color: Color,
+    withReadiness: boolean,
+    signal: AbortSignal | undefined,
+    answered: readonly PodObservation[] = [],
+  ): Promise<PodObservation[]> {
     const pods = await this.context.cluster.listPods(color);
-    const observations = await observePods(this.context.pods, pods, { withReadiness, signal });
+    const known = (pod: PodInfo) => answered.find((o) => o.pod.name === pod.name && o.pod.ip !== undefined && o.pod.ip === pod.ip);
+    const asked = await observePods(
+      this.context.pods,
+      pods.filter((pod) => !known(pod)),
+      { withReadiness, signal },
+    );
+    const observations = pods.map((pod) => {
+      const answer = known(pod);
+      return answer ? { ...answer, pod } : asked.find((o) => o.pod === pod)!;
+    });
     for (const o of observations) {
       if (this.lastPodState.get(o.pod.name) !== o.state) {
         this.lastPodState.set(o.pod.name, o.state);

@@ -51,7 +51,8 @@ export async function verifyPaused(session: SwitchSession, color: Color, signal:
       const other = otherColor(color);
       const otherListed = session.context.cluster.listPods(other);
       otherListed.catch(() => undefined);
-      const observations = await session.observeColor(color, false, signal);
+      const paused = session.pauseAnswers.filter((o) => o.state === 'PAUSED');
+      const observations = await session.observeColor(color, false, signal, paused);
       const fleet = {
         [color]: observations.map((o) => o.pod).sort(byPodName),
         [other]: [...(await otherListed)].sort(byPodName),

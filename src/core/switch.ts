@@ -232,11 +232,12 @@ class SwitchRun {
       return `generation ${written.generation}`;
     });
 
-    // 4. (the state just written and the pods it was written for)
+    // 4. (the state just written and the pods it was written for; the calls first, then the pushes)
     await session.phase('pause', rollback, `Pause ${from}`, async () => {
       const { state, fleet: pods } = session;
+      const answers = this.pushes.command(pods[from], 'pause', state!, signal);
       this.pushes.pushAll(pods[to], state!, signal);
-      await this.pushes.command(pods[from], 'pause', state!, signal);
+      session.pauseAnswers = await answers;
       return `${pods[from].length} ${from} pods asked to pause`;
     });
 

@@ -245,19 +245,29 @@ describe('pods behind a Service', () => {
     const cluster = new KubeCluster(access.credentials, { ...DEFAULT_NAMES, namespace: access.namespace });
     const paths = () => seen.map((entry) => decodeURIComponent(entry.url.replace(/^.*\/namespaces\/team-a\//, '')));
     try {
-      assert.deepEqual((await cluster.listPods('blue')).map((pod) => pod.name), ['consumer-blue-0']);
+      assert.deepEqual(
+        (await cluster.listPods('blue')).map((pod) => pod.name),
+        ['consumer-blue-0'],
+      );
       assert.deepEqual(paths(), ['services/consumer-blue-svc', 'pods?labelSelector=app=bg-consumer,color=blue']);
 
       // The Service answers only once the pods were asked for: a client that waited for it would hang here.
       seen.length = 0;
       holdService = new Promise((resolve) => (podsAsked = resolve));
-      assert.deepEqual((await cluster.listPods('blue')).map((pod) => pod.name), ['consumer-blue-0']);
+      assert.deepEqual(
+        (await cluster.listPods('blue')).map((pod) => pod.name),
+        ['consumer-blue-0'],
+      );
       assert.deepEqual(paths().sort(), ['pods?labelSelector=app=bg-consumer,color=blue', 'services/consumer-blue-svc']);
 
       seen.length = 0;
       holdService = undefined;
       selector = { app: 'bg-consumer', color: 'blue', track: 'next' };
-      assert.deepEqual((await cluster.listPods('blue')).map((pod) => pod.name), ['consumer-blue-next-0'], 'the pods of the new selector');
+      assert.deepEqual(
+        (await cluster.listPods('blue')).map((pod) => pod.name),
+        ['consumer-blue-next-0'],
+        'the pods of the new selector',
+      );
       assert.equal(paths().at(-1), 'pods?labelSelector=app=bg-consumer,color=blue,track=next');
     } finally {
       await cluster.close();

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import type { ProgressSink } from '../../src/core/events.js';
 import type { PodAgent } from '../../src/core/ports.js';
 import { runSwitch } from '../../src/core/switch.js';
 import { assertSettledOn, createWorld, type SwitchWorld } from '../support/switch-world.js';
@@ -59,3 +60,46 @@ for (const [who, hang] of cases) {
     assert.equal(hung, baseline);
   });
 }
+
+test('step 5 takes an old pod’s PAUSED answer to its pause call as seen, and asks every other old pod', async (t) => {
+  const world = createWorld(t, { drainMs: 0 });
+  world.fleet.setDrainMs('consumer-blue-2', 2_000);
+  let phase = '';
+  const askedInStep5: string[] = [];
+  world.fleet.onCall((call) => {
+    if (phase === 'verify-paused' && call.op === 'status' && call.pod.startsWith('consumer-blue')) askedInStep5.push(call.pod);
+  });
+  const emit: ProgressSink = (event) => {
+    if (event.type !== 'phase-start') return;
+    phase = event.phase.name;
+    if (phase !== 'verify-paused') return;
+    // Between the pause calls and the first poll: blue-1 is replaced at a new address, blue-3 is added.
+    world.cluster.seedPod({
+      name: 'consumer-blue-1',
+      color: 'blue',
+      phase: 'Running',
+      ready: true,
+      ip: '10.77.0.98',
+      restarts: 0,
+      terminating: false,
+    });
+    world.cluster.seedPod({
+      name: 'consumer-blue-3',
+      color: 'blue',
+      phase: 'Running',
+      ready: true,
+      ip: '10.77.0.99',
+      restarts: 0,
+      terminating: false,
+    });
+    world.fleet.addConsumer('consumer-blue-3', 'blue', { state: 'PAUSED' });
+  };
+  const report = await runSwitch(world.context({ emit }), world.request());
+
+  assert.equal(report.outcome, 'switched', report.reason);
+  assert.ok(!askedInStep5.includes('consumer-blue-0'), 'blue-0 answered PAUSED at the address it is listed with');
+  for (const pod of ['consumer-blue-1', 'consumer-blue-2', 'consumer-blue-3']) {
+    assert.ok(askedInStep5.includes(pod), `${pod} (replaced, draining, added) is asked: ${askedInStep5.join(', ')}`);
+  }
+  assertSettledOn(world, 'green');
+});

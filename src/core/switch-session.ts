@@ -48,6 +48,8 @@ export class SwitchSession {
    * that answer instead of asking it again, when the pod is listed with the same address.
    */
   pauseAnswers: PodObservation[] = [];
+  /** Both colours as the last verify-active poll that passed saw them (step 8, or the soak's last check). */
+  verifiedFleet: PodObservation[] | undefined;
   /** The new colour's pods step 8 saw ACTIVE and ready: the soak holds these, not pods added since. */
   verifiedPods: ReadonlySet<string> | undefined;
   /** The last state seen of each pod: a change is reported, and a failed rollback names them. */

@@ -37,6 +37,7 @@ interface PausedWait {
 
 /** What a verify-active poll saw; `group.wait` says what the group still lacks. */
 interface ActiveWait {
+  old: PodObservation[];
   fresh: PodObservation[];
   waiting: PodObservation[];
   group?: { wait?: string; partitions?: number };
@@ -126,9 +127,9 @@ export async function verifyActive(
       const reachable = required.filter((o) => o.state !== 'unreachable' || !session.request.force);
       const waiting = reachable.filter((o) => o.state !== 'ACTIVE' || o.ready !== true);
       const podsDone = waiting.length === 0 && reachable.length > 0;
-      if (!podsDone || !group) return { done: podsDone, value: { fresh, waiting } };
+      if (!podsDone || !group) return { done: podsDone, value: { old, fresh, waiting } };
       const view = await session.readGroupWhileWaiting([...old, ...fresh]);
-      if (typeof view === 'string') return { done: false, value: { fresh, waiting, group: { wait: view } } };
+      if (typeof view === 'string') return { done: false, value: { old, fresh, waiting, group: { wait: view } } };
       const notHeld = partitionsNotHeldBy(view, to);
       const stayed = membersOfColor(view, from);
       const groupWait =
@@ -143,7 +144,7 @@ export async function verifyActive(
       }
       return {
         done: groupWait === undefined,
-        value: { fresh, waiting, group: { ...(groupWait ? { wait: groupWait } : {}), partitions: view.partitions.length } },
+        value: { old, fresh, waiting, group: { ...(groupWait ? { wait: groupWait } : {}), partitions: view.partitions.length } },
       };
     },
     session.pollOptions(timeoutMs, signal),
@@ -156,6 +157,7 @@ export async function verifyActive(
       .join(', ');
     throw new StepFailedError(`${to} is not ACTIVE and ready within ${timeoutMs / 1000}s: ${detail || 'no reachable pods'}`);
   }
+  if (result.done) session.verifiedFleet = [...last!.old, ...last!.fresh];
   const activeAndReady = last!.fresh.filter((o) => o.state === 'ACTIVE' && o.ready).map((o) => o.pod.name);
   if (verified === undefined) session.verifiedPods = new Set(activeAndReady);
   const ready = `${activeAndReady.length} pods ACTIVE and ready`;

@@ -196,8 +196,13 @@ class SwitchRun {
       }
     } finally {
       await this.pushes.settle();
-      // The report's picture of the fleet (reads only, never failing) is taken while the lock is handed back.
-      after = Promise.all([session.observeAll(true).catch(() => []), session.store.read().catch(() => before.state)]);
+      // The report's picture of the fleet: a switch that ended as it should and was recorded shows
+      // what its last verification saw and the state it recorded; anything else is read afresh
+      // (reads only, never failing) while the lock is handed back.
+      const clean = outcome === 'switched' && leftovers.length === 0 && session.verifiedFleet !== undefined && session.state !== undefined;
+      after = clean
+        ? Promise.resolve([session.verifiedFleet!, session.state!])
+        : Promise.all([session.observeAll(true).catch(() => []), session.store.read().catch(() => before.state)]);
       await releaseLock(session, active ?? before.declared);
     }
     const podsAfter = summarize(...(await after));

@@ -56,6 +56,10 @@ test('green not ready after resume -> rolled back: green paused before blue resu
   world.fleet.setReady('consumer-green-1', false);
   const report = await runSwitch(world.context(), world.request({ verifyTimeoutMs: 3_000 }));
   assertRolledBack(world, report, 'verify-active', /green is not ACTIVE and ready within 3s: consumer-green-1 ACTIVE but not ready/);
+  // Not a clean switch: the report's picture of the fleet is read afresh after the record.
+  const recorded = world.stateWrites().at(-1)!;
+  const asked = world.journal.entries.filter((e) => e.seq > recorded.seq && e.op === 'ready').map((e) => e.name);
+  assert.deepEqual(asked.sort(), [...world.podNames('blue'), ...world.podNames('green')].sort());
 });
 
 test('a green pod unreachable for its resume call -> rolled back', async (t) => {

@@ -123,6 +123,9 @@ test('blue -> green: steps 3..9 in exactly this order, S1 over the whole timelin
     report.podsAfter.map((p) => [p.name, p.state, p.desired]),
     [...blue.map((n) => [n, 'PAUSED', 'PAUSED']), ...green.map((n) => [n, 'ACTIVE', 'ACTIVE'])],
   );
+  // That picture is what step 8 verified and the state step 9 wrote: no pod is asked again after the record.
+  const askedAfter = journal.entries.filter((e) => e.seq > finalWrite.seq && (e.op === 'status' || e.op === 'ready'));
+  assert.deepEqual(askedAfter, []);
 });
 
 test('already green and consistent: a no-op that writes nothing at all', async (t) => {

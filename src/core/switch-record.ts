@@ -32,28 +32,29 @@ export async function record(
       ...(reason ? { reason } : {}),
       ...(session.kafka ? { kafka: session.kafka } : {}),
     };
+    const event = () =>
+      context.cluster.recordEvent(auditEvent(outcome, context.actor, from, to, entry.durationMs, entry.generation, reason));
     // After losing the lock another switch may own the ConfigMaps: leave them (and our operation
     // record, for `status` and the next run) alone; only the Event is written.
-    const lockHeld = session.holdsLock();
-    if (lockHeld) await recordConfigMaps(session, outcome, active, entry);
-    await context.cluster.recordEvent(auditEvent(outcome, context.actor, from, to, entry.durationMs, session.generation, reason));
-    if (!lockHeld) return 'the switch lock was lost: ConfigMaps left as they are';
+    if (!session.holdsLock()) {
+      await event();
+      return 'the switch lock was lost: ConfigMaps left as they are';
+    }
+    await recordActiveVersion(session, active, entry);
+    // The Event goes out with the second write: it names the switch's generation, not that write's.
+    const [cleared, posted] = await Promise.allSettled([clearOperation(session, outcome), event()]);
+    for (const settled of [cleared, posted]) if (settled.status === 'rejected') throw settled.reason;
     return active ? `active: ${active}` : 'active colour unchanged';
   });
 }
 
 /**
- * active-version (+ history) in one write, then the operation record removed (or marked failed):
- * a run killed between the two leaves the operation for `status` and the next run. Both write over
- * what this run last saw (preflight, the last desired-state write) without reading again; a 409
- * re-reads.
+ * active-version (+ history) in one write, then (clearOperation) the operation record removed (or
+ * marked failed): a run killed between the two leaves the operation for `status` and the next run.
+ * Both write over what this run last saw (preflight, the last desired-state write) without reading
+ * again; a 409 re-reads.
  */
-async function recordConfigMaps(
-  session: SwitchSession,
-  outcome: SwitchOutcome,
-  active: Color | undefined,
-  entry: HistoryEntry,
-): Promise<void> {
+async function recordActiveVersion(session: SwitchSession, active: Color | undefined, entry: HistoryEntry): Promise<void> {
   const { cluster, names } = session.context;
   let unread = session.activeConfigMap;
   await retryOnConflict(names.activeConfigMap, async () => {
@@ -69,6 +70,9 @@ async function recordConfigMaps(
       resourceVersion: current.resourceVersion,
     });
   });
+}
+
+async function clearOperation(session: SwitchSession, outcome: SwitchOutcome): Promise<void> {
   const operation = outcome === 'rollback-failed' ? session.operationRecord('rollback-failed') : null;
   const written = await session.store.update((current) => {
     session.fenceWrite(current, 0);

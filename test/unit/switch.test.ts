@@ -117,8 +117,13 @@ test('blue -> green: steps 3..9 in exactly this order, S1 over the whole timelin
   assert.equal(world.cluster.events[0]?.actor, ACTOR);
   assert.equal(
     world.cluster.events[0]?.message,
-    `dana@ops-laptop switched consumers blue -> green in ${(report.durationMs / 1000).toFixed(1)}s (generation 4)`,
+    `dana@ops-laptop switched consumers blue -> green in ${(report.durationMs / 1000).toFixed(1)}s (generation 3)`,
+    'the Event names the generation that made green active, as the history entry does',
   );
+  assert.equal(entry?.generation, 3);
+  const activeVersionWrite = journal.last((e) => e.op === 'write-configmap' && e.name === NAMES.activeConfigMap)!;
+  const eventPosted = journal.first((e) => e.op === 'event')!;
+  assert.ok(activeVersionWrite.seq < eventPosted.seq, 'the Event only after active-version says green');
   assert.deepEqual(
     report.podsAfter.map((p) => [p.name, p.state, p.desired]),
     [...blue.map((n) => [n, 'PAUSED', 'PAUSED']), ...green.map((n) => [n, 'ACTIVE', 'ACTIVE'])],

@@ -127,22 +127,33 @@ export class SwitchSession {
     return this.operation;
   }
 
+  /**
+   * Both colours' pods, listed now for a verification step's first poll while the step before it is
+   * still waiting for its calls' answers: the first poll then costs no list round trip of its own.
+   */
+  listAhead(): Record<Color, Promise<PodInfo[]>> {
+    const listed = { blue: this.context.cluster.listPods('blue'), green: this.context.cluster.listPods('green') };
+    for (const list of Object.values(listed)) list.catch(() => undefined);
+    return listed;
+  }
+
   async observeAll(withReadiness: boolean): Promise<PodObservation[]> {
     const pods = await listFleet(this.context.cluster);
     return observePods(this.context.pods, [...pods.blue, ...pods.green], { withReadiness });
   }
 
   /**
-   * One colour's pods, observed; each pod whose state changed is reported. A pod listed by the name
-   * and address of one of `answered` is taken as observed there, not asked again.
+   * One colour's pods (`listed`, or listed now), observed; each pod whose state changed is reported.
+   * A pod listed by the name and address of one of `answered` is taken as observed there, not asked again.
    */
   async observeColor(
     color: Color,
     withReadiness: boolean,
     signal: AbortSignal | undefined,
     answered: readonly PodObservation[] = [],
+    listed: Promise<PodInfo[]> = this.context.cluster.listPods(color),
   ): Promise<PodObservation[]> {
-    const pods = await this.context.cluster.listPods(color);
+    const pods = await listed;
     const known = (pod: PodInfo) => answered.find((o) => o.pod.name === pod.name && o.pod.ip !== undefined && o.pod.ip === pod.ip);
     const asked = await observePods(
       this.context.pods,

@@ -43,17 +43,24 @@ interface ActiveWait {
   group?: { wait?: string; partitions?: number };
 }
 
-export async function verifyPaused(session: SwitchSession, color: Color, signal: AbortSignal | undefined): Promise<string> {
+export async function verifyPaused(
+  session: SwitchSession,
+  color: Color,
+  signal: AbortSignal | undefined,
+  listedAhead?: Record<Color, Promise<PodInfo[]>>,
+): Promise<string> {
   session.pausedAt = undefined;
   const group = session.context.kafka;
+  let ahead = listedAhead;
   const result = await pollUntil<PausedWait>(
     async () => {
       // The other colour is listed while this one is observed: step 6 writes for both as seen here.
       const other = otherColor(color);
-      const otherListed = session.context.cluster.listPods(other);
-      otherListed.catch(() => undefined);
+      const listed = ahead ?? session.listAhead();
+      ahead = undefined;
+      const otherListed = listed[other];
       const paused = session.pauseAnswers.filter((o) => o.state === 'PAUSED');
-      const observations = await session.observeColor(color, false, signal, paused);
+      const observations = await session.observeColor(color, false, signal, paused, listed[color]);
       const fleet = {
         [color]: observations.map((o) => o.pod).sort(byPodName),
         [other]: [...(await otherListed)].sort(byPodName),
@@ -112,11 +119,18 @@ export async function verifyActive(
   signal: AbortSignal | undefined,
   waitForGroup = false,
   verified?: ReadonlySet<string>,
+  listedAhead?: Record<Color, Promise<PodInfo[]>>,
 ): Promise<string> {
   const group = waitForGroup ? session.context.kafka : undefined;
+  let ahead = listedAhead;
   const result = await pollUntil<ActiveWait>(
     async () => {
-      const [old, fresh] = await Promise.all([session.observeColor(from, false, signal), session.observeColor(to, true, signal)]);
+      const listed = ahead ?? session.listAhead();
+      ahead = undefined;
+      const [old, fresh] = await Promise.all([
+        session.observeColor(from, false, signal, [], listed[from]),
+        session.observeColor(to, true, signal, [], listed[to]),
+      ]);
       const resumedOld = old.filter((o) => !certainlyIdle(o) && o.state !== 'unreachable');
       if (resumedOld.length > 0) {
         throw new StepFailedError(`${from} is consuming again while ${to} resumes: ${describeStates(resumedOld)}`);

@@ -38,7 +38,7 @@ import type { KafkaHandoff, PhaseTiming, SwitchOutcome } from './history.js';
 import { LeaseLostError } from './lease.js';
 import type { OperationKind } from './operation.js';
 import type { Clock } from '../shared/clock.js';
-import type { Cluster, KafkaGroup, ObjectNames, PodAgent, SwitchLeftovers, SwitchWording } from './ports.js';
+import type { Cluster, KafkaGroup, ObjectNames, PodAgent, PodInfo, SwitchLeftovers, SwitchWording } from './ports.js';
 import type { DesiredState } from './state-store.js';
 import { handLeaseBack, preflight, type Preflight } from './switch-preflight.js';
 import { PushQueues } from './switch-pushes.js';
@@ -238,9 +238,13 @@ class SwitchRun {
     });
 
     // 4. (the state just written and the pods it was written for; the calls first, then the pushes)
+    // Step 5's first poll lists the pods while the calls are answered (the pods it finds were
+    // listed after step 3's write, as before; one it finds that was not asked to pause is asked).
+    let listedAhead: Record<Color, Promise<PodInfo[]>> | undefined;
     await session.phase('pause', rollback, `Pause ${from}`, async () => {
       const { state, fleet: pods } = session;
       const answers = this.pushes.command(pods[from], 'pause', state!, signal);
+      listedAhead = session.listAhead();
       this.pushes.pushAll(pods[to], state!, signal);
       session.pauseAnswers = await answers;
       return `${pods[from].length} ${from} pods asked to pause`;
@@ -248,7 +252,9 @@ class SwitchRun {
 
     const group = session.kafka ? ` (group ${session.kafka.groupId})` : '';
     // 5.
-    await session.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () => verifyPaused(session, from, signal));
+    await session.phase('verify-paused', rollback, `Verify every ${from} pod PAUSED${group}`, () =>
+      verifyPaused(session, from, signal, listedAhead),
+    );
 
     // 6. (the pods as listed by the poll of step 5 that saw every old pod PAUSED)
     await session.phase('desired-active', rollback, `Desired state: ${to} ACTIVE`, async () => {
@@ -267,8 +273,9 @@ class SwitchRun {
     await session.phase('resume', rollback, `Resume ${to}`, async () => {
       session.lock.assertHeld(session.lockMarginMs);
       const { state, fleet: pods } = session;
-      // The resume calls go out first; the pushes (not awaited) after them.
+      // The resume calls go out first, step 8's first list with them, the pushes (not awaited) after.
       const resumed = this.pushes.command(pods[to], 'resume', state!, signal);
+      listedAhead = session.listAhead();
       this.pushes.pushAll(pods[from], state!, signal);
       await resumed;
       return `${pods[to].length} ${to} pods asked to resume`;
@@ -277,7 +284,7 @@ class SwitchRun {
     const { verifyTimeoutMs, soakMs } = session.request;
     // 8.
     await session.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready${group}`, () =>
-      verifyActive(session, from, to, verifyTimeoutMs, signal, true),
+      verifyActive(session, from, to, verifyTimeoutMs, signal, true, undefined, listedAhead),
     );
 
     if (soakMs > 0) await session.phase('soak', rollback, `Soak ${to} for ${soakMs / 1000}s`, () => soak(session, from, to, signal));

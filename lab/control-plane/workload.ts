@@ -33,7 +33,7 @@ const LAB_KAFKA_INIT_ARGS = ['--kafka-bootstrap', LAB_KAFKA_BOOTSTRAP, '--kafka-
 
 /** Runs `node bin/bgswitch.js <args> --kubeconfig <operator kubeconfig> --yes` (`init` also gets the lab's Kafka settings); returns its output. */
 export async function runProductCli(paths: LabPaths, args: string[]): Promise<string> {
-  const compiledCli = join(paths.repoRoot, 'dist', 'cli', 'main.mjs');
+  const compiledCli = join(paths.repoRoot, 'dist', 'cli', 'main.cjs');
   if (!existsSync(compiledCli)) throw new OperationError(`the bgswitch CLI is not built (${compiledCli} is missing)`, 'run npm run build');
   const commandLine = [
     join(paths.repoRoot, 'bin', 'bgswitch.js'),

@@ -105,11 +105,21 @@ export async function verifyPaused(
   return `${paused} and out of group ${group.groupId} in ${seconds}s`;
 }
 
+/** How a verify-active wait runs (step 8, or a check of the soak). */
+interface ActiveCheck {
+  /** Step 8, not the soak (a rebalance there is no failure): also wait for the consumer group. */
+  waitForGroup?: boolean;
+  /** The soak's: only these pods of `to` must stay ACTIVE and ready. */
+  verified?: ReadonlySet<string>;
+  /** The first poll's pod lists, made while the step before was answered. */
+  listedAhead?: Record<Color, Promise<PodInfo[]>>;
+}
+
 /**
- * Every pod of `to` ACTIVE and ready (but a pod being deleted; with `verified`, the soak's, only
- * those pods), none of `from` consuming (a pod being deleted included). With `waitForGroup` (step 8, not
- * the soak: a rebalance there is no failure) also every partition assigned to a `to` pod and no
- * `from` pod left in the group; the time since `from` was all PAUSED is the Kafka hand-off wait.
+ * Every pod of `to` ACTIVE and ready (but a pod being deleted; with `verified`, only those pods),
+ * none of `from` consuming (a pod being deleted included). With `waitForGroup` also every partition
+ * assigned to a `to` pod and no `from` pod left in the group; the time since `from` was all PAUSED
+ * is the Kafka hand-off wait.
  */
 export async function verifyActive(
   session: SwitchSession,
@@ -117,9 +127,7 @@ export async function verifyActive(
   to: Color,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  waitForGroup = false,
-  verified?: ReadonlySet<string>,
-  listedAhead?: Record<Color, Promise<PodInfo[]>>,
+  { waitForGroup = false, verified, listedAhead }: ActiveCheck = {},
 ): Promise<string> {
   const group = waitForGroup ? session.context.kafka : undefined;
   let ahead = listedAhead;
@@ -198,7 +206,7 @@ export async function soak(session: SwitchSession, from: Color, to: Color, signa
   const growing: number[] = [];
   let checks = 0;
   while (session.context.clock.now() < end) {
-    await verifyActive(session, from, to, 0, signal, false, session.verifiedPods);
+    await verifyActive(session, from, to, 0, signal, { verified: session.verifiedPods });
     if (watchLag) await checkLag(session, growing);
     checks++;
     await session.context.clock.sleep(Math.min(1000, Math.max(0, end - session.context.clock.now())), signal);

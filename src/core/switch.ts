@@ -284,7 +284,7 @@ class SwitchRun {
     const { verifyTimeoutMs, soakMs } = session.request;
     // 8.
     await session.phase('verify-active', rollback, `Verify every ${to} pod ACTIVE and ready${group}`, () =>
-      verifyActive(session, from, to, verifyTimeoutMs, signal, true, undefined, listedAhead),
+      verifyActive(session, from, to, verifyTimeoutMs, signal, { waitForGroup: true, listedAhead }),
     );
 
     if (soakMs > 0) await session.phase('soak', rollback, `Soak ${to} for ${soakMs / 1000}s`, () => soak(session, from, to, signal));

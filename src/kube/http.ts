@@ -70,7 +70,7 @@ export function httpPool(proxyUrl: string | undefined, tls: ApiServerTls): HttpP
       import('./http-undici.js').then(({ proxyDispatcher }) => proxyDispatcher(proxyUrl, tls)),
       true,
     );
-  return new NodePool(tls);
+  return new NodePool(sharedContext(tls));
 }
 
 /** A pool over a given undici dispatcher (tests: MockAgent), used as is and not closed here. */
@@ -123,8 +123,8 @@ class NodePool implements HttpPool {
   private readonly http = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
   private readonly https: HttpsAgent;
 
-  constructor(tls: ApiServerTls) {
-    this.https = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...sharedContext(tls) });
+  constructor(context: ReturnType<typeof sharedContext>) {
+    this.https = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ...context });
   }
 
   send(url: string, exchange: HttpExchange): Promise<HttpAnswer> {
@@ -168,7 +168,8 @@ class Http2Pool implements HttpPool {
     tls: ApiServerTls,
   ) {
     this.context = sharedContext(tls);
-    this.fallback = new NodePool(tls);
+    // The same SecureContext: making one is OpenSSL work (~1 ms, ~20 ms for the first in a process).
+    this.fallback = new NodePool(this.context);
   }
 
   send(url: string, exchange: HttpExchange): Promise<HttpAnswer> {

@@ -8,14 +8,20 @@
  * Guarantees: a cache is only given to V8 for the exact content it was made from (the file name is
  * the content's hash: V8 itself checks little more than the length), and only from a directory that
  * is this user's alone (a cache is code this process would run). Whatever goes wrong with a cache
- * (unreadable, refused by V8, not writable) costs only the time it would have saved.
+ * (unreadable, refused by V8, not writable) costs only the time it would have saved. Caches of other
+ * builds are removed once they are STALE_AFTER_MS old, so upgrades do not pile them up (and two
+ * installed versions do not keep evicting each other's).
  */
 import { hash } from 'node:crypto';
-import { lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
+
+const STALE_AFTER_MS = 30 * 24 * 3600 * 1000;
+/** A cache's file name starts with this many hex digits of the content's hash. */
+const HASH_CHARS = 32;
 
 /** Returns the file's exports, and `save()` to call once the run is done (writes the cache if it had none that fitted). */
 export function requireWithCodeCache(file, variant) {
@@ -35,6 +41,7 @@ export function requireWithCodeCache(file, variant) {
         const partial = `${cacheFile}.${process.pid}`;
         writeFileSync(partial, script.createCachedData(), { mode: 0o600 });
         renameSync(partial, cacheFile);
+        removeStale(dirname(cacheFile), basename(cacheFile).slice(0, HASH_CHARS));
       } catch {
         // A read-only or full temp directory: the next run compiles again.
       }
@@ -53,7 +60,17 @@ function cachePath(source, variant) {
     return undefined;
   }
   const name = /^[a-z-]{1,32}$/.test(variant) ? variant : 'other';
-  return join(dir, `${hash('sha256', source).slice(0, 32)}-${process.versions.v8}-${process.arch}-${name}.v8`);
+  return join(dir, `${hash('sha256', source).slice(0, HASH_CHARS)}-${process.versions.v8}-${process.arch}-${name}.v8`);
+}
+
+/** Removes the caches of other builds that are older than STALE_AFTER_MS. */
+function removeStale(dir, current) {
+  const now = Date.now();
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(current)) continue;
+    const file = join(dir, name);
+    if (now - statSync(file).mtimeMs > STALE_AFTER_MS) unlinkSync(file);
+  }
 }
 
 function readOrNothing(file) {

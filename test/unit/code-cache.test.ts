@@ -6,9 +6,9 @@
  * process, as each CLI run is (within one process V8 would reuse what it compiled before).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -80,5 +80,21 @@ describe('the launcher code cache (Node 20)', () => {
     chmodSync(cacheDir, 0o777);
     assert.deepEqual(run(), { fromCache: false, scaled: 42, file: moduleFile });
     assert.equal(readdirSync(cacheDir).length, 1, 'nothing written there');
+  });
+
+  it('removes the caches of other builds once they are 30 days old, and keeps recent ones', () => {
+    run();
+    const old = join(cacheDir, `${'0'.repeat(32)}-other-build-status.v8`);
+    const recent = join(cacheDir, `${'1'.repeat(32)}-other-build-status.v8`);
+    writeFileSync(old, 'cache of an old build');
+    writeFileSync(recent, 'cache of another installed build');
+    const monthAgo = new Date(Date.now() - 31 * 24 * 3600 * 1000);
+    utimesSync(old, monthAgo, monthAgo);
+    writeModule(3);
+    run();
+    const left = readdirSync(cacheDir);
+    assert.ok(!left.includes(basename(old)), "the old build's cache is gone");
+    assert.ok(left.includes(basename(recent)), 'a recent one stays');
+    assert.equal(left.length, 3, `this build's, the first run's (made moments ago) and the recent one: ${left.join(', ')}`);
   });
 });

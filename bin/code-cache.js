@@ -31,12 +31,13 @@ export function requireWithCodeCache(file, variant) {
   const script = new Script(Module.wrap(source), { filename: file, ...(cached ? { cachedData: cached } : {}) });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  const fromCache = cached !== undefined && !script.cachedDataRejected;
   return {
     exports: module.exports,
     /** True when V8 took the cache. */
-    fromCache: cached !== undefined && !script.cachedDataRejected,
+    fromCache,
     save() {
-      if (cacheFile === undefined || (cached !== undefined && !script.cachedDataRejected)) return;
+      if (cacheFile === undefined || fromCache) return;
       try {
         const partial = `${cacheFile}.${process.pid}`;
         writeFileSync(partial, script.createCachedData(), { mode: 0o600 });

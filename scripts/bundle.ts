@@ -58,7 +58,7 @@ const YAML_ES_MODULES = join('node_modules', 'yaml', 'browser', 'index.js');
 /**
  * Resolving and compiling ~60 modules was most of the CLI's start-up (docs/performance.md). One
  * CommonJS file rather than ES-module chunks: Node 20 can keep V8's compiled code of a script
- * between runs (bin/code-cache.cjs), not of an ES module, and that saves a cluster command ~35 ms.
+ * between runs (bin/code-cache.js), not of an ES module, and that saves a cluster command ~35 ms.
  * A lazy `import()` of our own modules stays lazy (esbuild initialises the module when imported);
  * the dependencies left out are `require`d then (ES-module ones too: Node >= 20.19).
  * Identifiers are not mangled: names stay readable in stack traces (BGSWITCH_DEBUG) without

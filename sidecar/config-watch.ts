@@ -15,7 +15,14 @@
  */
 import { errorMessage } from '../src/shared/errors.js';
 import type { Clock } from '../src/shared/clock.js';
-import { ApiRequestError, type ConfigMapState, type WatchEvent, type WatchHandlers } from './kube-api.js';
+import {
+  ABSENT_CONFIGMAP,
+  ApiRequestError,
+  type ConfigMapContent,
+  type ConfigMapState,
+  type WatchEvent,
+  type WatchHandlers,
+} from './kube-api.js';
 import type { Logger } from './log.js';
 
 /** What the watcher needs of the API server (ConfigMapApi in production, loopback HTTP in tests). */
@@ -46,8 +53,8 @@ export type WatchHealth = 'starting' | 'watching' | 'down';
 
 export interface ConfigMapWatcherOptions {
   api: WatchableConfigMap;
-  /** Called with every new version of the data (`{}` when the ConfigMap is gone); awaited, in order. */
-  onData(data: Record<string, string>): Promise<unknown>;
+  /** Called with every new version of the ConfigMap (`{}` for both when it is gone); awaited, in order. */
+  onChange(content: ConfigMapContent): Promise<unknown>;
   clock: Clock;
   log: Logger;
   timing?: WatchTiming;
@@ -146,13 +153,13 @@ export class ConfigMapWatcher {
   private async relist(): Promise<void> {
     const state = await this.options.api.list();
     this.resourceVersion = state.resourceVersion;
-    await this.options.onData(state.data ?? {});
+    await this.options.onChange(state.content ?? ABSENT_CONFIGMAP);
     this.settleFirstList();
   }
 
   private async handle(event: WatchEvent): Promise<void> {
     this.resourceVersion = event.resourceVersion;
-    if (event.type !== 'BOOKMARK') await this.options.onData(event.data);
+    if (event.type !== 'BOOKMARK') await this.options.onChange(event.content);
   }
 
   private markWatching(): void {

@@ -72,7 +72,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   if (deps.watch) {
     watcher = new ConfigMapWatcher({
       api: deps.watch,
-      onData: (data) => reconciler.apiChanged(data),
+      onChange: (version) => reconciler.apiChanged(version),
       clock,
       log,
       ...(deps.watchTiming ? { timing: deps.watchTiming } : {}),

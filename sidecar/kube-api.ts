@@ -48,14 +48,20 @@ export class ApiRequestError extends Error {
   }
 }
 
+/** What the sidecar takes from one version of its ConfigMap: `{}` for both when it does not exist. */
+export interface ConfigMapContent {
+  data: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
 export interface ConfigMapState {
   /** undefined: the ConfigMap does not exist. */
-  data: Record<string, string> | undefined;
+  content: ConfigMapContent | undefined;
   resourceVersion: string;
 }
 
 export type WatchEvent =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; data: Record<string, string>; resourceVersion: string }
+  | { type: 'ADDED' | 'MODIFIED' | 'DELETED'; content: ConfigMapContent; resourceVersion: string }
   | { type: 'BOOKMARK'; resourceVersion: string };
 
 export interface WatchHandlers {
@@ -66,8 +72,15 @@ export interface WatchHandlers {
 }
 
 interface ObjectMeta {
-  metadata?: { resourceVersion?: string };
+  metadata?: { resourceVersion?: string; annotations?: Record<string, string> };
   data?: Record<string, string>;
+}
+
+/** The content of a ConfigMap that does not exist. */
+export const ABSENT_CONFIGMAP: ConfigMapContent = Object.freeze({ data: Object.freeze({}), annotations: Object.freeze({}) });
+
+function contentOf(object: ObjectMeta | undefined): ConfigMapContent {
+  return { data: object?.data ?? {}, annotations: object?.metadata?.annotations ?? {} };
 }
 
 function describeFailure(what: string, statusCode: number, text: string): ApiRequestError {
@@ -127,7 +140,7 @@ export class ConfigMapApi {
     const resourceVersion = list.metadata?.resourceVersion;
     if (!resourceVersion) throw new ApiRequestError(`${what}: the answer has no resourceVersion`);
     const item = list.items?.[0];
-    return { data: item ? (item.data ?? {}) : undefined, resourceVersion };
+    return { content: item ? contentOf(item) : undefined, resourceVersion };
   }
 
   /**
@@ -170,8 +183,8 @@ export class ConfigMapApi {
     const resourceVersion = object?.metadata?.resourceVersion;
     if (!resourceVersion) throw new ApiRequestError(`${what}: a ${String(type)} event without resourceVersion`);
     if (type === 'BOOKMARK') return { type, resourceVersion };
-    if (type === 'ADDED' || type === 'MODIFIED') return { type, data: object?.data ?? {}, resourceVersion };
-    if (type === 'DELETED') return { type, data: {}, resourceVersion };
+    if (type === 'ADDED' || type === 'MODIFIED') return { type, content: contentOf(object), resourceVersion };
+    if (type === 'DELETED') return { type, content: ABSENT_CONFIGMAP, resourceVersion };
     throw new ApiRequestError(`${what}: unknown event type ${JSON.stringify(type)}`);
   }
 

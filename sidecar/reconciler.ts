@@ -20,8 +20,11 @@
  *    A watch event is never that read either: it can lag a write whose effect (an L1 pause) this
  *    sidecar has already observed.
  *  - Every version of the ConfigMap the API watch delivers (`apiChanged`), and every push, is
- *    reconciled at once, unless it brings this pod's entry as the last reconcile adopted it and
- *    found it in effect, with no problem (`inEffect`): then the next tick is the check.
+ *    adopted at once and reconciled at once, unless it brings this pod's entry as the last reconcile
+ *    adopted it and found it in effect, with no problem (`inEffect`), or the ConfigMap the watch
+ *    delivered last carries a CLI's operation record (a switch or rollback in progress: the CLI
+ *    calls every consumer itself): then the next tick is the check. A desired state written by
+ *    anyone else is acted on at once.
  *  - Faults are applied when the desired entry has a `fault` that differs from the consumer's, with
  *    every field (so 0 / false clears); an entry without `fault` leaves faults alone.
  * Not guaranteed: anything about the other colour; this process only ever talks to its own pod.
@@ -29,7 +32,7 @@
 import { errorMessage } from '../src/shared/errors.js';
 import type { Clock } from '../src/shared/clock.js';
 import type { SidecarStatus } from '../src/shared/pod-api.js';
-import { resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
+import { OPERATION_ANNOTATION, resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
 import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
 import type { WatchHealth } from './config-watch.js';
 import type { Logger } from './log.js';
@@ -89,6 +92,14 @@ export interface SidecarStatusReport extends SidecarStatus {
   lastReconcileAt?: string;
   /** `watching`: changes to the state ConfigMap are acted on at once; `down`: only pushes and the file. */
   apiWatch?: WatchHealth;
+  /** The watch last saw a CLI's operation record: pushes and watch events wait for the next tick. */
+  cliOperation?: true;
+}
+
+/** One version of the state ConfigMap, as the API watch delivers it. */
+export interface StateConfigMapVersion {
+  data: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
 }
 
 export type PushOutcome = { accepted: true; status: SidecarStatusReport } | { accepted: false; highestGeneration: number };
@@ -139,8 +150,12 @@ export class Reconciler {
   private fromFile: Candidate | undefined;
   private desired: Candidate | undefined;
   private actual: Lifecycle | undefined;
+  /** The entry the last reconcile acted on; `actual` is what it found. */
+  private checked: DesiredEntry | undefined;
   private lastError: string | undefined;
   private lastReconcileAt: number | undefined;
+  /** The CLI operation record the watch saw last (raw annotation), while there is one. */
+  private cliOperation: string | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   /** Last warning logged per topic, so a condition that persists is logged once, not every tick. */
   private readonly warned = new Map<string, string>();
@@ -178,12 +193,15 @@ export class Reconciler {
 
   /**
    * A new version of the state ConfigMap from the API watch: adopted as the `api` candidate and
-   * reconciled at once. It is not a confirmation: a resume still reads the API server again.
+   * reconciled at once (unless `inEffect` or `actsOnTick`). It is not a confirmation: a resume still reads the
+   * API server again.
    */
-  apiChanged(data: Readonly<Record<string, string>>): Promise<SidecarStatusReport> {
+  apiChanged(version: StateConfigMapVersion): Promise<SidecarStatusReport> {
     return this.exclusive(async () => {
-      this.fromApi = this.candidateFrom('api', resolveEntry(data, this.options.pod, this.options.color));
-      return this.inEffect(this.fromApi) ? this.status() : this.reconcileNow();
+      this.noteCliOperation(version.annotations[OPERATION_ANNOTATION]);
+      this.fromApi = this.candidateFrom('api', resolveEntry(version.data, this.options.pod, this.options.color));
+      if (this.fromApi) await this.raiseHighest(this.fromApi.entry.generation);
+      return this.inEffect(this.fromApi) || this.actsOnTick() ? this.adoptForTick() : this.reconcileNow();
     });
   }
 
@@ -198,7 +216,8 @@ export class Reconciler {
       if (entry.generation < this.highest) return { accepted: false, highestGeneration: this.highest };
       this.pushed = { entry, source: 'push' };
       await this.raiseHighest(entry.generation);
-      return { accepted: true, status: this.inEffect(this.pushed) ? this.status() : await this.reconcileNow() };
+      if (this.inEffect(this.pushed) || this.actsOnTick()) return { accepted: true, status: this.adoptForTick() };
+      return { accepted: true, status: await this.reconcileNow() };
     });
   }
 
@@ -218,7 +237,35 @@ export class Reconciler {
     if (this.lastError) report.lastError = this.lastError;
     if (this.lastReconcileAt !== undefined) report.lastReconcileAt = new Date(this.lastReconcileAt).toISOString();
     if (this.options.apiWatch) report.apiWatch = this.options.apiWatch();
+    if (this.cliOperation !== undefined) report.cliOperation = true;
     return report;
+  }
+
+  /**
+   * While a CLI switch or rollback is in progress, a push or watch event is adopted and left to the
+   * next tick: the CLI pauses and resumes every consumer itself and verifies them, so a reconcile
+   * of each of the two or three deliveries per pod and switch would only compete with it for the
+   * API server and the cores (with 30 pods per colour, 29 % of the switch's time; docs/performance.md).
+   * Adopting at once keeps what a push is for: stale pushes and files are fenced off by the new
+   * generation. A CLI killed mid-switch leaves its record behind; its desired state is then acted
+   * on within a tick instead of at once.
+   */
+  private actsOnTick(): boolean {
+    return this.cliOperation !== undefined;
+  }
+
+  private adoptForTick(): SidecarStatusReport {
+    this.adopt(this.pickDesired([]));
+    return this.status();
+  }
+
+  private noteCliOperation(record: string | undefined): void {
+    const operation = record === '' ? undefined : record;
+    if (operation === this.cliOperation) return;
+    if (operation === undefined) this.options.log.info('the CLI operation ended: pushes and watch events are acted on at once again');
+    else if (this.cliOperation === undefined)
+      this.options.log.info('a CLI operation is in progress: pushes and watch events wait for the next tick', { operation });
+    this.cliOperation = operation;
   }
 
   /**
@@ -229,11 +276,9 @@ export class Reconciler {
    * cores the switch needs. The tick still checks the level within a second.
    */
   private inEffect(candidate: Candidate | undefined): boolean {
-    const desired = this.desired;
-    if (candidate === undefined || desired === undefined || !sameEntry(candidate.entry, desired.entry)) return false;
-    if (this.actual !== desired.entry.lifecycle || this.lastError !== undefined) return false;
-    this.adopt(this.pickDesired([]));
-    return true;
+    const checked = this.checked;
+    if (candidate === undefined || checked === undefined || !sameEntry(candidate.entry, checked)) return false;
+    return this.actual === checked.lifecycle && this.lastError === undefined;
   }
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
@@ -268,6 +313,7 @@ export class Reconciler {
       if (desired.entry.fault && fault) await this.applyFault(desired.entry.fault, fault, problems);
     }
     this.actual = actual;
+    this.checked = desired?.entry;
     this.observer.actualObserved(actual);
     this.finish(problems);
     return this.status();

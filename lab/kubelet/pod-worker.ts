@@ -81,6 +81,8 @@ export class PodWorker {
   private closed = false;
   private setup: Promise<void> = Promise.resolve();
   private resyncTimer: NodeJS.Timeout | undefined;
+  /** The volume refresh in flight, if any: teardown waits for it, or it would write into a directory being removed. */
+  private resync: Promise<void> | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
   private statusWrite: Promise<void> = Promise.resolve();
   private lastWrittenStatus = '';
@@ -144,7 +146,9 @@ export class PodWorker {
     this.blocked = undefined;
     for (const supervisor of this.supervisors) supervisor.start();
     this.requestStatus();
-    this.resyncTimer = setInterval(() => void this.resyncVolumes(), this.deps.volumeSyncMs);
+    this.resyncTimer = setInterval(() => {
+      this.resync ??= this.resyncVolumes().finally(() => (this.resync = undefined));
+    }, this.deps.volumeSyncMs);
   }
 
   /** Runs `step` until it succeeds or the pod is terminating; failures show as the containers' waiting reason. */
@@ -192,6 +196,7 @@ export class PodWorker {
     await Promise.all(this.supervisors.map((supervisor) => supervisor.stop(graceMs)));
     await removePodNetwork(this.network);
     if (reason !== 'shutdown') this.deps.ipam.release(this.uid);
+    await this.resync;
     await this.volumes.remove();
     for (const supervisor of this.supervisors) rmSync(join(this.dir, `${supervisor.spec.name}.pid`), { force: true });
     if (reason === 'deleted') await this.deps.deletePod(this.pod);

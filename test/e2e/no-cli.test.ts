@@ -212,7 +212,7 @@ describe('no CLI: sidecars converge on the state ConfigMap by themselves', () =>
       sidecarCommands(pod, killedAt - 50).some((c) => c.command === 'resume' && c.source === 'api'),
     );
     t.diagnostic(
-      `green ACTIVE ${Math.max(0, resumed - killedAt).toFixed(0)} ms after the kill; resumed by their sidecars on the watch: ${bySidecar.length} of 3${bySidecar.length < 3 ? " (the others got the CLI's own resume before the kill)" : ''}`,
+      `green ACTIVE ${Math.max(0, resumed - killedAt).toFixed(0)} ms after the kill; resumed by their sidecars on the API server's entry (at their next tick: the killed CLI's operation record is still there): ${bySidecar.length} of 3${bySidecar.length < 3 ? " (the others got the CLI's own resume before the kill)" : ''}`,
     );
     for (const pod of PODS.blue) assert.equal(stateOf(lastRecord(pod, start)), 'PAUSED', `${pod} stays PAUSED`);
     assertRecordsForEveryPod(start);

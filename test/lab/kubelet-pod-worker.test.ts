@@ -43,7 +43,24 @@ const POD_NAME = 'worker-test-0';
 /** The kubelet creates missing mountpoints on the host (empty); the test removes this one. */
 const MOUNT_PATH = '/etc/bgs-worker-test-settings';
 
+/** ConfigMap reads wait while `gate` is set (a slow API server during a volume refresh). */
+class GatedObjects extends MemoryObjects {
+  gate: Promise<void> | undefined;
+  waiting = 0;
+  readonly order: string[] = [];
+
+  override async configMap(namespace: string, name: string) {
+    if (this.gate) {
+      this.waiting++;
+      await this.gate;
+      this.order.push('refresh read answered');
+    }
+    return super.configMap(namespace, name);
+  }
+}
+
 let root: string;
+let objects: GatedObjects;
 let bridgeExisted: boolean;
 const statuses: V1PodStatus[] = [];
 const deleted: V1Pod[] = [];
@@ -91,7 +108,7 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
     bridgeExisted = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(`${LAB_BRIDGE}:`);
     await ensureLabBridge();
 
-    const objects = new MemoryObjects();
+    objects = new GatedObjects();
     objects.configMaps.set('lab-test/settings', { data: { greeting: 'hello' } });
     const pod: V1Pod = {
       metadata: { name: POD_NAME, namespace: 'lab-test', uid: UID, labels: { color: 'green' } },
@@ -125,9 +142,10 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
         statuses.push(structuredClone(status));
       },
       deletePod: async (deletedPod) => {
+        objects.order.push('pod object deleted');
         deleted.push(deletedPod);
       },
-      volumeSyncMs: 60_000,
+      volumeSyncMs: 250,
       graceCapMs: 2000,
       log: () => {},
     });
@@ -229,10 +247,32 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
     });
   }
 
-  it('on deletion stops the process, removes network, IP and volumes, keeps the log and deletes the object', async () => {
+  it('on deletion stops the process, removes network, IP and volumes (after a volume refresh in flight), keeps the log and deletes the object', async () => {
     const lastPid = pid();
     const dir = podDirectory(root, 'lab-test', POD_NAME);
-    await worker.terminate('deleted');
+    // A volume refresh is in flight when the pod is deleted: it must finish before the volumes go,
+    // or it writes into a directory being removed (rmdir ENOTEMPTY, the pod stuck Terminating).
+    let answer!: () => void;
+    objects.gate = new Promise((resolve) => (answer = resolve));
+    await waitFor(
+      'a volume refresh waiting for the API server',
+      async () => (objects.waiting > 0 ? { done: true, value: true } : { done: false, reason: 'no refresh yet' }),
+      { timeoutMs: 5000 },
+    );
+    const terminated = worker.terminate('deleted');
+    const ipam = join(root, 'kubelet', 'ipam.json');
+    await waitFor(
+      "the pod's process, network and IP to be gone (the volumes are next)",
+      async () =>
+        UID in (JSON.parse(readFileSync(ipam, 'utf8')) as { allocations: Record<string, string> }).allocations
+          ? { done: false, reason: 'IP still allocated' }
+          : { done: true, value: true },
+      { timeoutMs: 10_000 },
+    );
+    objects.gate = undefined;
+    answer();
+    await terminated;
+    assert.deepEqual(objects.order, ['refresh read answered', 'pod object deleted'], 'teardown waited for the refresh');
     assert.equal(existsSync(`/proc/${lastPid}`), false, 'process gone');
     assert.equal(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(podNetworkNames(UID).netns), false, 'netns gone');
     assert.deepEqual(JSON.parse(readFileSync(join(root, 'kubelet', 'ipam.json'), 'utf8')), { allocations: {} }, 'IP freed');

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { systemClock } from '../../src/shared/clock.js';
+import { OPERATION_ANNOTATION } from '../../src/shared/desired-state.js';
 import type { Fault } from '../../src/shared/model.js';
 import { Reconciler } from '../../sidecar/reconciler.js';
 import { MemoryConsumer, MemoryGenerations, MemoryStateData, captureLog, entryText } from './sidecar-fixtures.js';
@@ -12,6 +13,12 @@ import { MemoryConsumer, MemoryGenerations, MemoryStateData, captureLog, entryTe
 const POD = 'consumer-blue-0';
 const SLOW: Fault = { processingDelayMs: 200, errorRatePercent: 50, commitDelayMs: 100, pollTimeoutExceed: true };
 const CLEAR: Fault = { processingDelayMs: 0, errorRatePercent: 0, commitDelayMs: 0, pollTimeoutExceed: false };
+const OPERATION = { [OPERATION_ANNOTATION]: '{"id":"op-1","kind":"switch","from":"blue","to":"green"}' };
+
+/** A version of the state ConfigMap as the API watch delivers it. */
+function watched(data: Record<string, string>, annotations: Record<string, string> = {}) {
+  return { data, annotations };
+}
 
 async function setup(persistedGeneration = 0) {
   const consumer = new MemoryConsumer();
@@ -342,8 +349,8 @@ describe('sidecar reconciler: faults and serialisation', () => {
     assert.deepEqual(consumer.calls, ['state', 'pause'], 'the push is applied at once');
     const reads = api.reads;
 
-    let status = await reconciler.apiChanged({ [POD]: entryText('PAUSED', 2) });
-    await reconciler.apiChanged({ [POD]: entryText('PAUSED', 2), 'consumer-green-0': entryText('ACTIVE', 3) });
+    let status = await reconciler.apiChanged(watched({ [POD]: entryText('PAUSED', 2) }));
+    await reconciler.apiChanged(watched({ [POD]: entryText('PAUSED', 2), 'consumer-green-0': entryText('ACTIVE', 3) }));
     assert.deepEqual(consumer.calls, ['state', 'pause'], 'the same entry again: no consumer call');
     assert.equal(api.reads, reads, 'and no API read');
     assert.equal(status.desired?.generation, 2);
@@ -357,15 +364,68 @@ describe('sidecar reconciler: faults and serialisation', () => {
     assert.match((await reconciler.reconcile()).lastError ?? '', /cannot read the consumer's state/);
     consumer.down = false;
     consumer.calls.length = 0;
-    status = await reconciler.apiChanged({ [POD]: entryText('PAUSED', 2) });
+    status = await reconciler.apiChanged(watched({ [POD]: entryText('PAUSED', 2) }));
     assert.deepEqual(consumer.calls, ['state'], 'after a problem the same entry is reconciled again');
     assert.equal(status.lastError, undefined);
 
     api.data = { [POD]: entryText('ACTIVE', 4) };
     consumer.calls.length = 0;
-    status = await reconciler.apiChanged({ [POD]: entryText('ACTIVE', 4) });
+    status = await reconciler.apiChanged(watched({ [POD]: entryText('ACTIVE', 4) }));
     assert.deepEqual(consumer.commands(), ['resume'], 'a new entry is acted on at once');
     assert.equal(status.actual, 'ACTIVE');
+  });
+
+  it('while a CLI operation is in progress, adopts pushes and watch events and leaves the consumer to the CLI and the tick; at once again after it', async () => {
+    const { consumer, api, logs, reconciler } = await setup();
+    consumer.lifecycle = 'ACTIVE';
+    api.data = { [POD]: entryText('ACTIVE', 1) };
+    await reconciler.apiChanged(watched({ [POD]: entryText('ACTIVE', 1) }));
+    assert.deepEqual(consumer.calls, ['state'], 'without an operation record a watch event is reconciled at once');
+
+    // A switch to green: its first write (every pod PAUSED, the operation record) reaches the watch.
+    api.data = { [POD]: entryText('PAUSED', 2) };
+    consumer.calls.length = 0;
+    let status = await reconciler.apiChanged(watched({ [POD]: entryText('PAUSED', 2) }, OPERATION));
+    assert.deepEqual(consumer.calls, [], 'no consumer call: the CLI pauses this pod itself');
+    assert.equal(api.reads, 0, 'and no API read');
+    assert.deepEqual(status.desired, { lifecycle: 'PAUSED', generation: 2 }, 'the entry is adopted at once');
+    assert.equal(status.cliOperation, true);
+    assert.ok(
+      logs.lines.some((line) => line.msg === 'a CLI operation is in progress: pushes and watch events wait for the next tick'),
+      logs.text(),
+    );
+    assert.deepEqual(await reconciler.acceptPush({ lifecycle: 'ACTIVE', generation: 1 }), { accepted: false, highestGeneration: 2 });
+
+    consumer.lifecycle = 'PAUSED'; // the CLI's own pause call
+    const pushed = await reconciler.acceptPush({ lifecycle: 'PAUSED', generation: 2 });
+    assert.ok(pushed.accepted);
+    assert.equal(pushed.status.desiredSource, 'push');
+    assert.deepEqual(consumer.calls, [], 'its push is adopted, not reconciled');
+    await reconciler.reconcile();
+    assert.deepEqual(consumer.calls, ['state'], 'the tick checks, and finds nothing to do');
+
+    // It rolls back (blue ACTIVE again) and its resume call never reaches this pod: the tick resumes it.
+    api.data = { [POD]: entryText('ACTIVE', 3) };
+    consumer.calls.length = 0;
+    await reconciler.apiChanged(watched({ [POD]: entryText('ACTIVE', 3) }, OPERATION));
+    assert.deepEqual(consumer.calls, []);
+    status = await reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['resume'], 'resumed at the tick');
+    assert.equal(api.reads, 2, 'confirmed by the API server before and after, as every resume');
+    assert.equal(status.actual, 'ACTIVE');
+
+    // The record write that ends it: the entry is in effect, nothing to do; a later hand-written change is acted on at once.
+    consumer.calls.length = 0;
+    status = await reconciler.apiChanged(watched({ [POD]: entryText('ACTIVE', 3) }));
+    assert.equal(status.cliOperation, undefined);
+    assert.ok(
+      logs.lines.some((line) => line.msg === 'the CLI operation ended: pushes and watch events are acted on at once again'),
+      logs.text(),
+    );
+    assert.deepEqual(consumer.calls, []);
+    api.data = { [POD]: entryText('PAUSED', 4) };
+    await reconciler.apiChanged(watched({ [POD]: entryText('PAUSED', 4) }));
+    assert.deepEqual(consumer.commands(), ['pause']);
   });
 
   it('never runs a push and a tick concurrently', async () => {

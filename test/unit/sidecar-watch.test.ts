@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { systemClock } from '../../src/shared/clock.js';
+import { OPERATION_ANNOTATION } from '../../src/shared/desired-state.js';
 import type { Clock } from '../../src/shared/clock.js';
 import { ConfigMapWatcher, type WatchTiming } from '../../sidecar/config-watch.js';
 import { startSidecar, type RunningSidecar } from '../../sidecar/daemon.js';
@@ -28,6 +29,7 @@ type WatchAnswer = 'stream' | 'gone-event' | 'gone-status' | 'error-500';
 class LoopbackApiServer {
   readonly server: Server;
   data: Record<string, string> | undefined = {};
+  annotations: Record<string, string> = {};
   resourceVersion = 100;
   watchAnswer: WatchAnswer = 'stream';
   /** Every request is cut off (connection reset), as when the API server is unreachable. */
@@ -52,9 +54,10 @@ class LoopbackApiServer {
   }
 
   /** A write by anyone: a new resourceVersion, and a MODIFIED event to every open watch. */
-  write(data: Record<string, string>): void {
+  write(data: Record<string, string>, annotations: Record<string, string> = {}): void {
     this.resourceVersion++;
     this.data = data;
+    this.annotations = annotations;
     for (const stream of this.streams) this.send(stream, 'MODIFIED');
   }
 
@@ -91,7 +94,7 @@ class LoopbackApiServer {
   private object() {
     return {
       kind: 'ConfigMap',
-      metadata: { name: NAME, namespace: NAMESPACE, resourceVersion: String(this.resourceVersion) },
+      metadata: { name: NAME, namespace: NAMESPACE, resourceVersion: String(this.resourceVersion), annotations: this.annotations },
       data: this.data,
     };
   }
@@ -180,7 +183,7 @@ function watcherOn(url: string, options: { clock?: Clock; random?: () => number;
   const logs = captureLog();
   const watcher = new ConfigMapWatcher({
     api,
-    onData: async (data) => void seen.push(data),
+    onChange: async ({ data }) => void seen.push(data),
     clock: options.clock ?? systemClock,
     log: logs.log,
     timing: FAST,
@@ -333,6 +336,30 @@ describe('sidecar watch: reconciling', () => {
     fake.write({ [POD]: entryText('PAUSED', 3) });
     await waitFor('the consumer to be paused', () => consumer.lifecycle === 'PAUSED');
     assert.deepEqual(consumer.commands(), ['resume', 'pause']);
+  });
+
+  it("leaves a watch event to the tick while the ConfigMap carries a CLI's operation record, and acts at once again when it is gone", async () => {
+    const { fake, url } = await apiServer();
+    fake.data = { [POD]: entryText('PAUSED', 1) };
+    fake.annotations = { [OPERATION_ANNOTATION]: '{"id":"op-1","kind":"switch"}' };
+    const { sidecar, consumer, logs } = await sidecarWithWatch(fake, url, { [POD]: entryText('PAUSED', 1) });
+    await waitFor('the first reconcile', () => consumer.calls.includes('state'));
+    await waitFor('the operation record to be seen', () => sidecar.reconciler.status().cliOperation === true);
+
+    fake.write({ [POD]: entryText('ACTIVE', 2) }, fake.annotations);
+    await waitFor('the event to be adopted', () => sidecar.reconciler.status().desired?.generation === 2);
+    await sidecar.reconciler.idle();
+    assert.deepEqual(consumer.commands(), [], 'not resumed by the event: the CLI resumes it, or the tick');
+    await sidecar.reconciler.reconcile();
+    assert.deepEqual(consumer.commands(), ['resume'], 'the tick resumes it');
+
+    fake.write({ [POD]: entryText('PAUSED', 3) });
+    await waitFor('the consumer to be paused at once', () => consumer.lifecycle === 'PAUSED');
+    assert.equal(sidecar.reconciler.status().cliOperation, undefined);
+    assert.ok(
+      logs.lines.some((line) => line.msg === 'the CLI operation ended: pushes and watch events are acted on at once again'),
+      logs.text(),
+    );
   });
 
   it('never resumes on a watch event that a fresh read contradicts (the event lags a newer write)', async () => {

@@ -402,7 +402,9 @@ function writeDoc(started: Date, finished: Date): void {
 function kubeletUnderCoverage(): boolean {
   try {
     const pid = readFileSync(paths.pidFile('kubelet'), 'utf8').trim();
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((entry) => entry.startsWith('NODE_V8_COVERAGE='));
+    return readFileSync(`/proc/${pid}/environ`, 'latin1')
+      .split('\0')
+      .some((entry) => entry.startsWith('NODE_V8_COVERAGE='));
   } catch {
     return false;
   }

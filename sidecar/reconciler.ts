@@ -193,8 +193,8 @@ export class Reconciler {
 
   /**
    * A new version of the state ConfigMap from the API watch: adopted as the `api` candidate and
-   * reconciled at once (unless `inEffect` or `actsOnTick`). It is not a confirmation: a resume still reads the
-   * API server again.
+   * reconciled at once, unless `inEffect` or `actsOnTick`. It is not a confirmation: a resume
+   * still reads the API server again.
    */
   apiChanged(version: StateConfigMapVersion): Promise<SidecarStatusReport> {
     return this.exclusive(async () => {
@@ -245,7 +245,7 @@ export class Reconciler {
    * While a CLI switch or rollback is in progress, a push or watch event is adopted and left to the
    * next tick: the CLI pauses and resumes every consumer itself and verifies them, so a reconcile
    * of each of the two or three deliveries per pod and switch would only compete with it for the
-   * API server and the cores (with 30 pods per colour, 29 % of the switch's time; docs/performance.md).
+   * API server and the cores (with 30 pods per colour, a fifth of the switch's time; docs/performance.md).
    * Adopting at once keeps what a push is for: stale pushes and files are fenced off by the new
    * generation. A CLI killed mid-switch leaves its record behind; its desired state is then acted
    * on within a tick instead of at once.

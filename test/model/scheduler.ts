@@ -63,6 +63,7 @@ export type Command =
   | { t: 'scaleUp'; color: Color }
   | { t: 'refresh'; pod: number; steps: number }
   | { t: 'tick'; pod: number }
+  | { t: 'watch'; pod: number; steps: number }
   | { t: 'ready'; pod: number; ready: boolean }
   | { t: 'deaf'; pod: number; deaf: boolean };
 
@@ -158,6 +159,7 @@ function commandArbitrary(podsPerColor: number, options: ScheduleOptions): fc.Ar
     { weight: 1, arbitrary: fc.record({ t: fc.constant('recreatePod' as const), pod: podIndex }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('scaleUp' as const), color }) },
     { weight: 2, arbitrary: fc.record({ t: fc.constant('refresh' as const), pod: podIndex, steps: fc.integer({ min: 1, max: 4 }) }) },
+    { weight: 3, arbitrary: fc.record({ t: fc.constant('watch' as const), pod: podIndex, steps: fc.integer({ min: 1, max: 3 }) }) },
     // A consumer that is not ready, or answers pause / resume without applying them: forces rollbacks.
     { weight: 1, arbitrary: fc.record({ t: fc.constant('ready' as const), pod: podIndex, ready: fc.boolean() }) },
     { weight: 1, arbitrary: fc.record({ t: fc.constant('deaf' as const), pod: podIndex, deaf: fc.boolean() }) },
@@ -358,6 +360,8 @@ async function play(world: ModelWorld, command: Command): Promise<void> {
       return world.addPod(command.color, MAX_PODS_ADDED);
     case 'refresh':
       return world.refreshFile(podAt(world, command.pod), command.steps);
+    case 'watch':
+      return world.watch(podAt(world, command.pod), command.steps);
     case 'tick':
       return world.tick(podAt(world, command.pod));
     case 'ready':
@@ -469,6 +473,7 @@ function scenariosOf(world: ModelWorld): string[] {
   return [
     ...maybe('lock taken over from a running CLI', tookOverRunning),
     ...maybe('push arrived after its sender timed out', world.latePushes > 0),
+    ...maybe("a sidecar's watch delivered a recorded switch (left to its tick)", world.recordedSwitchDeliveries > 0),
     ...maybe(
       'CLI thawed after its lock was taken over',
       world.clis.some((cli) => cli.thawedAfterTakeover > 0),
@@ -566,7 +571,10 @@ async function recover(world: ModelWorld, target: Color, log: string[]): Promise
   }
 
   // The kubelet catches up; sidecars converge and then stay put.
-  for (const pod of world.allPods) world.refreshFile(pod, Number.MAX_SAFE_INTEGER);
+  for (const pod of world.allPods) {
+    world.refreshFile(pod, Number.MAX_SAFE_INTEGER);
+    world.watch(pod, Number.MAX_SAFE_INTEGER);
+  }
   await tickAll(world, 3);
   const transitions = world.fleet.transitions.length;
   await tickAll(world, 3);

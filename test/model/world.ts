@@ -18,7 +18,8 @@
  * RECONCILE_INTERVAL_MS of virtual time); the schedule can add ticks in between. Its file source is
  * a copy of some earlier version of the state ConfigMap (the kubelet's refresh lags by as much as the
  * schedule wants, but never goes backwards); its API source reads the in-memory cluster (down when
- * the cluster is); its generation store survives a sidecar restart but not a pod deletion (emptyDir).
+ * the cluster is); its API watch delivers the ConfigMap's versions in order, annotations included,
+ * whenever the schedule says (`watch`: lagging as much as it wants, or never); its generation store survives a sidecar restart but not a pod deletion (emptyDir).
  * A dead CLI or sidecar never hears back: messages it sent may still be applied, like requests
  * already on the wire. A push may also stall past its sender's timeout and arrive later (the one
  * exception to the delay bound: pushes are fenced by generation, and the sidecar refuses a signature
@@ -159,6 +160,8 @@ interface SimPod {
   generations: { value: number };
   /** Index into stateVersions() of what the mounted file shows. */
   fileVersion: number;
+  /** Index into stateVersions() of the last version its API watch delivered. */
+  watchVersion: number;
   /** The sidecar container is not running: pushes fail, no ticks. */
   sidecarDown: boolean;
   /** The CLI cannot reach this sidecar (its port is partitioned off); the sidecar itself runs on. */
@@ -191,6 +194,8 @@ export class ModelWorld {
   readonly faultRuns: FaultRun[] = [];
   /** Stalled pushes that reached their sidecar after their sender had timed out. */
   latePushes = 0;
+  /** Watch deliveries a sidecar took while the ConfigMap recorded a CLI switch (left to its tick). */
+  recordedSwitchDeliveries = 0;
   readonly pods = new Map<string, SimPod>();
   /** In recovery every message is delivered at once. */
   autoDeliver = false;
@@ -597,6 +602,7 @@ export class ModelWorld {
       info: podInfo(name, color),
       generations: { value: 0 },
       fileVersion: this.stateVersions().length - 1,
+      watchVersion: this.stateVersions().length - 1,
       sidecarOrigin: { name: 'none', alive: false },
       sidecarDown: false,
       partitioned: false,
@@ -654,6 +660,24 @@ export class ModelWorld {
     if (!pod.sidecarDown) void pod.sidecar.reconcile();
   }
 
+  /**
+   * The sidecar's API watch delivers the next `steps` versions of the state ConfigMap, in order
+   * (annotations included: while one records a CLI switch, the sidecar leaves them to its tick). A
+   * watch lags as much as the schedule wants, or is down (no `watch` at all), never reorders.
+   */
+  watch(name: string, steps: number): void {
+    const pod = this.pod(name);
+    if (pod.sidecarDown) return;
+    const versions = this.stateVersions();
+    const last = Math.min(versions.length - 1, pod.watchVersion + steps);
+    for (let next = pod.watchVersion + 1; next <= last; next++) {
+      void pod.sidecar.apiChanged(structuredClone(versions[next]!)).then((status) => {
+        if (status.cliOperation) this.recordedSwitchDeliveries++;
+      });
+    }
+    pod.watchVersion = last;
+  }
+
   private async startSidecar(pod: SimPod): Promise<void> {
     pod.sidecarOrigin.alive = false;
     const origin: Origin = { name: `sidecar-${pod.info.name}`, alive: true };
@@ -689,6 +713,8 @@ export class ModelWorld {
     pod.sidecar = sidecar;
     pod.sidecarOrigin = origin;
     pod.sidecarDown = false;
+    // A new watch starts from a fresh list (the seed read below stands for it).
+    pod.watchVersion = this.stateVersions().length - 1;
     // The daemon's loop: seed from the API server, then reconcile every interval until the process dies.
     void (async () => {
       await sidecar.seedFromApi();

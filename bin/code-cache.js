@@ -5,8 +5,8 @@
  * it loads lazily), one per `variant` (the command): measured, `status` starts ~35 ms sooner
  * (docs/performance.md). v8-compile-cache keeps only what V8 compiles up front: 6 ms.
  *
- * Guarantees: a cache is only given to V8 for the exact content it was made from (the file name is
- * the content's hash: V8 itself checks little more than the length), and only from a directory that
+ * Guarantees: a cache is only given to V8 for the exact file and content it was made from (the cache's
+ * name is their hash: V8 itself checks little more than the length), and only from a directory that
  * is this user's alone (a cache is code this process would run). Whatever goes wrong with a cache
  * (unreadable, refused by V8, not writable) costs only the time it would have saved. Caches of other
  * builds are removed once they are STALE_AFTER_MS old, so upgrades do not pile them up (and two
@@ -26,7 +26,7 @@ const HASH_CHARS = 32;
 /** Returns the file's exports, and `save()` to call once the run is done (writes the cache if it had none that fitted). */
 export function requireWithCodeCache(file, variant) {
   const source = readFileSync(file, 'utf8');
-  const cacheFile = cachePath(source, variant);
+  const cacheFile = cachePath(file, source, variant);
   const cached = cacheFile === undefined ? undefined : readOrNothing(cacheFile);
   const script = new Script(Module.wrap(source), { filename: file, ...(cached ? { cachedData: cached } : {}) });
   const module = { exports: {} };
@@ -50,7 +50,12 @@ export function requireWithCodeCache(file, variant) {
   };
 }
 
-function cachePath(source, variant) {
+/**
+ * Keyed by the file's path as well as its content: a script compiled from a cache keeps the name it
+ * was compiled under, so a copy of the same build elsewhere would name the other file in its stack
+ * traces.
+ */
+function cachePath(file, source, variant) {
   if (typeof process.getuid !== 'function') return undefined;
   const dir = join(tmpdir(), `bgswitch-code-cache-${process.getuid()}`);
   try {
@@ -61,7 +66,7 @@ function cachePath(source, variant) {
     return undefined;
   }
   const name = /^[a-z-]{1,32}$/.test(variant) ? variant : 'other';
-  return join(dir, `${hash('sha256', source).slice(0, HASH_CHARS)}-${process.versions.v8}-${process.arch}-${name}.v8`);
+  return join(dir, `${hash('sha256', `${file}\0${source}`).slice(0, HASH_CHARS)}-${process.versions.v8}-${process.arch}-${name}.v8`);
 }
 
 /** Removes the caches of other builds that are older than STALE_AFTER_MS. */

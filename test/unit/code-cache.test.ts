@@ -6,9 +6,9 @@
  * process, as each CLI run is (within one process V8 would reuse what it compiled before).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -31,20 +31,34 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 /** A module whose source has the same length whatever `factor` (one digit). */
 function writeModule(factor: number): void {
-  writeFileSync(moduleFile, `'use strict';\nmodule.exports = { scale: (x) => x * ${factor}, file: __filename };\n`);
+  writeFileSync(
+    moduleFile,
+    `'use strict';\nmodule.exports = { scale: (x) => x * ${factor}, file: __filename, where: () => new Error().stack.split('\\n')[1] };\n`,
+  );
 }
 
-/** One run: loads the module through the cache, calls it, saves the cache. */
-function run(variant = 'status'): { fromCache: boolean; scaled: number; file: string } {
+/** One run: loads `file` through the cache, calls it, saves the cache; `where` is the first frame of a stack trace it makes. */
+function execute(variant: string, file: string): { fromCache: boolean; scaled: number; file: string; where: string } {
   const script = `const { requireWithCodeCache } = await import(${JSON.stringify(codeCache)});
-const loaded = requireWithCodeCache(${JSON.stringify(moduleFile)}, ${JSON.stringify(variant)});
+const loaded = requireWithCodeCache(${JSON.stringify(file)}, ${JSON.stringify(variant)});
 loaded.save();
-console.log(JSON.stringify({ fromCache: loaded.fromCache, scaled: loaded.exports.scale(21), file: loaded.exports.file }));`;
+const { scale, file, where } = loaded.exports;
+console.log(JSON.stringify({ fromCache: loaded.fromCache, scaled: scale(21), file, where: where() }));`;
   const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
     env: { PATH: process.env.PATH ?? '', TMPDIR: temp },
     encoding: 'utf8',
   });
-  return JSON.parse(output) as { fromCache: boolean; scaled: number; file: string };
+  return JSON.parse(output) as { fromCache: boolean; scaled: number; file: string; where: string };
+}
+
+function run(variant = 'status'): { fromCache: boolean; scaled: number; file: string } {
+  const { fromCache, scaled, file } = execute(variant, moduleFile);
+  return { fromCache, scaled, file };
+}
+
+/** A stack frame's "(file:" part, as a pattern. */
+function framePattern(file: string): RegExp {
+  return new RegExp(`\\(${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`);
 }
 
 describe('the launcher code cache (Node 20)', () => {
@@ -58,6 +72,21 @@ describe('the launcher code cache (Node 20)', () => {
 
     assert.deepEqual(run(), { fromCache: true, scaled: 42, file: moduleFile });
     assert.equal(run('switch').fromCache, false, 'one cache per command');
+  });
+
+  it('is not shared with a copy of the same build elsewhere, whose stack traces name its own file', () => {
+    run();
+    assert.equal(run().fromCache, true);
+    const copy = join(work, `copy-${sequence}`, 'module.cjs');
+    mkdirSync(dirname(copy));
+    copyFileSync(moduleFile, copy);
+    const fromCopy = execute('status', copy);
+    assert.equal(fromCopy.fromCache, false);
+    assert.match(fromCopy.where, framePattern(copy), 'the copy names its own file');
+    assert.equal(execute('status', copy).fromCache, true, 'and has a cache of its own');
+    const fromOriginal = execute('status', moduleFile);
+    assert.equal(fromOriginal.fromCache, true);
+    assert.match(fromOriginal.where, framePattern(moduleFile));
   });
 
   it('is never given to V8 for other content of the same length', () => {

@@ -35,8 +35,10 @@ EXPOSE 8080
 # bgswitch/switch-sidecar
 # Interpreter only (no JIT code pages; WebAssembly off with it, unused) and a 1 MiB young generation:
 # the sidecar reconciles once a second and stays under 48 MiB of RSS (docs/performance.md). The lab
-# kubelet runs it with the same flags (lab/kubelet/process.ts).
+# kubelet runs it with the same flags (lab/kubelet/process.ts). Node 24 refuses `--no-expose-wasm`
+# (its V8 has no such flag; Node 20 needs it to start quietly), and test/unit/bundle.test.ts starts
+# the bundle with exactly this CMD's flags.
 FROM runtime AS sidecar
 COPY --from=build --chown=0:0 --chmod=0444 /out/sidecar/main.mjs ./main.mjs
 EXPOSE 8082
-CMD ["node", "--jitless", "--no-expose-wasm", "--max-semi-space-size=1", "/app/main.mjs"]
+CMD ["node", "--jitless", "--max-semi-space-size=1", "/app/main.mjs"]

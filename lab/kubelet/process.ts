@@ -9,7 +9,7 @@
  * host. Not guaranteed: isolation of the filesystem outside the mountPaths, of pids or of resources
  * (the lab runs trusted code). Missing mountpoint directories are created on the host, empty.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OperationError } from '../../src/shared/errors.js';
@@ -43,14 +43,32 @@ export interface ContainerProcess {
 export function commandForImage(image: string, repo: string): string[] | undefined {
   const repository = image.replace(/^docker\.io\//, '').replace(/[:@].*$/, '');
   const command = IMAGE_COMMANDS[repository];
-  return command === undefined ? undefined : [process.execPath, ...command.nodeFlags, join(repo, command.entry)];
+  return command === undefined ? undefined : [process.execPath, ...withThisNode(command.nodeFlags), join(repo, command.entry)];
 }
 
+/** The sidecar image's Node flags, as its Dockerfile `CMD` gives them (test/unit/bundle.test.ts holds the two equal). */
+export const SIDECAR_NODE_FLAGS: readonly string[] = ['--jitless', '--max-semi-space-size=1'];
+
 /** What each image's CMD runs (Dockerfile), with the same Node flags, on the lab's build. */
-const IMAGE_COMMANDS: Record<string, { entry: string; nodeFlags: string[] }> = {
+const IMAGE_COMMANDS: Record<string, { entry: string; nodeFlags: readonly string[] }> = {
   'bgswitch/reference-consumer': { entry: 'dist/consumer/main.js', nodeFlags: [] },
-  'bgswitch/switch-sidecar': { entry: 'dist/sidecar/main.js', nodeFlags: ['--jitless', '--no-expose-wasm', '--max-semi-space-size=1'] },
+  'bgswitch/switch-sidecar': { entry: 'dist/sidecar/main.js', nodeFlags: SIDECAR_NODE_FLAGS },
 };
+
+/**
+ * The image's flags for the Node the lab runs on. The images run Node 24, whose V8 turns WebAssembly
+ * off under `--jitless` silently and refuses `--no-expose-wasm`; the V8 of Node 20 warns on every
+ * start unless told `--no-expose-wasm`, so it is added where this Node accepts it.
+ */
+function withThisNode(flags: readonly string[]): string[] {
+  return flags.includes('--jitless') && acceptsNoExposeWasm() ? [...flags, '--no-expose-wasm'] : [...flags];
+}
+
+let noExposeWasm: boolean | undefined;
+function acceptsNoExposeWasm(): boolean {
+  noExposeWasm ??= spawnSync(process.execPath, ['--no-expose-wasm', '-e', '0'], { stdio: 'ignore' }).status === 0;
+  return noExposeWasm;
+}
 
 export function launchContainer(launch: ContainerLaunch): ContainerProcess {
   const log = openSync(launch.logFile, 'a');

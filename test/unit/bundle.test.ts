@@ -1,11 +1,12 @@
 /**
  * `npm run bundle` (what the Dockerfile's build stage runs) makes each container program one file
  * that runs with nothing but Node: the bundles are copied to a directory with no node_modules
- * anywhere above it, started with `node`, and the sidecar drives the consumer over HTTP.
+ * anywhere above it, started with the Node flags of their image's `CMD`, and the sidecar drives the
+ * consumer over HTTP. CI also runs this on Node 24, the images' Node.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../src/shared/clock.js';
 import { pollUntil } from '../../src/core/poll.js';
+import { commandForImage, SIDECAR_NODE_FLAGS } from '../../lab/kubelet/process.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -47,8 +49,31 @@ interface Started {
   output: () => string;
 }
 
-function startBundle(file: string, env: Record<string, string>): Started {
-  const child = spawn(process.execPath, [file], {
+/** The Dockerfile's build arguments' Node image and each stage's `CMD` (a stage without one has its base stage's). */
+function dockerfileImages(dockerfile: string): { nodeImage: string; cmd: (stage: string) => string[] } {
+  const nodeImage = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1];
+  assert.ok(nodeImage, 'the Dockerfile names its Node image in ARG NODE_IMAGE');
+  const stages = new Map<string, { base: string; cmd?: string[] }>();
+  let current: { base: string; cmd?: string[] } | undefined;
+  for (const line of dockerfile.split('\n')) {
+    const from = /^FROM (\S+) AS (\S+)$/.exec(line);
+    if (from) {
+      current = { base: from[1]! };
+      stages.set(from[2]!, current);
+    }
+    const cmd = /^CMD (\[.*\])$/.exec(line);
+    if (cmd && current) current.cmd = JSON.parse(cmd[1]!) as string[];
+  }
+  const cmd = (stage: string): string[] => {
+    const found = stages.get(stage);
+    assert.ok(found, `the Dockerfile has a stage ${stage}`);
+    return found.cmd ?? cmd(found.base);
+  };
+  return { nodeImage, cmd };
+}
+
+function startBundle(file: string, nodeFlags: string[], env: Record<string, string>): Started {
+  const child = spawn(process.execPath, [...nodeFlags, file], {
     cwd: dirname(file),
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,10 +84,12 @@ function startBundle(file: string, env: Record<string, string>): Started {
   return { child, output: () => output };
 }
 
-/** Polls `check` until it returns a value, for at most 15 s. */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
+/** Polls `check` until it returns a value, for at most 15 s, and stops at once if `started` exits. */
+async function waitFor<T>(what: string, started: Started, check: () => Promise<T | undefined>): Promise<T> {
   const outcome = await pollUntil(
     async () => {
+      const { exitCode, signalCode } = started.child;
+      if (exitCode !== null || signalCode !== null) throw new Error(`exited (${exitCode ?? signalCode}) before ${what}`);
       const value = await check();
       return { done: value !== undefined, value };
     },
@@ -106,7 +133,17 @@ describe('npm run bundle', () => {
       'the bundles must run where no node_modules can be found',
     );
 
-    const consumer = startBundle(join(images.consumer, 'main.mjs'), {
+    // Each image's CMD is `node <flags> /app/main.mjs`: the bundles start with exactly those flags.
+    const { nodeImage, cmd } = dockerfileImages(await readFile(join(repoRoot, 'Dockerfile'), 'utf8'));
+    const nodeFlags = (stage: string): string[] => {
+      const [node, ...rest] = cmd(stage);
+      assert.equal(node, 'node');
+      assert.equal(rest.at(-1), '/app/main.mjs');
+      return rest.slice(0, -1);
+    };
+    assert.deepEqual(nodeFlags('sidecar'), [...SIDECAR_NODE_FLAGS], "the lab kubelet runs the sidecar with its image's flags");
+
+    const consumer = startBundle(join(images.consumer, 'main.mjs'), nodeFlags('consumer'), {
       MY_COLOR: 'blue',
       MY_POD_NAME: 'consumer-blue-0',
       PORT: '0',
@@ -114,13 +151,14 @@ describe('npm run bundle', () => {
     });
     started.push(consumer);
     const consumerUrl = await waitFor(
-      'the bundled consumer to listen',
+      'the bundled consumer listened',
+      consumer,
       async () => /"event":"listening".*"url":"(http:\/\/[^"]+)"/.exec(consumer.output())?.[1],
     );
     assert.equal((await getJson(`${consumerUrl}/actuator/health/liveness`)).status, 200);
 
     const sidecarPort = await freePort();
-    const sidecar = startBundle(join(images.sidecar, 'main.mjs'), {
+    const sidecar = startBundle(join(images.sidecar, 'main.mjs'), nodeFlags('sidecar'), {
       MY_COLOR: 'blue',
       MY_POD_NAME: 'consumer-blue-0',
       MY_NAMESPACE: 'kafka-bg-test',
@@ -131,12 +169,31 @@ describe('npm run bundle', () => {
     });
     started.push(sidecar);
     // The bundled sidecar (with its bundled Kubernetes and HTTP clients) reads the bundled consumer's state.
-    const status = await waitFor('the bundled sidecar to observe the consumer', async () => {
+    const status = await waitFor('the bundled sidecar observed the consumer', sidecar, async () => {
       const { body } = await getJson(`http://127.0.0.1:${sidecarPort}/status`).catch(() => ({ body: undefined }));
       const report = body as { pod?: string; actual?: string } | undefined;
       return report?.actual === undefined ? undefined : report;
     }).catch((error: Error) => assert.fail(`${error.message}; sidecar output:\n${sidecar.output()}`));
     assert.deepEqual({ pod: status.pod, actual: status.actual }, { pod: 'consumer-blue-0', actual: 'PAUSED' });
     assert.equal((await getJson(`http://127.0.0.1:${sidecarPort}/healthz`)).status, 200);
+    // On the images' own Node, the flags start it without a word from V8 (Node 20's V8 warns that
+    // --jitless turns WebAssembly off; the lab adds --no-expose-wasm there).
+    const imageNodeMajor = /^node:(\d+)\./.exec(nodeImage)?.[1];
+    if (imageNodeMajor === process.versions.node.split('.')[0]) {
+      assert.match(sidecar.output(), /^\{.*\}$/m, 'the sidecar logged');
+      assert.doesNotMatch(sidecar.output(), /warning|bad option/i);
+    }
+  });
+
+  it('the lab kubelet runs the sidecar image with its flags, accepted quietly by the Node it runs on', () => {
+    const command = commandForImage('bgswitch/switch-sidecar:0.1.0', repoRoot);
+    assert.ok(command, 'the lab runs the sidecar image');
+    const [node, ...args] = command;
+    assert.equal(args.at(-1), join(repoRoot, 'dist/sidecar/main.js'));
+    const flags = args.slice(0, -1);
+    for (const flag of SIDECAR_NODE_FLAGS) assert.ok(flags.includes(flag), `${flag} in ${flags.join(' ')}`);
+    // --jitless is in effect (WebAssembly goes with it) and V8 says nothing about the flags.
+    const probe = spawnSync(node!, [...flags, '-e', 'process.stdout.write(typeof WebAssembly)'], { encoding: 'utf8' });
+    assert.deepEqual({ status: probe.status, stdout: probe.stdout, stderr: probe.stderr }, { status: 0, stdout: 'undefined', stderr: '' });
   });
 });

@@ -10,9 +10,10 @@
  * initialised only when imported, with the heavy dependencies left to node_modules (CLI_EXTERNAL).
  */
 import { rm } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const ENTRY_POINTS = { consumer: 'consumer/main.ts', sidecar: 'sidecar/main.ts' } as const;
 type Program = keyof typeof ENTRY_POINTS | 'cli';
@@ -28,6 +29,27 @@ const OPTIONAL_AT_RUNTIME = ['@node-rs/crc32', 'protobufjs'];
 const REQUIRE_SHIM =
   "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);";
 
+/**
+ * Node's built-in modules reached with `require` (REQUIRE_SHIM), not `import`. An ES-module import
+ * of a builtin makes Node build its ES-module facade, which reads every export, and on Node 24 the
+ * lazy `WebSocket` exports of `node:http` then load undici, with http2, zlib, worker_threads and
+ * web streams: 9 MiB more RSS for the sidecar (docs/performance.md). `require` reads nothing.
+ */
+const BUILTINS_BY_REQUIRE: Plugin = {
+  name: 'builtins-by-require',
+  setup(build) {
+    // Builtin names are letters, digits, `_`, `/` and `node:`: nothing to escape.
+    const builtin = new RegExp(`^(node:)?(${builtinModules.join('|')})$`);
+    build.onResolve({ filter: builtin }, ({ path, namespace }) =>
+      namespace === 'builtin' ? { path, external: true } : { path, namespace: 'builtin' },
+    );
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) => ({
+      contents: `module.exports = require(${JSON.stringify(path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 /** Every bundle: one ES module graph for Node 20 and later, minified, with readable names in stack traces. */
 const ESM_FOR_NODE20 = {
   bundle: true,
@@ -38,6 +60,7 @@ const ESM_FOR_NODE20 = {
   minify: true,
   keepNames: true,
   logLevel: 'warning',
+  plugins: [BUILTINS_BY_REQUIRE],
 } as const;
 
 /**

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -157,8 +157,20 @@ describe('npm run bundle', () => {
     );
     assert.equal((await getJson(`${consumerUrl}/actuator/health/liveness`)).status, 200);
 
+    // What Node has loaded, written on SIGUSR2 by a preloaded script (the test's, not the image's).
+    const loadedModules = join(work, 'sidecar-modules.txt');
+    const preload = join(work, 'report-modules.cjs');
+    await writeFile(
+      preload,
+      `const fs = require('node:fs');
+process.on('SIGUSR2', () => {
+  fs.writeFileSync(${JSON.stringify(`${loadedModules}.partial`)}, process.moduleLoadList.join('\\n'));
+  fs.renameSync(${JSON.stringify(`${loadedModules}.partial`)}, ${JSON.stringify(loadedModules)});
+});
+`,
+    );
     const sidecarPort = await freePort();
-    const sidecar = startBundle(join(images.sidecar, 'main.mjs'), nodeFlags('sidecar'), {
+    const sidecar = startBundle(join(images.sidecar, 'main.mjs'), [...nodeFlags('sidecar'), '--require', preload], {
       MY_COLOR: 'blue',
       MY_POD_NAME: 'consumer-blue-0',
       MY_NAMESPACE: 'kafka-bg-test',
@@ -176,6 +188,17 @@ describe('npm run bundle', () => {
     }).catch((error: Error) => assert.fail(`${error.message}; sidecar output:\n${sidecar.output()}`));
     assert.deepEqual({ pod: status.pod, actual: status.actual }, { pod: 'consumer-blue-0', actual: 'PAUSED' });
     assert.equal((await getJson(`http://127.0.0.1:${sidecarPort}/healthz`)).status, 200);
+    // Node's builtins are required, not imported: an ES-module import of `node:http` makes Node 24
+    // read its lazy WebSocket exports, which loads undici with http2 and zlib (9 MiB of RSS).
+    sidecar.child.kill('SIGUSR2');
+    const modules = await waitFor('the sidecar reported its modules', sidecar, async () =>
+      existsSync(loadedModules) ? (await readFile(loadedModules, 'utf8')).split('\n') : undefined,
+    );
+    assert.ok(modules.includes('NativeModule http'), 'the report lists the modules the sidecar loaded');
+    assert.deepEqual(
+      modules.filter((name) => /undici|http2|zlib/.test(name)),
+      [],
+    );
     // On the images' own Node, the flags start it without a word from V8 (Node 20's V8 warns that
     // --jitless turns WebAssembly off; the lab adds --no-expose-wasm there).
     const imageNodeMajor = /^node:(\d+)\./.exec(nodeImage)?.[1];

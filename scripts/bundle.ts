@@ -25,6 +25,13 @@ type Program = keyof typeof ENTRY_POINTS | 'cli';
  */
 const OPTIONAL_AT_RUNTIME = ['@node-rs/crc32', 'protobufjs'];
 
+/**
+ * That WebAssembly module (CRC32C, LZ4, Snappy) is read from a file next to the package's own
+ * module (`new URL('../dist/native.wasm', import.meta.url)`), which a bundle has not; the package's
+ * `bundled` entry carries it inline. Without this the consumer image stopped at its first Kafka use.
+ */
+const WASM_UTILS_INLINE = join('node_modules', '@platformatic', 'wasm-utils', 'dist', 'bundled.js');
+
 /** Bundled CommonJS dependencies call `require`; an ES module has none unless it makes one. */
 const REQUIRE_SHIM =
   "import { createRequire as bundleCreateRequire } from 'node:module'; const require = bundleCreateRequire(import.meta.url);";
@@ -129,6 +136,7 @@ export async function bundle(programs: Program[], outdir: string): Promise<strin
       ...ESM_FOR_NODE20,
       outfile,
       external: OPTIONAL_AT_RUNTIME,
+      alias: { '@platformatic/wasm-utils': join(repoRoot, WASM_UTILS_INLINE) },
     });
     outputs.push(outfile);
   }

@@ -1,5 +1,6 @@
 /**
- * The reference consumer on a real Kafka broker: built consumer processes (`node dist/consumer/main.js`)
+ * The reference consumer on a real Kafka broker: built consumer processes (`node dist/consumer/main.js`,
+ * and in the hand-off green is the image's program: the `npm run bundle` file alone in a directory)
  * on loopback ports, one consumer group shared by blue and green, topics of the test's own. Proves
  * the hand-off (pause = commit + leave; resume = join at the committed offsets) processes every
  * input offset exactly once without the colours overlapping, that a SIGKILLed consumer only causes
@@ -11,6 +12,9 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Admin, Consumer, Producer, stringDeserializers, stringSerializers, type MessagesStream } from '@platformatic/kafka';
 import { parseTransitionLog } from '../../consumer/transitions.js';
@@ -18,7 +22,7 @@ import type { LifecycleChange, LifecycleStatus } from '../../src/shared/pod-api.
 import { parseOutputRecord, type CommitRecord, type OutputRecord, type ProcessedRecord } from '../../src/shared/kafka-records.js';
 import { createTestTopics, kafkaBootstrap } from '../support/kafka.js';
 import { listeningUrl, spawnConsumer } from '../support/consumer-process.js';
-import { ensureLab, waitFor } from '../support/lab.js';
+import { ensureLab, runProcess, waitFor } from '../support/lab.js';
 
 const PARTITIONS = 6;
 
@@ -36,8 +40,9 @@ async function startConsumer(
   pod: string,
   topics: { input: string; output: string; group: string },
   env: Record<string, string> = {},
+  program = 'dist/consumer/main.js',
 ): Promise<ConsumerProcess> {
-  const run = spawnConsumer(['dist/consumer/main.js'], {
+  const run = spawnConsumer([program], {
     PORT: '0',
     HOST: '127.0.0.1',
     MY_POD_NAME: pod,
@@ -48,7 +53,10 @@ async function startConsumer(
     KAFKA_OUTPUT_TOPIC: topics.output,
     ...env,
   });
-  const url = await waitFor(`${pod} listening`, async () => listeningUrl(run));
+  const url = await waitFor(`${pod} listening`, async () => {
+    if (run.child.exitCode !== null) assert.fail(`${pod} exited ${run.child.exitCode} before listening: ${run.stderr()}`);
+    return listeningUrl(run);
+  });
   const started = { pod, child: run.child, url, stdout: run.stdout, exited: run.exited };
   processes.push(started);
   return started;
@@ -72,6 +80,8 @@ async function pauseAndWait(consumer: ConsumerProcess): Promise<void> {
 let producer: Producer<string, string, string, string>;
 let admin: Admin;
 let runId = 0;
+/** Where the image's program was built: `image/main.mjs` alone, as the Dockerfile lays it out. */
+let imageDir: string;
 
 /** Produces `count` events `seq-<n>` (idempotent, so the input holds each exactly once). */
 async function produce(topic: string, count: number): Promise<void> {
@@ -183,6 +193,11 @@ async function groupMembers(group: string, topic: string): Promise<Map<string, n
 
 before(async () => {
   if (process.env.LAB_KAFKA_BOOTSTRAP === undefined) await ensureLab();
+  imageDir = await mkdtemp(join(tmpdir(), 'bgswitch-consumer-image-'));
+  const bundled = await runProcess('npm', ['run', '--silent', 'bundle', '--', 'consumer', '--outdir', join(imageDir, 'out')]);
+  assert.equal(bundled.code, 0, bundled.stderr);
+  await mkdir(join(imageDir, 'image'));
+  await copyFile(join(imageDir, 'out', 'consumer', 'main.mjs'), join(imageDir, 'image', 'main.mjs'));
   producer = new Producer({
     clientId: 'consumer-kafka-test',
     bootstrapBrokers: [kafkaBootstrap],
@@ -197,15 +212,19 @@ after(async () => {
   await Promise.all(processes.map((consumer) => consumer.exited));
   await producer?.close();
   await admin?.close();
+  if (imageDir) await rm(imageDir, { recursive: true, force: true });
 });
 
 describe('reference consumer on Kafka', { timeout: 180_000 }, () => {
-  it('hands a live topic from blue to green: every input offset exactly once, the colours never overlap', async () => {
+  it("hands a live topic from blue to green (the image's bundled consumer): every input offset exactly once, the colours never overlap", async () => {
     const topics = await createTestTopics('handoff', PARTITIONS);
     const output = new OutputReader(topics.output);
     await output.start();
-    const [blue, green] = await Promise.all([startConsumer('consumer-blue-0', topics), startConsumer('consumer-green-0', topics)]);
     try {
+      const [blue, green] = await Promise.all([
+        startConsumer('consumer-blue-0', topics),
+        startConsumer('consumer-green-0', topics, {}, join(imageDir, 'image', 'main.mjs')),
+      ]);
       await produce(topics.input, 300);
       await lifecycle(blue, 'resume');
       await output.waitForDistinct(300);

@@ -25,12 +25,12 @@ RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /us
 ENV NODE_ENV=production
 WORKDIR /app
 USER 1000:1000
-CMD ["node", "/app/main.mjs"]
 
 # bgswitch/reference-consumer
 FROM runtime AS consumer
 COPY --from=build --chown=0:0 --chmod=0444 /out/consumer/main.mjs ./main.mjs
 EXPOSE 8080
+CMD ["node", "/app/main.mjs"]
 
 # bgswitch/switch-sidecar
 # Interpreter only (no JIT code pages; WebAssembly off with it, unused) and a 1 MiB young generation:
@@ -39,6 +39,6 @@ EXPOSE 8080
 # (its V8 has no such flag; Node 20 needs it to start quietly), and test/unit/bundle.test.ts starts
 # the bundle with exactly this CMD's flags.
 FROM runtime AS sidecar
-COPY --from=build --chown=0:0 --chmod=0444 /out/sidecar/main.mjs ./main.mjs
+COPY --from=build --chown=0:0 --chmod=0444 /out/sidecar/main.cjs ./main.cjs
 EXPOSE 8082
-CMD ["node", "--jitless", "--max-semi-space-size=1", "/app/main.mjs"]
+CMD ["node", "--jitless", "--max-semi-space-size=1", "/app/main.cjs"]

@@ -1,5 +1,5 @@
 /**
- * Entry point of the switch sidecar container: `node dist/sidecar/main.js`, configured by env
+ * Entry point of the switch sidecar container (`npm run bundle`'s `sidecar/main.cjs`), configured by env
  * (sidecar/config.ts). Exit codes: 2 invalid env, 0 after a graceful SIGTERM/SIGINT, 1 on a
  * failure to start or to stop.
  *
@@ -14,4 +14,6 @@ import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--no-turbofan');
 setFlagsFromString('--no-sparkplug');
 setFlagsFromString('--semi-space-growth-factor=1');
-await import('./start.js');
+// No top-level await: the image runs the sidecar as one CommonJS file (scripts/bundle.ts). A failure
+// to load or start ends the process with 1, as an unhandled rejection does.
+void import('./start.js').then(({ start }) => start());

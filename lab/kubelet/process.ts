@@ -49,10 +49,10 @@ export function commandForImage(image: string, repo: string): string[] | undefin
 /** The sidecar image's Node flags, as its Dockerfile `CMD` gives them (test/unit/bundle.test.ts holds the two equal). */
 export const SIDECAR_NODE_FLAGS: readonly string[] = ['--jitless', '--max-semi-space-size=1'];
 
-/** What each image's CMD runs (Dockerfile), with the same Node flags, on the lab's build. */
+/** What each image's CMD runs (Dockerfile): the same file of `npm run bundle` (built by `npm run build`), with the same Node flags. */
 const IMAGE_COMMANDS: Record<string, { entry: string; nodeFlags: readonly string[] }> = {
-  'bgswitch/reference-consumer': { entry: 'dist/consumer/main.js', nodeFlags: [] },
-  'bgswitch/switch-sidecar': { entry: 'dist/sidecar/main.js', nodeFlags: SIDECAR_NODE_FLAGS },
+  'bgswitch/reference-consumer': { entry: 'dist/bundle/consumer/main.mjs', nodeFlags: [] },
+  'bgswitch/switch-sidecar': { entry: 'dist/bundle/sidecar/main.cjs', nodeFlags: SIDECAR_NODE_FLAGS },
 };
 
 /**

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import type { CoreV1Event } from '@kubernetes/client-node';
 import {
   assertFleet,
   assertNoDualActive,
@@ -19,9 +20,10 @@ import {
 
 async function latestEvent(reason: string): Promise<{ message?: string; type?: string } | undefined> {
   const events = await coreApi().listNamespacedEvent({ namespace });
-  return events.items
-    .filter((e) => e.reason === reason)
-    .sort((a, b) => String(b.lastTimestamp ?? b.eventTime).localeCompare(String(a.lastTimestamp ?? a.eventTime)))[0];
+  // By eventTime (microseconds): lastTimestamp has whole seconds, and the fleet reset's switch can
+  // fall in the same second as the test's.
+  const time = (event: CoreV1Event): number => new Date(event.eventTime ?? event.lastTimestamp ?? 0).getTime();
+  return events.items.filter((e) => e.reason === reason).sort((a, b) => time(b) - time(a))[0];
 }
 
 before(async () => {

@@ -8,19 +8,23 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { V1ContainerStatus, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { waitFor } from '../../lab/control-plane/wait.js';
 import { PodIpAllocator } from '../../lab/kubelet/ipam.js';
 import { ensureLabBridge, LAB_BRIDGE, podNetworkNames, removePodNetwork } from '../../lab/kubelet/network.js';
+import { commandForImage } from '../../lab/kubelet/process.js';
 import { podDirectory, PodWorker } from '../../lab/kubelet/pod-worker.js';
 import { MemoryObjects } from '../unit/kubelet-fixtures.js';
 
-/** The "image": serves probes, its own environment and files as the container sees them. */
+/**
+ * The "image": serves probes, its own environment and files as the container sees them. Written
+ * where the lab runs the consumer image's program, whichever module format that file has.
+ */
 const PROGRAM = `
-const http = require('node:http');
-const fs = require('node:fs');
+const http = process.getBuiltinModule('node:http');
+const fs = process.getBuiltinModule('node:fs');
 let live = true;
 http.createServer((req, res) => {
   const url = new URL(req.url, 'http://pod');
@@ -103,8 +107,10 @@ describe('PodWorker (real processes and network, in-memory API)', { timeout: 120
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'bgs-pod-worker-'));
     const repo = join(root, 'repo');
-    mkdirSync(join(repo, 'dist', 'consumer'), { recursive: true });
-    writeFileSync(join(repo, 'dist', 'consumer', 'main.js'), PROGRAM);
+    const program = commandForImage('bgswitch/reference-consumer:test', repo)?.at(-1);
+    assert.ok(program, 'the lab runs the consumer image');
+    mkdirSync(dirname(program), { recursive: true });
+    writeFileSync(program, PROGRAM);
     bridgeExisted = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(`${LAB_BRIDGE}:`);
     await ensureLabBridge();
 

@@ -294,7 +294,10 @@ export function podDir(pod: string): string {
 }
 
 export type ContainerName = 'consumer' | 'switch-sidecar';
-const CONTAINER_SCRIPTS: Record<ContainerName, string> = { consumer: 'dist/consumer/main.js', 'switch-sidecar': 'dist/sidecar/main.js' };
+const CONTAINER_SCRIPTS: Record<ContainerName, string> = {
+  consumer: 'dist/bundle/consumer/main.mjs',
+  'switch-sidecar': 'dist/bundle/sidecar/main.cjs',
+};
 
 /**
  * The pid of a running container process, from the lab kubelet's pid file, checked against

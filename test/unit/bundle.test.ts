@@ -121,29 +121,29 @@ describe('npm run bundle', () => {
     const built = await run('npm', ['run', '--silent', 'bundle', '--', '--outdir', join(work, 'out')]);
     assert.equal(built.code, 0, built.output);
 
-    // One directory per image, as the Dockerfile's image stages lay them out.
-    const images = { consumer: join(work, 'consumer-image'), sidecar: join(work, 'sidecar-image') };
-    for (const [program, dir] of Object.entries(images)) {
+    // Each image's CMD is `node <flags> /app/<file>`, <file> being what its stage copies from the
+    // build's output: one directory per image, as the Dockerfile lays them out, each bundle started
+    // with exactly its CMD's flags.
+    const { nodeImage, cmd } = dockerfileImages(await readFile(join(repoRoot, 'Dockerfile'), 'utf8'));
+    const image = async (program: 'consumer' | 'sidecar'): Promise<{ file: string; nodeFlags: string[] }> => {
+      const [node, ...rest] = cmd(program);
+      assert.equal(node, 'node');
+      const file = /^\/app\/([^/]+)$/.exec(rest.at(-1) ?? '')?.[1];
+      assert.ok(file, `the ${program} image runs a file in /app: ${rest.join(' ')}`);
+      const dir = join(work, `${program}-image`);
       await mkdir(dir);
-      await copyFile(join(work, 'out', program, 'main.mjs'), join(dir, 'main.mjs'));
-    }
+      await copyFile(join(work, 'out', program, file), join(dir, file));
+      return { file: join(dir, file), nodeFlags: rest.slice(0, -1) };
+    };
+    const images = { consumer: await image('consumer'), sidecar: await image('sidecar') };
     assert.deepEqual(
       ancestors(work).filter((dir) => existsSync(join(dir, 'node_modules'))),
       [],
       'the bundles must run where no node_modules can be found',
     );
+    assert.deepEqual(images.sidecar.nodeFlags, [...SIDECAR_NODE_FLAGS], "the lab kubelet runs the sidecar with its image's flags");
 
-    // Each image's CMD is `node <flags> /app/main.mjs`: the bundles start with exactly those flags.
-    const { nodeImage, cmd } = dockerfileImages(await readFile(join(repoRoot, 'Dockerfile'), 'utf8'));
-    const nodeFlags = (stage: string): string[] => {
-      const [node, ...rest] = cmd(stage);
-      assert.equal(node, 'node');
-      assert.equal(rest.at(-1), '/app/main.mjs');
-      return rest.slice(0, -1);
-    };
-    assert.deepEqual(nodeFlags('sidecar'), [...SIDECAR_NODE_FLAGS], "the lab kubelet runs the sidecar with its image's flags");
-
-    const consumer = startBundle(join(images.consumer, 'main.mjs'), nodeFlags('consumer'), {
+    const consumer = startBundle(images.consumer.file, images.consumer.nodeFlags, {
       MY_COLOR: 'blue',
       MY_POD_NAME: 'consumer-blue-0',
       PORT: '0',
@@ -170,7 +170,7 @@ process.on('SIGUSR2', () => {
 `,
     );
     const sidecarPort = await freePort();
-    const sidecar = startBundle(join(images.sidecar, 'main.mjs'), [...nodeFlags('sidecar'), '--require', preload], {
+    const sidecar = startBundle(images.sidecar.file, [...images.sidecar.nodeFlags, '--require', preload], {
       MY_COLOR: 'blue',
       MY_POD_NAME: 'consumer-blue-0',
       MY_NAMESPACE: 'kafka-bg-test',
@@ -212,7 +212,7 @@ process.on('SIGUSR2', () => {
     const command = commandForImage('bgswitch/switch-sidecar:0.1.0', repoRoot);
     assert.ok(command, 'the lab runs the sidecar image');
     const [node, ...args] = command;
-    assert.equal(args.at(-1), join(repoRoot, 'dist/sidecar/main.js'));
+    assert.equal(args.at(-1), join(repoRoot, 'dist/bundle/sidecar/main.cjs'), "the sidecar image's program, as `npm run build` bundles it");
     const flags = args.slice(0, -1);
     for (const flag of SIDECAR_NODE_FLAGS) assert.ok(flags.includes(flag), `${flag} in ${flags.join(' ')}`);
     // --jitless is in effect (WebAssembly goes with it) and V8 says nothing about the flags.

@@ -50,8 +50,8 @@ export class ApiRequestError extends Error {
 
 /** What the sidecar takes from one version of its ConfigMap: `{}` for both when it does not exist. */
 export interface ConfigMapContent {
-  data: Record<string, string>;
-  annotations: Record<string, string>;
+  data: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
 }
 
 export interface ConfigMapState {

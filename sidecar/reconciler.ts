@@ -35,6 +35,7 @@ import type { SidecarStatus } from '../src/shared/pod-api.js';
 import { OPERATION_ANNOTATION, resolveEntry, type ResolvedEntry } from '../src/shared/desired-state.js';
 import { sameFault, type Color, type DesiredEntry, type Fault, type Lifecycle } from '../src/shared/model.js';
 import type { WatchHealth } from './config-watch.js';
+import type { ConfigMapContent } from './kube-api.js';
 import type { Logger } from './log.js';
 
 /** The consumer's lifecycle and fault API, as the sidecar uses it. Every method throws on failure. */
@@ -94,12 +95,6 @@ export interface SidecarStatusReport extends SidecarStatus {
   apiWatch?: WatchHealth;
   /** The watch last saw a CLI's operation record: pushes and watch events wait for the next tick. */
   cliOperation?: true;
-}
-
-/** One version of the state ConfigMap, as the API watch delivers it. */
-export interface StateConfigMapVersion {
-  data: Readonly<Record<string, string>>;
-  annotations: Readonly<Record<string, string>>;
 }
 
 export type PushOutcome = { accepted: true; status: SidecarStatusReport } | { accepted: false; highestGeneration: number };
@@ -196,7 +191,7 @@ export class Reconciler {
    * reconciled at once, unless `inEffect` or `actsOnTick`. It is not a confirmation: a resume
    * still reads the API server again.
    */
-  apiChanged(version: StateConfigMapVersion): Promise<SidecarStatusReport> {
+  apiChanged(version: ConfigMapContent): Promise<SidecarStatusReport> {
     return this.exclusive(async () => {
       this.noteCliOperation(version.annotations[OPERATION_ANNOTATION]);
       this.fromApi = this.candidateFrom('api', resolveEntry(version.data, this.options.pod, this.options.color));
